@@ -1,0 +1,73 @@
+"""The checklist as data: check metadata and default thresholds from the YAML in `checks/`.
+
+Installed, the YAML ships inside the package as `perfcheck/checklist/`; in a source
+checkout it is read from the repository's top-level `checks/` folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class CheckMeta:
+    id: str
+    category: str
+    target: str
+    title: str
+    failure_title: str = ""
+    weight: float = 1.0
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    why: str = ""
+    measured: str = ""
+    how_to_fix: str = ""
+    fixable: bool = False
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    title: str
+    weight: float = 1.0
+
+
+def _checklist_dir() -> Path:
+    packaged = resources.files("perfcheck") / "checklist"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    source = Path(__file__).resolve().parents[2] / "checks"
+    if source.is_dir():
+        return source
+    raise FileNotFoundError("the perfcheck checklist data is missing from this installation")
+
+
+@cache
+def load() -> tuple[dict[str, Category], dict[str, CheckMeta]]:
+    folder = _checklist_dir()
+    categories: dict[str, Category] = {}
+    metas: dict[str, CheckMeta] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        cat = data["category"]
+        categories[cat["id"]] = Category(cat["id"], cat["title"], float(cat.get("weight", 1.0)))
+        for item in data.get("checks") or []:
+            meta = CheckMeta(category=cat["id"], **item)
+            metas[meta.id] = meta
+    return categories, metas
+
+
+def categories() -> list[Category]:
+    order = ["database", "cache", "api", "cdn", "realtime", "monitoring"]
+    cats = load()[0]
+    return sorted(cats.values(), key=lambda c: order.index(c.id) if c.id in order else len(order))
+
+
+def meta(check_id: str) -> CheckMeta | None:
+    return load()[1].get(check_id)

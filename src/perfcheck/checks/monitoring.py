@@ -1,0 +1,46 @@
+"""Monitoring checks that read PostgreSQL settings, and the manual error-tracking item."""
+
+from __future__ import annotations
+
+from ..model import Applicability, Finding, Fix
+from ..registry import Outcome, check
+from ..scoring import lognormal
+from .pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
+
+
+@check("mon.slow_query_log", requires=["postgres.settings", "postgres.extensions"])
+def slow_query_log(facts, t):
+    limit = t["log_min_duration_ms"]
+    logged = setting_ms(facts["postgres.settings"], "log_min_duration_statement")
+    has_pss = "pg_stat_statements" in facts["postgres.extensions"]
+    findings = []
+    log_score = 1.0
+    if logged is None or logged < 0:
+        log_score = 0.0
+        findings.append(Finding("fail", "log_min_duration_statement",
+                                f"slow statements are not logged (log_min_duration_statement = -1); the target is {limit} ms",
+                                Fix((f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
+                                    Applicability.MANUAL),
+                                {"log_min_duration_ms": logged}))
+    elif logged > limit:
+        log_score = lognormal(logged, limit, limit * 10)
+        findings.append(Finding("warn", "log_min_duration_statement",
+                                f"only statements over {logged} ms are logged; the target is {limit} ms",
+                                Fix((f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
+                                    Applicability.MANUAL),
+                                {"log_min_duration_ms": logged}))
+    if not has_pss:
+        findings.append(Finding("fail", "pg_stat_statements",
+                                f"pg_stat_statements is not installed, so statement times are not tracked; enable it with {ENABLE_PG_STAT_STATEMENTS}",
+                                Fix(("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",), Applicability.MANUAL)))
+    score = log_score * (1.0 if has_pss else 0.5)
+    shown = "off" if logged is None or logged < 0 else f"{logged} ms"
+    summary = f"log_min_duration_statement = {shown}, pg_stat_statements {'installed' if has_pss else 'missing'}"
+    return Outcome.scored(score, summary, metrics={"log_min_duration_ms": logged, "pg_stat_statements": has_pss},
+                          findings=findings)
+
+
+@check("mon.error_tracking")
+def error_tracking(facts, t):
+    return Outcome.manual("cannot be judged from outside: check that unhandled errors reach an error tracker "
+                          "(Sentry, Rollbar…) with request context, and that new errors and error-rate spikes alert someone")

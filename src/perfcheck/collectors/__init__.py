@@ -1,0 +1,105 @@
+"""Collectors: all I/O with a target happens here, once per fact, shared by every check.
+
+A collector gathers the facts that the selected checks require. A fact it cannot gather
+(an extension missing, a permission denied) becomes `Unavailable` with the reason, and
+the checks that need it become `skip` or `error` while the rest of the audit goes on.
+A target that cannot be reached at all raises `TargetError` (one line, no secrets).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..model import Status
+
+
+class TargetError(Exception):
+    """The target cannot be reached or logged into; the message is one line, secret-free."""
+
+
+class FactUnavailable(Exception):
+    """Raised by a fact provider: the fact can't be had here, for a reason the user should read."""
+
+    def __init__(self, reason: str, status: Status = Status.SKIP):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    reason: str
+    status: Status = Status.ERROR
+
+
+# Collectors by target, imported only when that target is audited (checks never import drivers).
+_COLLECTORS = {
+    "postgres": "perfcheck.collectors.postgres:PostgresCollector",
+    "redis": "perfcheck.collectors.redis:RedisCollector",
+    "http": "perfcheck.collectors.http:HttpCollector",
+}
+# Which config target feeds which collector, and the flag a user would pass.
+TARGET_CONFIG = {"postgres": "db", "redis": "redis", "http": "url"}
+
+
+def collector_class(target: str) -> type:
+    module, _, name = _COLLECTORS[target].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class Collector:
+    """Base: subclasses map fact names to provider methods in `providers` and
+    implement `open()`/`close()`. `fact(name)` gathers a fact at most once."""
+
+    target = ""
+    providers: dict[str, str] = {}
+
+    def __init__(self, url: str, options: dict[str, Any], secrets: list[str]):
+        self.url = url
+        self.options = options
+        self.secrets = secrets
+        self.facts: dict[str, Any] = {}
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def describe_error(self, exc: Exception) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    def fact(self, name: str) -> Any:
+        """The fact's value; raises FactUnavailable if it could not be gathered."""
+        if name not in self.facts:
+            provider: Callable[[], Any] = getattr(self, self.providers[name])
+            try:
+                self.facts[name] = provider()
+            except FactUnavailable as exc:
+                self.facts[name] = Unavailable(exc.reason, exc.status)
+            except TargetError:
+                raise
+            except Exception as exc:  # a failed query must not sink the other facts
+                self.facts[name] = Unavailable(self.describe_error(exc), Status.ERROR)
+        value = self.facts[name]
+        if isinstance(value, Unavailable):
+            raise FactUnavailable(value.reason, value.status)
+        return value
+
+    def gather(self, needed: set[str], step: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+        unknown = needed - self.providers.keys()
+        for name in unknown:
+            self.facts[name] = Unavailable(f"no collector provides the fact {name!r}", Status.ERROR)
+        self.open()
+        try:
+            for name in sorted(needed - unknown):
+                step(name)
+                try:
+                    self.fact(name)
+                except FactUnavailable:
+                    pass
+        finally:
+            self.close()
+        return {name: self.facts[name] for name in needed}

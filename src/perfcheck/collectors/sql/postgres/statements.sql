@@ -1,0 +1,14 @@
+/* perfcheck */
+-- {calls_exprs} is filled in by the collector from the columns this pg_stat_statements
+-- version has (total_time before 13, total_exec_time from 13, plans with track_planning).
+SELECT s.queryid, s.query, s.calls, s.rows,
+       {total_ms} AS total_ms, {mean_ms} AS mean_ms, {plans} AS plans,
+       s.shared_blks_hit, s.shared_blks_read,
+       r.rolname AS "user"
+FROM {schema}.pg_stat_statements s
+LEFT JOIN pg_roles r ON r.oid = s.userid
+WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND s.query NOT LIKE '/* perfcheck */%%'
+  AND s.query NOT LIKE '%%pg_stat_statements%%'
+ORDER BY {total_ms} DESC
+LIMIT %(limit)s

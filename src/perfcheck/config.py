@@ -1,0 +1,231 @@
+"""Configuration: perfcheck.yaml, then the environment, then flags (flags win).
+
+Everything is validated up front so that a typo is a one-line error (exit 2), not a
+surprise halfway through an audit. Each target has its own section; a collector reads
+only its section.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import redact
+
+
+class ConfigError(Exception):
+    """A problem with the user's configuration or flags; shown as one line, exit 2."""
+
+
+# The shape of perfcheck.yaml. A leaf is a type (or tuple of types); a dict is a
+# section with fixed keys; a list of one element is a list of that shape.
+# "*" as the only key means any key, each value of the given shape.
+NUMBER = (int, float)
+SCHEMA: dict[str, Any] = {
+    "targets": {"db": str, "redis": str, "url": str},
+    "only": [str],
+    "skip": [str],
+    "categories": {"*": {"weight": NUMBER}},
+    "checks": {"*": {"weight": NUMBER, "thresholds": {"*": (int, float, str, bool, list)}}},
+    "postgres": {
+        "connect_timeout_s": NUMBER,
+        "statement_timeout_ms": int,
+        "lock_timeout_ms": int,
+        "schemas": [str],
+    },
+    "redis": {
+        "connect_timeout_s": NUMBER,
+        "sample_keys": int,
+        "sample_seconds": NUMBER,
+        "window_s": NUMBER,
+    },
+    "http": {
+        "connect_timeout_s": NUMBER,
+        "timeout_s": NUMBER,
+        "insecure": bool,
+        "max_requests": int,
+        "max_rate": NUMBER,
+        "endpoints": [
+            {
+                "name": str,
+                "method": str,
+                "path": str,
+                "headers": {"*": str},
+                "body": (str, dict, list),
+                "status": int,
+                "kind": str,
+            }
+        ],
+    },
+}
+
+DEFAULTS: dict[str, Any] = {
+    "targets": {},
+    "only": [],
+    "skip": [],
+    "categories": {},
+    "checks": {},
+    "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
+    "redis": {"connect_timeout_s": 5, "sample_keys": 10000, "sample_seconds": 1.0, "window_s": 2.0},
+    "http": {"connect_timeout_s": 5, "timeout_s": 10, "insecure": False, "max_requests": 2000,
+             "max_rate": 200, "endpoints": []},
+}
+
+ENV_TARGETS = {"db": "DATABASE_URL", "redis": "REDIS_URL", "url": "PERFCHECK_URL"}
+TARGET_SCHEMES = {
+    "db": ("postgres", "postgresql"),
+    "redis": ("redis", "rediss", "unix"),
+    "url": ("http", "https"),
+}
+TARGET_FLAGS = {"db": "--db", "redis": "--redis", "url": "--url"}
+
+
+@dataclass
+class Config:
+    data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+    source: str = "defaults"
+
+    def target(self, name: str) -> str | None:
+        return self.data["targets"].get(name)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.data[name]
+
+    @property
+    def secrets(self) -> list[str]:
+        found: list[str] = []
+        for url in self.data["targets"].values():
+            found += redact.secrets_in_url(url)
+        return found
+
+    def redacted_targets(self) -> dict[str, str]:
+        return {name: redact.redact_url(url) for name, url in self.data["targets"].items()}
+
+    def check_overrides(self, check_id: str) -> dict[str, Any]:
+        return self.data["checks"].get(check_id, {})
+
+
+def _type_name(expected: Any) -> str:
+    if isinstance(expected, tuple):
+        return " or ".join(_type_name(t) for t in expected)
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
+            list: "a list", dict: "a mapping"}.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def _validate(value: Any, shape: Any, where: str) -> None:
+    if isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where or 'top level'}: expected a mapping, got {type(value).__name__}")
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if "*" in shape:
+                _validate(item, shape["*"], inner)
+            elif key not in shape:
+                known = ", ".join(sorted(shape))
+                raise ConfigError(f"{where or 'top level'}: unknown key {key!r} (known: {known})")
+            else:
+                _validate(item, shape[key], inner)
+    elif isinstance(shape, list):
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+        for i, item in enumerate(value):
+            _validate(item, shape[0], f"{where}[{i}]")
+    else:
+        # bool is an int in Python; don't let `true` pass as a number.
+        if isinstance(value, bool) and shape is not bool and not (isinstance(shape, tuple) and bool in shape):
+            raise ConfigError(f"{where}: expected {_type_name(shape)}, got true/false")
+        if not isinstance(value, shape):
+            raise ConfigError(f"{where}: expected {_type_name(shape)}, got {type(value).__name__}")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def validate_target_url(name: str, url: str) -> None:
+    """A malformed target URL is a configuration error (exit 2), caught before connecting."""
+    from urllib.parse import urlsplit
+
+    shown = redact.redact_url(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises on a non-numeric port
+    except ValueError as exc:
+        raise ConfigError(f"{TARGET_FLAGS[name]}: malformed URL {shown}: {exc}") from None
+    if parts.scheme not in TARGET_SCHEMES[name]:
+        allowed = ", ".join(f"{s}://" for s in TARGET_SCHEMES[name])
+        raise ConfigError(f"{TARGET_FLAGS[name]}: URL {shown} must start with {allowed}")
+    if name != "db" and parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError(f"{TARGET_FLAGS[name]}: URL {shown} has no host")
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    # A section left with only comments in it reads as null: treat it as absent.
+    data = {key: value for key, value in data.items() if value is not None}
+    try:
+        _validate(data, SCHEMA, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return data
+
+
+def load(
+    path: str | None = None,
+    *,
+    targets: dict[str, str | None] | None = None,
+    only: list[str] | None = None,
+    skip: list[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Config:
+    """The configuration: file (explicit, or ./perfcheck.yaml when present), then
+    environment variables, then flags."""
+    environ = os.environ if environ is None else environ
+    data = copy.deepcopy(DEFAULTS)
+    source = "defaults"
+    file = Path(path) if path else Path("perfcheck.yaml")
+    if path or file.exists():
+        data = _merge(data, read_file(file))
+        source = str(file)
+    for name, var in ENV_TARGETS.items():
+        if environ.get(var):
+            data["targets"][name] = environ[var]
+    for name, url in (targets or {}).items():
+        if url:
+            data["targets"][name] = url
+    if only:
+        data["only"] = list(only)
+    if skip:
+        data["skip"] = list(data["skip"]) + list(skip)
+    if overrides:
+        data = _merge(data, overrides)
+        _validate(data, SCHEMA, "")
+    for name, url in data["targets"].items():
+        validate_target_url(name, url)
+    return Config(data, source)

@@ -1,0 +1,84 @@
+"""The terminal view: scores at the top, then what failed and warned with findings and
+fixes, then every passing check folded into one line."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..model import CheckResult, Report, Status
+
+_STYLE = {
+    Status.PASS: ("✔", "green"), Status.WARN: ("▲", "yellow"), Status.FAIL: ("✖", "red"),
+    Status.ERROR: ("!", "magenta"), Status.SKIP: ("-", "dim"), Status.MANUAL: ("?", "cyan"),
+}
+MAX_FINDINGS = 10
+
+
+def score_style(score: int | None) -> str:
+    if score is None:
+        return "magenta"
+    return "green" if score >= 90 else "yellow" if score >= 50 else "red"
+
+
+def _score_text(score: int | None) -> str:
+    return "?" if score is None else str(score)
+
+
+def _header(report: Report) -> Table:
+    grid = Table.grid(padding=(0, 3))
+    grid.add_row(Text.assemble(("perfcheck ", "bold"),
+                               (_score_text(report.score), f"bold {score_style(report.score)}"), "/100"))
+    cats = []
+    for cat in report.categories:
+        label = Text.assemble((cat.title, "bold"), " ", (_score_text(cat.score), score_style(cat.score)))
+        if cat.errors:
+            label.append(f" ({cat.errors} unknown)", "magenta")
+        cats.append(label)
+    for label in cats:
+        grid.add_row(label)
+    return grid
+
+
+def _check_block(result: CheckResult) -> Group:
+    mark, color = _STYLE[result.status]
+    score = "" if result.score is None else f"  score {round(result.score * 100)}"
+    lines: list = [Text.assemble((f"{mark} {result.id}", f"bold {color}"), "  ", (result.title, "bold"), (score, "dim")),
+                   Text("  " + result.summary)]
+    for finding in result.findings[:MAX_FINDINGS]:
+        sev_color = {"fail": "red", "warn": "yellow"}.get(finding.severity, "dim")
+        lines.append(Text.assemble("  • ", (finding.object, f"bold {sev_color}"), ": ", finding.message))
+        if finding.fix:
+            label = "fix" if finding.fix.applicability.value == "safe" else f"fix ({finding.fix.applicability.value})"
+            for i, statement in enumerate(finding.fix.statements):
+                lines.append(Text.assemble("      ", (f"{label}: " if i == 0 else " " * (len(label) + 2), "dim"), (statement, "cyan")))
+    if len(result.findings) > MAX_FINDINGS:
+        lines.append(Text(f"  … and {len(result.findings) - MAX_FINDINGS} more (see --format json)", "dim"))
+    return Group(*lines)
+
+
+def to_text(report: Report, *, color: bool = False, width: int = 100) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    console.print(Panel(_header(report), expand=False))
+    for error in report.errors:
+        console.print(Text(f"! {error}", "magenta"))
+    problems = [r for r in report.checks if r.status in (Status.FAIL, Status.WARN, Status.ERROR)]
+    order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2}
+    for result in sorted(problems, key=lambda r: (order[r.status], r.score if r.score is not None else 0)):
+        console.print()
+        console.print(_check_block(result))
+    rest = [r for r in report.checks if r.status not in order]
+    if rest:
+        console.print()
+        for result in rest:
+            mark, style = _STYLE[result.status]
+            console.print(Text.assemble((f"{mark} {result.id:<22}", style), " ", (result.summary, "dim" if result.status is not Status.PASS else "")))
+    counts = {s: sum(1 for r in report.checks if r.status is s) for s in Status}
+    console.print()
+    console.print(Text(", ".join(f"{n} {s.value}" for s, n in counts.items() if n) + f" · {report.duration_s:.1f}s", "dim"))
+    return buffer.getvalue()

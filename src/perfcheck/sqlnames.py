@@ -1,0 +1,37 @@
+"""SQL names as a user should paste them: quoted only when needed, index names ≤ 63 bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
+_PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
+_NEEDS_QUOTES = set(RESERVED_KEYWORDS) | set(TYPE_FUNC_NAME_KEYWORDS) | set(COL_NAME_KEYWORDS)
+MAX_IDENTIFIER_BYTES = 63
+
+
+def quote_ident(name: str) -> str:
+    if _PLAIN.match(name) and name not in _NEEDS_QUOTES:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def index_name(table: str, columns: list[str], suffix: str = "idx") -> str:
+    """`<table>_<col>_<col>_idx`, shortened with a stable hash when over 63 bytes."""
+    words = [re.sub(r"[^a-z0-9_]+", "_", part.lower()).strip("_") or "expr" for part in [table, *columns]]
+    name = "_".join([*words, suffix])
+    if len(name.encode()) <= MAX_IDENTIFIER_BYTES:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    keep = MAX_IDENTIFIER_BYTES - len(digest) - len(suffix) - 2
+    return f"{name[:keep].rstrip('_')}_{digest}_{suffix}"

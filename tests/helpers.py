@@ -1,0 +1,36 @@
+"""Running the CLI as a user would: a subprocess, its exit code, stdout and stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+def perfcheck(*args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 120) -> Run:
+    """`perfcheck ARGS` in a clean environment (no DATABASE_URL etc. leaking in from the shell)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "PERFCHECK_URL")}
+    proc = subprocess.run([sys.executable, "-m", "perfcheck", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=cwd, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def check(report: dict, check_id: str) -> dict:
+    return next(c for c in report["checks"] if c["id"] == check_id)
+
+
+def category(report: dict, category_id: str) -> dict:
+    return next(c for c in report["categories"] if c["id"] == category_id)
