@@ -50,6 +50,7 @@ class Finding:
     message: str
     fix: Fix | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    muted: str | None = None  # the reason, when the mute list in perfcheck.yaml accepts it
 
     def to_dict(self, check_id: str) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Finding:
             "fix_applicability": self.fix.applicability.value if self.fix else None,
             "evidence": self.evidence,
             "key": f"{check_id}:{self.object}",
+            "muted": self.muted,
         }
 
     @classmethod
@@ -70,7 +72,8 @@ class Finding:
                 tuple(data["fix"].split("\n")),
                 Applicability(data.get("fix_applicability") or "manual"),
             )
-        return cls(data["severity"], data["object"], data["message"], fix, data.get("evidence") or {})
+        return cls(data["severity"], data["object"], data["message"], fix, data.get("evidence") or {},
+                   data.get("muted"))
 
 
 @dataclass
@@ -85,6 +88,7 @@ class CheckResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     weight: float = 1.0
+    muted: str | None = None  # the reason, when the mute list accepts the whole check
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +102,7 @@ class CheckResult:
             "summary": self.summary,
             "metrics": self.metrics,
             "findings": [f.to_dict(self.id) for f in self.findings],
+            "muted": self.muted,
         }
 
     @classmethod
@@ -113,6 +118,7 @@ class CheckResult:
             metrics=data.get("metrics") or {},
             findings=[Finding.from_dict(f) for f in data.get("findings") or []],
             weight=data.get("weight", 1.0),
+            muted=data.get("muted"),
         )
 
 
@@ -139,6 +145,9 @@ class Report:
     version: str = ""
     created_at: str = ""
     duration_s: float = 0.0
+    # Set by CI gating (perfcheck.baseline / perfcheck.gates), in the JSON only when set:
+    baseline: dict[str, Any] | None = None  # the comparison with --baseline
+    gate: dict[str, Any] | None = None  # whether the gate held, and why not
 
     def check(self, check_id: str) -> CheckResult:
         for result in self.checks:
@@ -163,6 +172,8 @@ class Report:
             "perfcheck_version": self.version,
             "created_at": self.created_at,
             "duration_s": round(self.duration_s, 3),
+            **({"baseline": self.baseline} if self.baseline is not None else {}),
+            **({"gate": self.gate} if self.gate is not None else {}),
         }
 
     @classmethod
@@ -182,4 +193,6 @@ class Report:
             version=data.get("perfcheck_version", ""),
             created_at=data.get("created_at", ""),
             duration_s=data.get("duration_s", 0.0),
+            baseline=data.get("baseline"),
+            gate=data.get("gate"),
         )
