@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,11 @@ SCHEMA: dict[str, Any] = {
     "skip": [str],
     "categories": {"*": {"weight": NUMBER}},
     "checks": {"*": {"weight": NUMBER, "thresholds": {"*": (int, float, str, bool, list)}}},
+    # CI gating; the values are checked in detail by perfcheck.gates (`off` reads as false in YAML).
+    "assertions": {"*": (str, bool, dict)},
+    "mute": [{"key": str, "check": str, "reason": str, "until": (str, date)}],
+    "baseline": {"score_drop": NUMBER, "check_score_drop": NUMBER, "latency_relative": NUMBER,
+                 "latency_ms": NUMBER, "error_is_regression": bool},
     "postgres": {
         "connect_timeout_s": NUMBER,
         "statement_timeout_ms": int,
@@ -70,6 +76,11 @@ DEFAULTS: dict[str, Any] = {
     "skip": [],
     "categories": {},
     "checks": {},
+    "assertions": {},
+    "mute": [],
+    # Tolerances that keep a re-run of an unchanged system green (perfcheck.baseline).
+    "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 0.3, "latency_ms": 10,
+                 "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
     "redis": {"connect_timeout_s": 5, "sample_keys": 10000, "sample_seconds": 1.0, "window_s": 2.0},
     "http": {"connect_timeout_s": 5, "timeout_s": 10, "insecure": False, "max_requests": 2000,
