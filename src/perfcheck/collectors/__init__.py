@@ -88,13 +88,18 @@ class Collector:
             raise FactUnavailable(value.reason, value.status)
         return value
 
+    def order(self, names: set[str]) -> list[str]:
+        """The order facts are gathered in; a collector whose probes disturb the target
+        (an opt-in burst) overrides this to run those last."""
+        return sorted(names)
+
     def gather(self, needed: set[str], step: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
         unknown = needed - self.providers.keys()
         for name in unknown:
             self.facts[name] = Unavailable(f"no collector provides the fact {name!r}", Status.ERROR)
         self.open()
         try:
-            for name in sorted(needed - unknown):
+            for name in self.order(needed - unknown):
                 step(name)
                 try:
                     self.fact(name)
