@@ -67,6 +67,19 @@ SCHEMA: dict[str, Any] = {
                 "kind": str,
             }
         ],
+        # Paths probed by default ("" turns a probe off), and assets found in the HTML.
+        "health_path": str,
+        "metrics_path": str,
+        "socketio_path": str,
+        "discover_assets": bool,
+        "max_assets": int,
+        "asset_hosts": [str],
+        "cors_origin": str,  # an origin the API allows; its preflight must be answered
+        # The latency run (api.latency, api.ttfb), per endpoint.
+        "load": {"requests": int, "rate": NUMBER, "warmup": int, "concurrency": int, "max_seconds": NUMBER},
+        # Opt-in bursts (0 = off): they send more than an ordinary audit does.
+        "rate_limit_burst": {"requests": int, "endpoint": str},
+        "socketio_burst": {"messages": int, "event": str, "data": (str, int, float, dict, list), "namespace": str},
     },
 }
 
@@ -84,7 +97,12 @@ DEFAULTS: dict[str, Any] = {
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
     "redis": {"connect_timeout_s": 5, "sample_keys": 10000, "sample_seconds": 1.0, "window_s": 2.0},
     "http": {"connect_timeout_s": 5, "timeout_s": 10, "insecure": False, "max_requests": 2000,
-             "max_rate": 200, "endpoints": []},
+             "max_rate": 200, "endpoints": [],
+             "health_path": "/health", "metrics_path": "/metrics", "socketio_path": "/socket.io/",
+             "discover_assets": True, "max_assets": 20, "asset_hosts": [], "cors_origin": "",
+             "load": {"requests": 200, "rate": 50, "warmup": 10, "concurrency": 10, "max_seconds": 20},
+             "rate_limit_burst": {"requests": 0, "endpoint": ""},
+             "socketio_burst": {"messages": 0, "event": "message", "data": "perfcheck", "namespace": "/"}},
 }
 
 ENV_TARGETS = {"db": "DATABASE_URL", "redis": "REDIS_URL", "url": "PERFCHECK_URL"}
@@ -154,6 +172,51 @@ def _validate(value: Any, shape: Any, where: str) -> None:
             raise ConfigError(f"{where}: expected {_type_name(shape)}, got {type(value).__name__}")
 
 
+# What an endpoint is for: which probes and checks use it (see collectors/http.py).
+ENDPOINT_KINDS = ("api", "list", "write", "html", "static", "image", "media")
+READ_METHODS = ("GET", "HEAD")
+WRITE_METHODS = ("POST", "PUT", "PATCH")
+
+
+def _validate_http(http: dict[str, Any]) -> None:
+    """What the shape alone can't say: kinds, methods, paths, names. The audit sends
+    no write except to endpoints of kind `write` (the validation probe)."""
+    names: set[str] = set()
+    for i, ep in enumerate(http.get("endpoints") or []):
+        where = f"http.endpoints[{i}]"
+        path = ep.get("path")
+        if not path:
+            raise ConfigError(f"{where}: 'path' is required, e.g. path: /api/items")
+        if not path.startswith("/"):
+            raise ConfigError(f"{where}.path: {path!r} must start with / (it is joined to the base URL)")
+        kind = ep.get("kind", "api")
+        if kind not in ENDPOINT_KINDS:
+            raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})")
+        method = ep.get("method", "POST" if kind == "write" else "GET").upper()
+        allowed = WRITE_METHODS if kind == "write" else READ_METHODS
+        if method not in allowed:
+            hint = "" if kind == "write" else " (only endpoints of kind: write are sent other methods)"
+            raise ConfigError(f"{where}.method: {method} is not allowed for kind {kind} "
+                              f"(allowed: {', '.join(allowed)}){hint}")
+        status = ep.get("status", 200)
+        if not 100 <= status <= 599:
+            raise ConfigError(f"{where}.status: {status} is not an HTTP status")
+        name = ep.get("name") or f"{method} {path}"
+        if name in names:
+            raise ConfigError(f"{where}.name: {name!r} is used twice; endpoint names must be unique")
+        names.add(name)
+    for key in ("health_path", "metrics_path", "socketio_path"):
+        value = http.get(key)
+        if value and not value.startswith("/"):
+            raise ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)")
+    for key in ("max_requests", "max_rate", "timeout_s", "connect_timeout_s"):
+        if key in http and http[key] <= 0:
+            raise ConfigError(f"http.{key}: must be greater than 0")
+    for section, key in (("rate_limit_burst", "requests"), ("socketio_burst", "messages")):
+        if (http.get(section) or {}).get(key, 0) < 0:
+            raise ConfigError(f"http.{section}.{key}: must be 0 (off) or more")
+
+
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in extra.items():
@@ -201,6 +264,7 @@ def read_file(path: Path) -> dict[str, Any]:
     data = {key: value for key, value in data.items() if value is not None}
     try:
         _validate(data, SCHEMA, "")
+        _validate_http(data.get("http") or {})
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return data
@@ -237,6 +301,7 @@ def load(
     if overrides:
         data = _merge(data, overrides)
         _validate(data, SCHEMA, "")
+        _validate_http(data["http"])
     for name, url in data["targets"].items():
         validate_target_url(name, url)
     return Config(data, source)
