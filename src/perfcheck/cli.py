@@ -200,6 +200,17 @@ def init(
     typer.echo(f"wrote {path}")
 
 
+@app.command()
+def demo(
+    fix: bool = typer.Option(False, "--fix", help="Then build the recommended indexes, run again, and show before → after."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="Leave the servers up after the report, until Ctrl-C."),
+) -> None:
+    """A throwaway PostgreSQL + Redis + sample music API with known problems, audited end to end."""
+    from .demo import main as run_demo
+
+    raise typer.Exit(run_demo(fix=fix, keep_running=keep_running))
+
+
 def main() -> None:
     app()
 

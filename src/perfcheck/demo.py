@@ -1,0 +1,512 @@
+"""`perfcheck demo`: perfcheck's whole job on a backend it starts itself.
+
+In a temporary folder, on free loopback ports: a throwaway PostgreSQL (pg_stat_statements,
+HypoPG), a Redis and the music API from examples/music-api, seeded with realistic volumes
+and the checklist's classic mistakes. A short bounded workload runs, then the full audit.
+With `fix`, the recommended indexes are built (the apply-indexes API), the workload and
+the audit run again, and before → after is shown side by side.
+
+Everything it starts is stopped and removed on exit, on Ctrl-C or SIGTERM, and on error.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator, TextIO
+
+import yaml
+
+from .model import Report, Status
+from .sandbox import MissingServer, PostgresServer, RedisServer, free_port, hypopg_available
+
+APP_ROLE, APP_DB = "music", "music"
+# The workload the demo drives before each audit: bounded in requests and seconds.
+WORKLOAD = {"requests": 600, "seconds": 15, "concurrency": 8}
+SLOWEST = 5  # statements shown in the before → after table
+# Python modules the music API needs (the `demo` extra), with the name to install.
+APP_MODULES = {"starlette": "starlette", "uvicorn": "uvicorn", "socketio": "python-socketio",
+               "psycopg_pool": "psycopg-pool"}
+
+
+class DemoError(Exception):
+    """The demo cannot go on; one line for the user. `code` 2: something to install."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: stop everything and leave."""
+
+
+def app_dir() -> Path:
+    """The music API: shipped in the wheel as perfcheck/music_api, or examples/ in a checkout."""
+    packaged = resources.files("perfcheck") / "music_api"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    source = Path(__file__).resolve().parents[2] / "examples" / "music-api"
+    if (source / "app.py").is_file():
+        return source
+    raise DemoError("the music API (examples/music-api) is missing from this installation")
+
+
+def check_app_modules() -> None:
+    missing = [pkg for module, pkg in APP_MODULES.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        raise DemoError(f"the demo's sample API needs {', '.join(missing)}: pip install 'perfcheck[demo]'", code=2)
+
+
+def load_workload(folder: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("perfcheck_music_workload", folder / "workload.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- what the demo starts, and how it is all stopped ------------------------------------------
+@dataclass
+class Stack:
+    """Everything the demo started. `stop()` is idempotent and never raises."""
+
+    root: Path
+    pg: PostgresServer | None = None
+    redis: RedisServer | None = None
+    api: subprocess.Popen | None = None
+    api_port: int = 0
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+
+    @property
+    def db_url(self) -> str:
+        """The app's own role, with its password: what a user would audit with."""
+        return self.pg.url_for(APP_DB, user=APP_ROLE, password=self.password)
+
+    @property
+    def admin_url(self) -> str:
+        return self.pg.url_for(APP_DB)
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def stop(self) -> None:
+        if self.api is not None:
+            if self.api.poll() is None:
+                self.api.terminate()
+                try:
+                    self.api.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.api.kill()
+                    self.api.wait()
+            self.api = None
+        for server in (self.redis, self.pg):
+            if server is not None:
+                try:
+                    server.stop()
+                except Exception:  # noqa: BLE001 - keep stopping the rest
+                    pass
+        self.redis = self.pg = None
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGTERM (and SIGINT) raise Interrupted, so the finally blocks stop everything."""
+
+    def handler(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """While cleaning up, a second Ctrl-C must not leave servers half-stopped."""
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+# --- the steps ----------------------------------------------------------------------------------
+class Steps:
+    """Progress lines on stderr: what is happening, and how long each step took."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.started = time.monotonic()
+
+    def say(self, message: str) -> None:
+        print(f"demo: {message}", file=self.stream, flush=True)
+
+    @contextmanager
+    def step(self, message: str) -> Iterator[dict[str, str]]:
+        note: dict[str, str] = {}
+        began = time.monotonic()
+        yield note
+        extra = f", {note['detail']}" if note.get("detail") else ""
+        self.say(f"{message} ({time.monotonic() - began:.1f} s{extra})")
+
+
+def start_postgres(stack: Stack) -> None:
+    stack.pg = PostgresServer()
+    stack.pg.start()
+    pg = stack.pg
+    pg.psql(f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{stack.password}'")
+    pg.psql(f"GRANT pg_monitor TO {APP_ROLE}")  # what an auditing role needs, nothing more
+    pg.psql(f"CREATE DATABASE {APP_DB} OWNER {APP_ROLE}")
+    pg.psql("CREATE EXTENSION pg_stat_statements", database=APP_DB)
+    if hypopg_available(pg.bindir):
+        pg.psql("CREATE EXTENSION hypopg", database=APP_DB)
+
+
+def seed(stack: Stack, folder: Path) -> int:
+    """Schema and data as the app's role (so it owns the tables); returns the row count."""
+    import psycopg
+    import sqlparse
+
+    with psycopg.connect(stack.db_url, autocommit=True) as conn:
+        for name in ("schema.sql", "seed.sql"):
+            for statement in sqlparse.split((folder / name).read_text()):
+                if statement.strip():
+                    conn.execute(statement)
+        rows = conn.execute("SELECT sum(n_live_tup)::bigint FROM pg_stat_user_tables").fetchone()[0]
+    return int(rows or 0)
+
+
+def start_api(stack: Stack, folder: Path, timeout_s: float = 30) -> None:
+    import httpx
+
+    stack.api_port = free_port()
+    log = open(stack.root / "api.log", "wb")
+    env = {**os.environ, "DATABASE_URL": stack.db_url, "REDIS_URL": stack.redis.url, "PYTHONUNBUFFERED": "1"}
+    # A session of its own: Ctrl-C in the terminal reaches the demo, which stops the API in order.
+    stack.api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(folder), "--host", "127.0.0.1",
+         "--port", str(stack.api_port), "--log-level", "warning", "--no-access-log"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    log.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if stack.api.poll() is not None:
+            tail = (stack.root / "api.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise DemoError(f"the music API exited at start (code {stack.api.returncode}): {tail[0]}")
+        try:
+            if httpx.get(f"{stack.api_url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise DemoError(f"the music API did not answer /health within {timeout_s:.0f} s")
+
+
+def reset_statement_stats(stack: Stack) -> None:
+    """The demo owns this database: start each measured run from empty statistics."""
+    stack.pg.psql("SELECT pg_stat_statements_reset()", database=APP_DB)
+
+
+def slowest_statements(stack: Stack, limit: int = 20) -> list[dict[str, Any]]:
+    """The app's statements by total time (perfcheck's own and the demo's set-up left out)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(stack.admin_url, autocommit=True, row_factory=dict_row) as conn:
+        return conn.execute(
+            """SELECT queryid, regexp_replace(query, '\\s+', ' ', 'g') AS query, calls,
+                      mean_exec_time AS mean_ms, total_exec_time AS total_ms
+               FROM pg_stat_statements
+               WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+                 AND userid = (SELECT oid FROM pg_roles WHERE rolname = %s)
+                 AND query ~* '^\\s*(select|insert|update|delete|with)\\M'
+                 AND query NOT ILIKE '%%perfcheck%%' AND query NOT ILIKE '%%hypopg%%'
+                 AND query NOT ILIKE '%%pg_catalog%%' AND query NOT ILIKE '%%pg_stat%%'
+               ORDER BY total_exec_time DESC LIMIT %s""",
+            (APP_ROLE, limit)).fetchall()
+
+
+def demo_config(stack: Stack) -> dict[str, Any]:
+    """The perfcheck.yaml a user would write for the music API (also left in the demo folder)."""
+    return {
+        "targets": {"db": stack.db_url, "redis": stack.redis.url, "url": stack.api_url},
+        "postgres": {"schemas": ["public"]},
+        "http": {
+            "endpoints": [
+                {"name": "home", "path": "/", "kind": "html"},
+                {"name": "playlist", "path": "/api/playlists/4242", "kind": "api"},
+                {"name": "recently played", "path": "/api/users/4242/recently-played", "kind": "api"},
+                {"name": "user playlists", "path": "/api/users/4242/playlists?page=2", "kind": "list"},
+                {"name": "songs", "path": "/api/songs?page=100", "kind": "list"},
+                {"name": "user by email", "path": "/api/users/lookup?email=user4242@example.com", "kind": "api"},
+                {"name": "session", "path": "/api/sessions/" + session_code(4242), "kind": "api"},
+                {"name": "record play", "method": "POST", "path": "/api/plays", "kind": "write",
+                 "body": {"user_id": 4242, "song_id": 7}, "status": 201},
+                {"name": "stream", "path": "/api/songs/7/stream", "kind": "media"},
+            ],
+            # A short latency run: the demo is meant to finish in about a minute.
+            "load": {"requests": 60, "rate": 60, "warmup": 5, "concurrency": 8, "max_seconds": 10},
+        },
+    }
+
+
+def session_code(i: int) -> str:
+    import hashlib
+
+    return hashlib.md5(f"session{i}".encode()).hexdigest()[:8].upper()
+
+
+def write_config(stack: Stack) -> Path:
+    path = stack.root / "perfcheck.yaml"
+    path.write_text("# Written by `perfcheck demo` for its music API; audit it again with\n"
+                    f"#   perfcheck audit --config {path}\n" + yaml.safe_dump(demo_config(stack), sort_keys=False))
+    return path
+
+
+def audit(config_path: Path, steps: Steps) -> Report:
+    from . import config as config_mod
+    from .registry import load_checks
+    from .runner import Progress, run_audit
+
+    cfg = config_mod.load(str(config_path), environ={})  # the demo's targets only, never the shell's
+    loaded = load_checks()
+    for problem in loaded.problems:
+        steps.say(f"! {problem}")
+    began: dict[str, float] = {}
+    progress = Progress(
+        start=lambda target, n: began.__setitem__(target, time.monotonic()),
+        done=lambda target: steps.say(f"  gathered {target} ({time.monotonic() - began.get(target, time.monotonic()):.1f} s)"),
+    )
+    return run_audit(cfg, loaded.checks, progress, loaded.problems)
+
+
+# --- apply-indexes ------------------------------------------------------------------------------
+def apply_indexes(stack: Stack, report: Report, steps: Steps) -> list[str]:
+    """Build the indexes the audit recommends, through the apply-indexes API; returns their statements."""
+    try:
+        from . import apply_indexes as applier
+    except ImportError:
+        raise DemoError("apply-indexes is not available in this build of perfcheck") from None
+    return applier.apply_from_report(stack.db_url, report, say=steps.say)
+
+
+# --- before → after -----------------------------------------------------------------------------
+@dataclass
+class Snapshot:
+    report: Report
+    statements: list[dict[str, Any]]
+    workload: Any  # the workload's result (its own percentiles are the fallback for api.latency)
+
+    def latency(self) -> dict[str, dict[str, float | None]]:
+        """P50/P95/P99 per endpoint from api.latency; the workload's when that check did not run."""
+        try:
+            result = self.report.check("api.latency")
+        except KeyError:
+            result = None
+        endpoints = (result.metrics.get("endpoints") if result and result.status.judged else None) or {}
+        if endpoints:
+            return {name: {q: m.get(f"{q}_ms") for q in ("p50", "p95", "p99")} for name, m in endpoints.items()
+                    if isinstance(m, dict)}
+        w = self.workload
+        return {f"{name} (workload)": {f"p{q}": w.percentile(q, name) for q in (50, 95, 99)}
+                for name in sorted(w.latencies_ms)}
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def _change(before: float | None, after: float | None) -> str:
+    if before is None or after is None or before <= 0:
+        return ""
+    if after <= before:
+        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"-{(1 - after / before) * 100:.0f} %"
+    return f"+{(after / before - 1) * 100:.0f} %"
+
+
+def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool, width: int = 110) -> str:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from .report.terminal import score_style
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    console.print(Text("perfcheck demo --fix: before → after", style="bold"))
+    if built:
+        console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
+        for statement in built:
+            console.print(Text("  " + statement, style="cyan"))
+
+    scores = Table("score", "before", "after", box=None, pad_edge=False, title_justify="left")
+    def cell(value: int | None) -> Text:
+        return Text("?" if value is None else str(value), style=score_style(value))
+    scores.add_row("overall", cell(before.report.score), cell(after.report.score))
+    for cat in before.report.categories:
+        try:
+            later = after.report.category(cat.id).score
+        except KeyError:
+            later = None
+        scores.add_row(cat.title, cell(cat.score), cell(later))
+    console.print()
+    console.print(scores)
+
+    changed = []
+    for result in before.report.checks:
+        try:
+            later = after.report.check(result.id)
+        except KeyError:
+            continue
+        if later.status is not result.status:
+            changed.append((result.id, result.status, later.status))
+    if changed:
+        console.print()
+        console.print(Text("checks that changed: " + ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
+
+    by_id = {row["queryid"]: row for row in after.statements}
+    slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
+                 box=None, pad_edge=False)
+    for row in before.statements[:SLOWEST]:
+        later = by_id.get(row["queryid"])
+        text = row["query"] if len(row["query"]) <= 60 else row["query"][:59] + "…"
+        slow.add_row(text, str(row["calls"]), _ms(row["mean_ms"]), _ms(later["mean_ms"] if later else None),
+                     _change(row["mean_ms"], later["mean_ms"] if later else None))
+    console.print()
+    console.print(slow)
+
+    lat_before, lat_after = before.latency(), after.latency()
+    lat = Table("API latency", "P50", "P95", "P99", "P95 change", box=None, pad_edge=False)
+    for name, b in lat_before.items():
+        a = lat_after.get(name, {})
+        lat.add_row(name, *(f"{_ms(b.get(q))} → {_ms(a.get(q))}" for q in ("p50", "p95", "p99")),
+                    _change(b.get("p95"), a.get("p95")))
+    console.print()
+    console.print(lat)
+    return buffer.getvalue()
+
+
+# --- the whole demo ---------------------------------------------------------------------------
+@dataclass
+class DemoOptions:
+    fix: bool = False
+    keep_running: bool = False
+    workload: dict[str, Any] = field(default_factory=lambda: dict(WORKLOAD))
+
+
+def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+        render: Callable[[Report], str] | None = None) -> int:
+    """Run the demo; returns the exit code. Everything started is stopped before returning."""
+    from .report import render as render_report
+
+    color = out.isatty()
+    render = render or (lambda report: render_report(report, "terminal", color=color))
+    steps = Steps(err)
+    folder = app_dir()
+    check_app_modules()
+    workload = load_workload(folder)
+    stack = Stack(Path(tempfile.mkdtemp(prefix="perfcheck-demo-")))
+    try:
+        with signals_interrupt():
+            with steps.step("PostgreSQL started") as note:
+                start_postgres(stack)
+                note["detail"] = f"127.0.0.1:{stack.pg.port}, HypoPG " + \
+                    ("on" if hypopg_available(stack.pg.bindir) else "not installed: apt-get install -y postgresql-15-hypopg")
+            with steps.step("Redis started") as note:
+                stack.redis = RedisServer()
+                stack.redis.start()
+                note["detail"] = f"127.0.0.1:{stack.redis.port}"
+            with steps.step("seeded the music database") as note:
+                note["detail"] = f"{seed(stack, folder):,} rows"
+            with steps.step("music API started") as note:
+                start_api(stack, folder)
+                note["detail"] = stack.api_url
+            config_path = write_config(stack)
+
+            before = measure(stack, workload, config_path, steps, options, seed=1)
+            out.write(render(before.report))
+            out.flush()
+
+            if options.fix:
+                with steps.step("indexes built with apply-indexes") as note:
+                    built = apply_indexes(stack, before.report, steps)
+                    note["detail"] = f"{len(built)} index(es)"
+                after = measure(stack, workload, config_path, steps, options, seed=2)
+                out.write("\n" + comparison(before, after, built, color=color))
+                out.flush()
+
+            if options.keep_running:
+                keep_running(stack, config_path, steps)
+        return 0
+    except Interrupted as exc:
+        steps.say(f"interrupted ({exc}); stopping everything")
+        return 130
+    finally:
+        with signals_deferred():
+            stack.stop()
+            steps.say(f"stopped and removed everything it started ({time.monotonic() - steps.started:.1f} s in all)")
+
+
+def measure(stack: Stack, workload: ModuleType, config_path: Path, steps: Steps, options: DemoOptions,
+            seed: int) -> Snapshot:
+    reset_statement_stats(stack)
+    with steps.step("workload driven") as note:
+        result = workload.run(stack.api_url, seed=seed, **options.workload)
+        note["detail"] = result.summary()
+    with steps.step("audit done") as note:
+        report = audit(config_path, steps)
+        note["detail"] = f"score {report.score if report.score is not None else '?'}/100"
+    return Snapshot(report, slowest_statements(stack), result)
+
+
+def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
+    from .redact import redact_url
+
+    steps.say("everything keeps running until Ctrl-C:")
+    steps.say(f"  music API   {stack.api_url}/  (Socket.IO at /socket.io/, metrics at /metrics)")
+    steps.say(f"  PostgreSQL  {redact_url(stack.db_url)}  (superuser: psql -h 127.0.0.1 -p {stack.pg.port} -U {stack.pg.user} {APP_DB})")
+    steps.say(f"  Redis       {stack.redis.url}")
+    steps.say(f"  audit again perfcheck audit --config {config_path}")
+    while True:
+        if stack.api is not None and stack.api.poll() is not None:
+            raise DemoError(f"the music API stopped (code {stack.api.returncode})")
+        time.sleep(0.5)
+
+
+def main(fix: bool = False, keep_running: bool = False) -> int:
+    """The CLI's entry: one-line errors, exit 2 for something to install."""
+    try:
+        return run(DemoOptions(fix=fix, keep_running=keep_running))
+    except MissingServer as exc:
+        print(f"perfcheck: error: {exc}", file=sys.stderr)
+        return 2
+    except DemoError as exc:
+        print(f"perfcheck: error: {exc}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:  # noqa: BLE001 - everything was stopped already; say what broke
+        from .redact import scrub
+
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"perfcheck: error: the demo failed: {type(exc).__name__}: {scrub(message, [])}", file=sys.stderr)
+        return 1
