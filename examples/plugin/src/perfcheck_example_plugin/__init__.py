@@ -1,0 +1,1 @@
+"""An example perfcheck plugin: one check, `example.wide_tables`."""
