@@ -112,6 +112,7 @@ def audit(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
     fail_under: Optional[int] = typer.Option(None, "--fail-under", min=0, max=100, help="Exit 1 when the overall score is under this."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a check is at this level or worse."),
+    insecure: bool = typer.Option(False, "--insecure", help="Do not verify the HTTP target's TLS certificate."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
     from .registry import load_checks
@@ -120,7 +121,8 @@ def audit(
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None,
-                              targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip)
+                              targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
+                              overrides={"http": {"insecure": True}} if insecure else None)
     except ConfigError as exc:
         raise fail(str(exc))
     if not cfg.data["targets"]:

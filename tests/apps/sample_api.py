@@ -152,7 +152,11 @@ def build(mode: str):
     async def report(request: Request) -> Response:
         if not good:
             await asyncio.sleep(0.12)  # the planted 120 ms endpoint
-        return JSONResponse({"ok": True, "generated": time.time()})
+            return JSONResponse({"ok": True, "generated": time.time()})
+        limited = rate_limit(request)
+        if isinstance(limited, Response):
+            return limited
+        return JSONResponse({"ok": True, "generated": time.time()}, headers=limited)
 
     async def audio(request: Request) -> Response:
         return Response(AUDIO, media_type="audio/mpeg")
