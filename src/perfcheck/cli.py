@@ -32,6 +32,17 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 class Format(str, Enum):
     terminal = "terminal"
     json = "json"
+    markdown = "markdown"
+    sarif = "sarif"
+    junit = "junit"
+    html = "html"
+    github = "github"
+
+
+class CompareFormat(str, Enum):
+    terminal = "terminal"
+    markdown = "markdown"
+    json = "json"
 
 
 class FailOn(str, Enum):
@@ -59,16 +70,11 @@ def main_options(
 
 
 def gate(report: Report, fail_under: Optional[int], fail_on: Optional[FailOn]) -> list[str]:
-    """Why the gate fails (empty: it holds)."""
-    reasons = []
-    if fail_under is not None and (report.score is None or report.score < fail_under):
-        reasons.append(f"score {report.score if report.score is not None else 'unknown'} is under {fail_under}")
-    if fail_on is not None:
-        levels = {Status.FAIL} if fail_on is FailOn.fail else {Status.FAIL, Status.WARN}
-        bad = [r.id for r in report.checks if r.status in levels]
-        if bad:
-            reasons.append(f"{len(bad)} check(s) at or above {fail_on.value}: {', '.join(bad)}")
-    return reasons
+    """Why the gate fails (empty: it holds). The full gate, with assertions, mutes and a
+    baseline, is perfcheck.gates.Policy.judge."""
+    from .gates import evaluate
+
+    return evaluate(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None).failures
 
 
 def _progress():
@@ -108,15 +114,19 @@ def audit(
     url: Optional[str] = typer.Option(None, "--url", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
     only: list[str] = typer.Option([], "--only", help="Run only this check id or category (repeatable)."),
     skip: list[str] = typer.Option([], "--skip", help="Skip this check id or category (repeatable)."),
-    fmt: Format = typer.Option(Format.terminal, "--format", "-f", help="Report format."),
+    fmts: list[Format] = typer.Option([], "--format", "-f", help="Report format (repeatable with --output-dir; default terminal)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write one file per --format here (perfcheck-report.<ext>)."),
     fail_under: Optional[int] = typer.Option(None, "--fail-under", min=0, max=100, help="Exit 1 when the overall score is under this."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a check is at this level or worse."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not verify the HTTP target's TLS certificate."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with this saved JSON report; exit 1 on a regression."),
+    update_baseline: bool = typer.Option(False, "--update-baseline", help="Then write this run to the --baseline file (regressions are accepted)."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
+    from . import outputs
+    from .gates import Policy
     from .registry import load_checks
-    from .report import render
     from .runner import NoTargetReached, run_audit
 
     try:
@@ -129,6 +139,9 @@ def audit(
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
     loaded = load_checks()
     try:
+        destinations = outputs.plan([f.value for f in fmts], output, output_dir)
+        policy = Policy.load(cfg, loaded.checks, [c.id for c in checklist.categories()],
+                             baseline_path=baseline, update_baseline=update_baseline)
         with _progress() as progress:
             report = run_audit(cfg, loaded.checks, progress, loaded.problems)
     except ConfigError as exc:
@@ -136,16 +149,58 @@ def audit(
     except NoTargetReached as exc:
         raise fail(str(exc))
 
-    color = output is None and sys.stdout.isatty()
-    text = render(report, fmt.value, color=color)
-    if output:
-        output.write_text(text)
-        err.print(f"report written to {output}", markup=False)
+    verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
+    try:
+        for path in outputs.write(report, destinations, color=sys.stdout.isatty()):
+            err.print(f"report written to {path}", markup=False)
+        saved = policy.save_baseline(report)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    if saved:
+        err.print(f"baseline written to {saved}", markup=False)
+    outputs.annotate(report, destinations, cfg.source if cfg.source != "defaults" else None)
+    for warning in verdict.warnings:
+        err.print(f"perfcheck: warning: {warning}", markup=False)
+    if not verdict.passed:
+        err.print(f"perfcheck: gate failed: {'; '.join(verdict.failures)}", markup=False)
+        raise typer.Exit(EXIT_GATE)
+
+
+@app.command()
+def compare(
+    old: Path = typer.Argument(..., help="The baseline: a saved JSON report (perfcheck audit --format json)."),
+    new: Path = typer.Argument(..., help="The newer JSON report."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="perfcheck.yaml for the mute list and baseline tolerances."),
+    fmt: CompareFormat = typer.Option(CompareFormat.terminal, "--format", "-f", help="Output format."),
+) -> None:
+    """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
+    import json
+
+    from .baseline import compare as compare_reports
+    from .gates import Policy
+    from .mutes import apply as apply_mutes
+    from .registry import load_checks
+    from .report import comparison, json_report
+
+    try:
+        cfg = config_mod.load(str(config_file) if config_file else None)
+        policy = Policy.load(cfg, load_checks().checks, [c.id for c in checklist.categories()])
+        before, after = json_report.read(old), json_report.read(new)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    except ValueError as exc:
+        raise fail(str(exc))
+    apply_mutes(after, policy.mutes)
+    result = compare_reports(before, after, policy.tolerances)
+    if fmt is CompareFormat.json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n")
+    elif fmt is CompareFormat.markdown:
+        sys.stdout.write(comparison.to_markdown(result))
     else:
-        sys.stdout.write(text)
-    reasons = gate(report, fail_under, fail_on)
-    if reasons:
-        err.print(f"perfcheck: gate failed: {'; '.join(reasons)}", markup=False)
+        sys.stdout.write(comparison.to_text(result, color=sys.stdout.isatty()))
+    for line in policy.lapsed:
+        err.print(f"perfcheck: warning: {line}", markup=False)
+    if result.regressed:
         raise typer.Exit(EXIT_GATE)
 
 

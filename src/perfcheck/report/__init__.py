@@ -23,4 +23,38 @@ def _terminal(report: Report, color: bool = False, width: int = 100) -> str:
     return to_text(report, color=color, width=width)
 
 
-FORMATS: dict[str, Callable[..., str]] = {"terminal": _terminal, "json": _json}
+def _markdown(report: Report, **_: object) -> str:
+    from .markdown import to_markdown
+
+    return to_markdown(report)
+
+
+def _sarif(report: Report, **_: object) -> str:
+    from .sarif import to_sarif
+
+    return to_sarif(report)
+
+
+def _junit(report: Report, **_: object) -> str:
+    from .junit import to_junit
+
+    return to_junit(report)
+
+
+def _html(report: Report, **_: object) -> str:
+    from .html import to_html
+
+    return to_html(report)
+
+
+def _github(report: Report, **_: object) -> str:
+    from .github import to_github
+
+    return to_github(report)
+
+
+FORMATS: dict[str, Callable[..., str]] = {"terminal": _terminal, "json": _json, "markdown": _markdown, "sarif": _sarif,
+                                          "junit": _junit, "html": _html, "github": _github}
+# The file each format is written to with --output-dir (perfcheck-report.<extension>).
+EXTENSIONS = {"terminal": "txt", "json": "json", "markdown": "md", "sarif": "sarif", "junit": "xml", "html": "html",
+              "github": "github.txt"}

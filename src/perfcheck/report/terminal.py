@@ -10,7 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ..baseline import Comparison
 from ..model import CheckResult, Report, Status
+from . import comparison
 
 _STYLE = {
     Status.PASS: ("✔", "green"), Status.WARN: ("▲", "yellow"), Status.FAIL: ("✖", "red"),
@@ -47,11 +49,13 @@ def _header(report: Report) -> Table:
 def _check_block(result: CheckResult) -> Group:
     mark, color = _STYLE[result.status]
     score = "" if result.score is None else f"  score {round(result.score * 100)}"
-    lines: list = [Text.assemble((f"{mark} {result.id}", f"bold {color}"), "  ", (result.title, "bold"), (score, "dim")),
+    muted = f"  (muted: {result.muted})" if result.muted else ""
+    lines: list = [Text.assemble((f"{mark} {result.id}", f"bold {color}"), "  ", (result.title, "bold"), (score, "dim"), (muted, "dim")),
                    Text("  " + result.summary)]
     for finding in result.findings[:MAX_FINDINGS]:
         sev_color = {"fail": "red", "warn": "yellow"}.get(finding.severity, "dim")
-        lines.append(Text.assemble("  • ", (finding.object, f"bold {sev_color}"), ": ", finding.message))
+        lines.append(Text.assemble("  • ", (finding.object, f"bold {sev_color}"), ": ", finding.message,
+                                   (f"  (muted: {finding.muted})" if finding.muted else "", "dim")))
         if finding.fix:
             label = "fix" if finding.fix.applicability.value == "safe" else f"fix ({finding.fix.applicability.value})"
             for i, statement in enumerate(finding.fix.statements):
@@ -67,6 +71,9 @@ def to_text(report: Report, *, color: bool = False, width: int = 100) -> str:
     console.print(Panel(_header(report), expand=False))
     for error in report.errors:
         console.print(Text(f"! {error}", "magenta"))
+    if report.baseline is not None:  # perfcheck audit --baseline: the regressions come first
+        console.print()
+        console.print(comparison.rich_block(Comparison.from_dict(report.baseline)))
     problems = [r for r in report.checks if r.status in (Status.FAIL, Status.WARN, Status.ERROR)]
     order = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2}
     for result in sorted(problems, key=lambda r: (order[r.status], r.score if r.score is not None else 0)):

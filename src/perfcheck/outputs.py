@@ -1,0 +1,64 @@
+"""Where each report format goes: stdout, `--output FILE` (one format), or
+`--output-dir DIR` (one file per format, perfcheck-report.<extension>), plus GitHub
+Actions annotations when GITHUB_ACTIONS=true."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from .config import ConfigError
+from .gates import write_atomic
+from .model import Report
+from .report import EXTENSIONS, render
+from .report.github import to_github
+
+BASENAME = "perfcheck-report"
+
+
+@dataclass(frozen=True)
+class Destination:
+    fmt: str
+    path: Path | None  # None: stdout
+
+
+def plan(formats: list[str], output: Path | None, output_dir: Path | None) -> list[Destination]:
+    formats = list(dict.fromkeys(formats)) or ["terminal"]
+    if output is not None and output_dir is not None:
+        raise ConfigError("give --output FILE (one format) or --output-dir DIR (one file per format), not both")
+    if output_dir is not None:
+        if output_dir.exists() and not output_dir.is_dir():
+            raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
+        return [Destination(fmt, output_dir / f"{BASENAME}.{EXTENSIONS[fmt]}") for fmt in formats]
+    if len(formats) > 1:
+        raise ConfigError(f"{len(formats)} formats ({', '.join(formats)}) need --output-dir DIR (one file each)")
+    return [Destination(formats[0], output)]
+
+
+def write(report: Report, destinations: list[Destination], *, color: bool) -> list[Path]:
+    """Render each format; return the files written (stdout gets the one without a path)."""
+    written = []
+    for dest in destinations:
+        text = render(report, dest.fmt, color=color and dest.path is None)
+        if dest.path is None:
+            sys.stdout.write(text)
+        else:
+            write_atomic(dest.path, text)
+            written.append(dest.path)
+    return written
+
+
+def annotate(report: Report, destinations: list[Destination], config_file: str | None,
+             environ: Mapping[str, str] = os.environ) -> None:
+    """On GitHub Actions, print workflow-command annotations: on stdout when the report went
+    to files, else on stderr (the runner reads both) so stdout stays a clean report."""
+    if environ.get("GITHUB_ACTIONS") != "true" or any(d.fmt == "github" for d in destinations):
+        return
+    text = to_github(report, file=config_file)
+    if text:
+        stream = sys.stdout if all(d.path is not None for d in destinations) else sys.stderr
+        stream.write(text)
+        stream.flush()
