@@ -89,7 +89,30 @@ def test_a_status_flip_on_a_tiny_score_change_is_noise_not_a_regression():
     new = report(result("db.timeouts", Status.WARN, 0.89))
     comp = compare(old, new)
     assert comp.regressions == []
-    assert [c.kind for c in comp.notes] == ["status"] and "noise" in comp.notes[0].message
+    assert [c.kind for c in comp.notes] == ["status"] and "within the score tolerance" in comp.notes[0].message
+
+
+def over_budget(p95: float, score: float) -> CheckResult:
+    """api.latency as the latency check reports an endpoint over its P95 budget."""
+    status = Status.PASS if score >= 0.9 else Status.WARN if score >= 0.5 else Status.FAIL
+    findings = [] if p95 <= 100 else [
+        Finding("warn", "GET /api/songs", f"P95 {p95:.0f} ms against 100 ms", evidence={"p95_ms": p95, "target_p95_ms": 100.0})]
+    return result("api.latency", status, score, findings,
+                  {"endpoints": {"GET /api/songs": {"p50_ms": 30.0, "p95_ms": p95, "p99_ms": 150.0}}, "targets_ms": {"p95_ms": 100}})
+
+
+def test_an_endpoint_sitting_on_its_budget_stays_green_while_its_percentiles_are_within_the_band():
+    # P95 98 → 118 ms: within the 29 ms band, yet over budget (a new finding), pass → warn and the
+    # api score down 18 points: all of it noise, none of it a regression.
+    old = report(over_budget(98.0, 0.91), result("db.timeouts"))
+    new = report(over_budget(118.0, 0.73), result("db.timeouts"))
+    comp = compare(old, new)
+    assert comp.regressions == [], [c.message for c in comp.regressions]
+    assert {c.kind for c in comp.notes} >= {"status", "finding", "score"}
+    # the same endpoint really slower: every kind of regression names it
+    worse = compare(old, report(over_budget(260.0, 0.2), result("db.timeouts")))
+    assert {(c.kind, c.check) for c in worse.regressions} >= {
+        ("status", "api.latency"), ("finding", "api.latency"), ("latency", "api.latency"), ("score", "api")}
 
 
 # --- every kind of regression ---------------------------------------------------------

@@ -10,8 +10,12 @@ A regression (fails the gate) is
   - a latency percentile (`p95_ms`, `ttfb_p99_ms`, ... at the top of a check's metrics or
     per endpoint under `metrics["endpoints"]`) worse by more than
     max(`latency_relative` × baseline, `latency_ms`).
+Latency is noisy, so its band is the arbiter: a finding that reports percentiles
+(api.latency's "over budget"), a status flip and a score drop that follow only from
+percentiles within the band are noted, not failed. A re-run of an unchanged system stays
+green even with an endpoint sitting on its budget.
 Improvements are the same changes the other way; they are reported and never fail.
-Notes are what can't be compared (a check not run in one of the two).
+Notes are what can't be compared (a check not run in one of the two) or was judged noise.
 Muted checks and findings (perfcheck.mutes) never count as regressions; they are listed
 as muted instead.
 """
@@ -19,11 +23,13 @@ as muted instead.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterator
 
-from .model import CheckResult, Report, Status
+from . import checklist
+from .model import CheckResult, Finding, Report, Status
 from .mutes import accepted
+from .scoring import overall, score_categories
 
 _RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 _SEVERITY = {"info": 0, "warn": 1, "fail": 2}
@@ -143,46 +149,49 @@ class _Collector:
         self.out.notes.append(change)
 
 
-def _compare_status(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _Collector, cause_muted: str | None) -> None:
-    """`cause_muted`: the check's new or worse findings are all muted, so its fall is accepted too."""
-    if new.status is Status.ERROR and old.status.judged:
-        change = Change("error", new.id, "", f"{new.id} was {old.status.value} and can no longer be judged: {new.summary}",
-                        old.status.value, new.status.value)
-        if tol.error_is_regression:
-            sink.regression(change, new.muted)
-        else:
-            sink.note(change)
-        return
-    if not (old.status.judged and new.status.judged):
-        if old.status.judged and not new.status.judged:
-            sink.note(Change("not_comparable", new.id, "", f"{new.id} was {old.status.value}, now {new.status.value}: {new.summary}",
-                             old.status.value, new.status.value))
-        elif new.status.judged and old.status is Status.ERROR:
-            sink.note(Change("not_comparable", new.id, "", f"{new.id} errored in the baseline, now {new.status.value}",
-                             old.status.value, new.status.value))
-        return
-    worse = _RANK[new.status] - _RANK[old.status]
-    if worse == 0:
-        return
-    drop = (old.score - new.score) if old.score is not None and new.score is not None else None
-    if drop is not None and abs(drop) <= tol.check_score_drop:
-        sink.note(Change("status", new.id, "", f"{new.id} went {old.status.value} → {new.status.value} on a score change of "
-                         f"{_score(old.score)} → {_score(new.score)}, within the noise tolerance", old.status.value, new.status.value))
-        return
-    scores = f" (score {_score(old.score)} → {_score(new.score)})"
-    if worse > 0:
-        sink.regression(Change("status", new.id, "", f"{new.id} got worse: {old.status.value} → {new.status.value}{scores}: {new.summary}",
-                               old.status.value, new.status.value), accepted(new) or cause_muted)
-    else:
-        sink.improvement(Change("status", new.id, "", f"{new.id} improved: {old.status.value} → {new.status.value}{scores}",
-                                old.status.value, new.status.value))
+@dataclass
+class _Latency:
+    """What the latency comparison of one check found, to judge its findings and status by."""
+
+    measured: set[str] = field(default_factory=set)  # endpoints ("" = the check) measured in both runs
+    regressed: set[str] = field(default_factory=set)  # endpoints with a percentile beyond the band
+
+    @property
+    def within_noise(self) -> bool:
+        return bool(self.measured) and not self.regressed
 
 
-def _compare_findings(old: CheckResult, new: CheckResult, sink: _Collector) -> None:
+def _compare_latency(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _Collector) -> _Latency:
+    seen = _Latency()
+    before = {(endpoint, name): value for endpoint, name, value in percentiles(old.metrics)}
+    for endpoint, name, after in percentiles(new.metrics):
+        if (endpoint, name) not in before:
+            continue
+        seen.measured.add(endpoint)
+        was = before[(endpoint, name)]
+        band = tol.latency_band(was)
+        label = f"{endpoint} {name}" if endpoint else name
+        where = f"{name} of {endpoint}" if endpoint else name
+        detail = f"{was:.1f} → {after:.1f} ms ({_pct(was, after)}; noise band {band:.1f} ms)"
+        if after - was > band:
+            seen.regressed.add(endpoint)
+            sink.regression(Change("latency", new.id, label, f"{new.id}: {where} rose {detail}", was, after), new.muted)
+        elif was - after > band:
+            sink.improvement(Change("latency", new.id, label, f"{new.id}: {where} fell {detail}", was, after))
+    return seen
+
+
+def _about_latency(finding: Finding) -> bool:
+    """A finding that reports percentiles (api.latency's "over budget"): the noise band judges it."""
+    return any(_PERCENTILE.match(str(key)) for key in finding.evidence)
+
+
+def _compare_findings(old: CheckResult, new: CheckResult, latency: _Latency, sink: _Collector) -> None:
     if not (old.status.judged and new.status.judged):
         return
-    def by_key(result: CheckResult) -> dict[str, Any]:
-        found: dict[str, Any] = {}
+
+    def by_key(result: CheckResult) -> dict[str, Finding]:
+        found: dict[str, Finding] = {}
         for finding in result.findings:  # one key may repeat: keep its worst severity
             current = found.get(finding.object)
             if current is None or _SEVERITY.get(finding.severity, 0) > _SEVERITY.get(current.severity, 0):
@@ -192,16 +201,19 @@ def _compare_findings(old: CheckResult, new: CheckResult, sink: _Collector) -> N
     before, after = by_key(old), by_key(new)
     for obj, finding in after.items():
         rank = _SEVERITY.get(finding.severity, 0)
-        if rank == 0:
-            continue
         earlier = before.get(obj)
-        muted = finding.muted or new.muted
+        if rank == 0 or (earlier is not None and rank <= _SEVERITY.get(earlier.severity, 0)):
+            continue
         if earlier is None:
-            sink.regression(Change("finding", new.id, obj, f"new finding in {new.id}: {obj}: {finding.message}",
-                                   None, finding.severity), muted)
-        elif rank > _SEVERITY.get(earlier.severity, 0):
-            sink.regression(Change("severity", new.id, obj, f"{new.id}: {obj} is now {finding.severity} (was {earlier.severity}): {finding.message}",
-                                   earlier.severity, finding.severity), muted)
+            change = Change("finding", new.id, obj, f"new finding in {new.id}: {obj}: {finding.message}", None, finding.severity)
+        else:
+            change = Change("severity", new.id, obj, f"{new.id}: {obj} is now {finding.severity} (was {earlier.severity}): "
+                            f"{finding.message}", earlier.severity, finding.severity)
+        if _about_latency(finding) and obj in latency.measured and obj not in latency.regressed:
+            change.message += " (its percentiles moved within the noise band)"
+            sink.note(change)
+        else:
+            sink.regression(change, finding.muted or new.muted)
     for obj, finding in before.items():
         if _SEVERITY.get(finding.severity, 0) == 0:
             continue
@@ -212,50 +224,90 @@ def _compare_findings(old: CheckResult, new: CheckResult, sink: _Collector) -> N
                                     later.severity if later else None))
 
 
-def _compare_latency(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _Collector) -> None:
-    before = {(endpoint, name): value for endpoint, name, value in percentiles(old.metrics)}
-    for endpoint, name, after in percentiles(new.metrics):
-        if (endpoint, name) not in before:
-            continue
-        was = before[(endpoint, name)]
-        band = tol.latency_band(was)
-        label = f"{endpoint} {name}" if endpoint else name
-        where = f"{name} of {endpoint}" if endpoint else name
-        detail = f"{was:.1f} → {after:.1f} ms ({_pct(was, after)}; noise band {band:.1f} ms)"
-        if after - was > band:
-            sink.regression(Change("latency", new.id, label, f"{new.id}: {where} rose {detail}", was, after), new.muted)
-        elif was - after > band:
-            sink.improvement(Change("latency", new.id, label, f"{new.id}: {where} fell {detail}", was, after))
-
-
-def _judged(report: Report, category: str | None) -> set[str]:
-    return {r.id for r in report.checks
-            if r.status.judged and r.weight > 0 and (category is None or r.category == category)}
-
-
-def _compare_scores(old: Report, new: Report, tol: Tolerances, sink: _Collector) -> None:
-    """Scores are compared only when the same checks were judged: a score over other checks means something else."""
-    old_cats = {c.id: c for c in old.categories}
-    for cat in new.categories:
-        was = old_cats.get(cat.id)
-        if was is None or was.score is None or cat.score is None:
-            continue
-        if _judged(old, cat.id) != _judged(new, cat.id):
-            sink.note(Change("not_comparable", cat.id, "", f"{cat.title} score not compared: a different set of checks was judged "
-                             f"({was.score} → {cat.score})", was.score, cat.score))
-            continue
-        _score_change(cat.id, cat.title, was.score, cat.score, tol, sink)
-    if old.score is not None and new.score is not None:
-        if _judged(old, None) == _judged(new, None):
-            _score_change("overall", "overall", old.score, new.score, tol, sink)
+def _compare_status(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _Collector,
+                    findings: Comparison, latency: _Latency) -> bool:
+    """Sort a status change; True when the check got worse on noise alone (its score then
+    counts as unchanged in the category and overall scores)."""
+    if new.status is Status.ERROR and old.status.judged:
+        change = Change("error", new.id, "", f"{new.id} was {old.status.value} and can no longer be judged: {new.summary}",
+                        old.status.value, new.status.value)
+        if tol.error_is_regression:
+            sink.regression(change, new.muted)
         else:
-            sink.note(Change("not_comparable", "overall", "", f"overall score not compared: the runs judged different checks "
-                             f"({old.score} → {new.score})", old.score, new.score))
+            sink.note(change)
+        return False
+    if not (old.status.judged and new.status.judged):
+        if old.status.judged:
+            sink.note(Change("not_comparable", new.id, "", f"{new.id} was {old.status.value}, now {new.status.value}: {new.summary}",
+                             old.status.value, new.status.value))
+        elif new.status.judged and old.status is Status.ERROR:
+            sink.note(Change("not_comparable", new.id, "", f"{new.id} errored in the baseline, now {new.status.value}",
+                             old.status.value, new.status.value))
+        return False
+    worse = _RANK[new.status] - _RANK[old.status]
+    scores = f"{_score(old.score)} → {_score(new.score)}"
+    drop = (old.score - new.score) if old.score is not None and new.score is not None else None
+    noise = latency.within_noise and not findings.regressions and not findings.muted
+    if worse > 0 and (noise or (drop is not None and drop <= tol.check_score_drop)):
+        why = "its percentiles moved within the noise band" if noise else "within the score tolerance"
+        sink.note(Change("status", new.id, "", f"{new.id} went {old.status.value} → {new.status.value} (score {scores}): {why}",
+                         old.status.value, new.status.value))
+        return True
+    if worse > 0:
+        causes = findings.muted if findings.muted and not findings.regressions else []
+        cause_muted = "; ".join(sorted({c.muted for c in causes if c.muted})) or None
+        sink.regression(Change("status", new.id, "", f"{new.id} got worse: {old.status.value} → {new.status.value} (score {scores}): "
+                               f"{new.summary}", old.status.value, new.status.value), accepted(new) or cause_muted)
+    elif worse < 0 and not (drop is not None and -drop <= tol.check_score_drop):
+        sink.improvement(Change("status", new.id, "", f"{new.id} improved: {old.status.value} → {new.status.value} (score {scores})",
+                                old.status.value, new.status.value))
+    return noise and drop is not None and drop > 0
 
 
-def _score_change(subject: str, title: str, was: int, now: int, tol: Tolerances, sink: _Collector) -> None:
-    if was - now > tol.score_drop:
+def _judged(checks: list[CheckResult], category: str | None) -> set[str]:
+    return {r.id for r in checks if r.status.judged and r.weight > 0 and (category is None or r.category == category)}
+
+
+def _compare_scores(old: Report, new: Report, noisy: set[str], tol: Tolerances, sink: _Collector) -> None:
+    """Scores are compared only when the same checks were judged (a score over other checks
+    means something else), and a check that fell on latency noise alone counts as unchanged."""
+    old_scores = {r.id: r.score for r in old.checks}
+    discounted = [replace(r, score=old_scores[r.id]) if r.id in noisy else r for r in new.checks]
+    order = [(c.id, c.title) for c in new.categories]
+    before = {c.id: c.score for c in score_categories(old.checks, order)}
+    after = {c.id: c.score for c in score_categories(discounted, order)}
+    stored = {c.id: c.score for c in old.categories}
+    for cat in new.categories:
+        was = stored.get(cat.id)
+        if was is None or cat.score is None:
+            continue
+        if _judged(old.checks, cat.id) != _judged(new.checks, cat.id):
+            sink.note(Change("not_comparable", cat.id, "", f"{cat.title} score not compared: a different set of checks was judged "
+                             f"({was} → {cat.score})", was, cat.score))
+            continue
+        _score_change(cat.id, cat.title, was, cat.score, (before.get(cat.id), after.get(cat.id)), tol, sink)
+    if old.score is None or new.score is None:
+        return
+    if _judged(old.checks, None) != _judged(new.checks, None):
+        sink.note(Change("not_comparable", "overall", "", f"overall score not compared: the runs judged different checks "
+                         f"({old.score} → {new.score})", old.score, new.score))
+        return
+    weights = {c.id: c.weight for c in checklist.categories()}
+    recomputed = (overall(score_categories(old.checks, order), weights), overall(score_categories(discounted, order), weights))
+    _score_change("overall", "overall", old.score, new.score, recomputed, tol, sink)
+
+
+def _score_change(subject: str, title: str, was: int, now: int, recomputed: tuple[int | None, int | None],
+                  tol: Tolerances, sink: _Collector) -> None:
+    """`was`/`now` as the reports show them; `recomputed` the same scores with latency noise
+    discounted, which decides."""
+    r_was, r_now = recomputed
+    fell = was - now > tol.score_drop and (r_was is None or r_now is None or r_was - r_now > tol.score_drop)
+    if fell:
         sink.regression(Change("score", subject, "", f"{title} score fell {was} → {now} ({now - was:+d}; tolerance {tol.score_drop:g})", was, now))
+    elif was - now > tol.score_drop:
+        sink.note(Change("score", subject, "", f"{title} score fell {was} → {now}, within the tolerance once latency noise is discounted",
+                         was, now))
     elif now - was > tol.score_drop:
         sink.improvement(Change("score", subject, "", f"{title} score rose {was} → {now} ({now - was:+d})", was, now))
 
@@ -267,6 +319,7 @@ def compare(old: Report, new: Report, tolerances: Tolerances | None = None) -> C
     sink.out.baseline_created_at, sink.out.baseline_score, sink.out.score = old.created_at, old.score, new.score
     old_checks = {r.id: r for r in old.checks}
     new_ids = {r.id for r in new.checks}
+    noisy: set[str] = set()  # checks that got worse on latency noise alone
     for result in new.checks:
         was = old_checks.get(result.id)
         if was is None:
@@ -274,17 +327,17 @@ def compare(old: Report, new: Report, tolerances: Tolerances | None = None) -> C
                 sink.note(Change("new_check", result.id, "", f"{result.id} is not in the baseline ({result.status.value}); "
                                  "--update-baseline to gate on it", None, result.status.value))
             continue
-        findings = _Collector()
-        _compare_findings(was, result, findings)
-        causes = findings.out.regressions + findings.out.muted
-        cause_muted = "; ".join(sorted({c.muted for c in causes if c.muted})) if causes and not findings.out.regressions else None
-        _compare_status(was, result, tol, sink, cause_muted)
-        for attr in ("regressions", "improvements", "notes", "muted"):
-            getattr(sink.out, attr).extend(getattr(findings.out, attr))
-        _compare_latency(was, result, tol, sink)
+        latency, findings = _Collector(), _Collector()
+        seen = _compare_latency(was, result, tol, latency)
+        _compare_findings(was, result, seen, findings)
+        if _compare_status(was, result, tol, sink, findings.out, seen):
+            noisy.add(result.id)
+        for part in (findings.out, latency.out):  # status first, then findings, then percentiles
+            for attr in ("regressions", "improvements", "notes", "muted"):
+                getattr(sink.out, attr).extend(getattr(part, attr))
     for was in old.checks:
         if was.id not in new_ids and was.status.judged:
             sink.note(Change("not_run", was.id, "", f"{was.id} was {was.status.value} in the baseline and did not run this time",
                              was.status.value, None))
-    _compare_scores(old, new, tol, sink)
+    _compare_scores(old, new, noisy, tol, sink)
     return sink.out
