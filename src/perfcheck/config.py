@@ -49,6 +49,10 @@ SCHEMA: dict[str, Any] = {
         "sample_keys": int,
         "sample_seconds": NUMBER,
         "window_s": NUMBER,
+        "ttl_sample_keys": int,
+        "largest_keys": int,
+        "memory_samples": int,
+        "latency_samples": int,
     },
     "http": {
         "connect_timeout_s": NUMBER,
@@ -95,7 +99,10 @@ DEFAULTS: dict[str, Any] = {
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 0.3, "latency_ms": 10,
                  "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
-    "redis": {"connect_timeout_s": 5, "sample_keys": 10000, "sample_seconds": 1.0, "window_s": 2.0},
+    # The key scan stops at sample_keys or sample_seconds, whichever comes first; the hit-rate
+    # window (window_s) runs meanwhile. See collectors/redis.py for what each one costs.
+    "redis": {"connect_timeout_s": 5, "sample_keys": 1_000_000, "sample_seconds": 1.0, "window_s": 1.0,
+              "ttl_sample_keys": 10_000, "largest_keys": 256, "memory_samples": 5, "latency_samples": 200},
     "http": {"connect_timeout_s": 5, "timeout_s": 10, "insecure": False, "max_requests": 2000,
              "max_rate": 200, "endpoints": [],
              "health_path": "/health", "metrics_path": "/metrics", "socketio_path": "/socket.io/",
@@ -242,6 +249,12 @@ def validate_target_url(name: str, url: str) -> None:
         raise ConfigError(f"{TARGET_FLAGS[name]}: URL {shown} must start with {allowed}")
     if name != "db" and parts.scheme != "unix" and not parts.hostname:
         raise ConfigError(f"{TARGET_FLAGS[name]}: URL {shown} has no host")
+    if name == "redis":
+        from urllib.parse import parse_qs
+
+        db = parse_qs(parts.query).get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "")
+        if db and not db.isdigit():
+            raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
 
 
 def read_file(path: Path) -> dict[str, Any]:
