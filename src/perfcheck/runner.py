@@ -65,8 +65,10 @@ def judge(check: Check, facts: dict[str, Any], thresholds: dict[str, Any], secre
         return Outcome.error(scrub(f"the check failed: {type(exc).__name__}: {exc}", secrets))
 
 
-def _gather(target: str, url: str, needed: set[str], config: Config, progress: Progress) -> dict[str, Any]:
+def _gather(target: str, url: str, needed: set[str], config: Config, progress: Progress,
+            thresholds: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     collector = collector_class(target)(url, config.section(target), config.secrets)
+    collector.thresholds = thresholds or {}
     progress.start(target, len(needed))
     try:
         return collector.gather(needed, lambda fact: progress.step(target, fact))
@@ -98,7 +100,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
                 flag = TARGET_FLAGS.get(config_key, "")
                 target_status[target] = Outcome.skip(f"no {target} target configured ({flag} or its environment variable)")
                 continue
-            jobs[target] = pool.submit(_gather, target, url, names, config, progress)
+            jobs[target] = pool.submit(_gather, target, url, names, config, progress, thresholds)
         for target, job in jobs.items():
             try:
                 facts.update(job.result())

@@ -61,6 +61,8 @@ class Collector:
         self.options = options
         self.secrets = secrets
         self.facts: dict[str, Any] = {}
+        # The selected checks' thresholds by check id, for facts that depend on them (the index advisor).
+        self.thresholds: dict[str, dict[str, Any]] = {}
 
     def open(self) -> None:
         raise NotImplementedError

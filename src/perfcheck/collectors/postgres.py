@@ -99,6 +99,7 @@ class PostgresCollector(Collector):
         "postgres.foreign_keys": "_foreign_keys",
         "postgres.columns": "_columns",
         "postgres.connect_latency": "_connect_latency",
+        "postgres.index_advice": "_index_advice",
     }
 
     conn: psycopg.Connection | None = None
@@ -185,6 +186,16 @@ class PostgresCollector(Collector):
 
     def _columns(self) -> list[dict[str, Any]]:
         return self.query("columns", self._schemas)
+
+    def _index_advice(self) -> dict[str, Any]:
+        """The index advisor's recommendations for the workload (see perfcheck.advisor);
+        hypothetical indexes only, on this read-only session."""
+        from ..advisor.analyse import analyse
+
+        statements = self.fact("postgres.statements")
+        advice = analyse(self.conn, statements, self.fact("postgres.extensions"),
+                         self.thresholds.get("db.missing_indexes"))
+        return advice.to_dict()
 
     def _connect_latency(self) -> dict[str, Any]:
         """Time to open a new session vs a round trip on an open one: the cost a pool saves."""

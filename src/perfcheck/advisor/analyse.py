@@ -1,0 +1,278 @@
+"""The index advisor: from the workload in pg_stat_statements to the fewest indexes that
+capture its real savings.
+
+1. The top statements by total time are planned generically as they are (the baseline).
+2. Each plan's predicates give candidate indexes on the tables big enough to matter;
+   none that an existing valid index already serves.
+3. With HypoPG, every candidate is created hypothetically at once and each statement is
+   planned again: the planner picks, among all candidates, the ones that serve it best.
+   A statement counts only when its cost drops by `min_saving` or more.
+4. The chosen set is then thinned: an index is dropped when, without it, every statement
+   it served keeps `keep_share` of its saving through the others (so (a) goes when
+   (a, b) serves its statements nearly as well). What is left is what is recommended,
+   with each statement's cost before and after, and HypoPG's size estimate.
+Without HypoPG in the database a heuristic from column statistics takes over (see
+`heuristic.py`), and everything it says is marked unverified.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+
+from ..sqlnames import index_name
+from . import heuristic
+from .candidates import Candidate, generate
+from .catalog import Catalog, Table
+from .ddl import key_words
+from .model import Advice, Options, Recommendation, StatementUse
+from .predicates import PlanFacts, Predicate, SortNeed, plan_facts
+from .whatif import PlanError, WhatIf
+from .workload import Statement, select
+
+MAX_CANDIDATES_PER_TABLE = 40  # the planner's work grows with every hypothetical index
+QUERY_TEXT_CHARS = 500
+
+
+@dataclass
+class Work:
+    """One statement on its way through the advisor."""
+
+    statement: Statement
+    base: PlanFacts
+    candidates: list[Candidate] = field(default_factory=list)
+    predicates: dict[tuple[str, str], list[Predicate]] = field(default_factory=dict)  # by table
+    sorts: dict[tuple[str, str], SortNeed] = field(default_factory=dict)
+    cost: float = 0.0  # with the chosen hypothetical indexes
+    used: set[Candidate] = field(default_factory=set)
+
+    @property
+    def saving(self) -> float:
+        return 1 - self.cost / self.base.cost if self.base.cost > 0 else 0.0
+
+
+class Budget:
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.exhausted = False
+
+    def over(self) -> bool:
+        if time.monotonic() > self.deadline:
+            self.exhausted = True
+        return self.exhausted
+
+
+def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], extensions: dict[str, Any],
+            thresholds: dict[str, Any] | None = None) -> Advice:
+    """Advice for the workload in `statement_rows` (the postgres.statements fact), on an
+    open session (read-only is enough)."""
+    from ..collectors.postgres import query_text
+
+    started = time.monotonic()
+    options = Options.from_thresholds(thresholds)
+    hypopg = extensions.get("hypopg")
+    advice = Advice(mode="hypopg" if hypopg else "heuristic", server_version_num=conn.info.server_version,
+                    options=asdict(options))
+    statements, advice.skipped, advice.statements_total = select(statement_rows, options)
+    budget = Budget(options.max_seconds)
+
+    def query(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        cur = conn.execute(query_text(name), params, prepare=False)
+        rows = cur.fetchall()
+        return [r if isinstance(r, dict) else dict(zip([c.name for c in cur.description], r)) for r in rows]
+
+    def skip(reason: str) -> None:
+        advice.skipped[reason] = advice.skipped.get(reason, 0) + 1
+
+    catalog = Catalog(query)
+    with WhatIf(conn, hypopg["schema"] if hypopg else None) as whatif:
+        works: list[Work] = []
+        for statement in statements:
+            if budget.over():
+                skip(f"not reached within the {options.max_seconds:g} s budget")
+                continue
+            try:
+                works.append(Work(statement, plan_facts(whatif.plan(statement))))
+            except PlanError as exc:
+                skip(str(exc))
+        catalog.load({rel for work in works for rel in work.base.relations.values()})
+        for work in works:
+            reason = _find_candidates(work, catalog, options)
+            if reason:
+                skip(reason)
+        advice.statements_analysed = len(works)
+        advice.workload_ms = sum(w.statement.total_ms for w in works)
+        if hypopg:
+            recommendations = _verify(works, whatif, catalog, options, budget)
+        else:
+            recommendations = heuristic.choose(works, catalog, options)
+    _name(recommendations, query)
+    advice.recommendations = sorted(recommendations, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
+    advice.partial = budget.exhausted
+    advice.elapsed_s = round(time.monotonic() - started, 3)
+    return advice
+
+
+def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | None:
+    """Fill in the statement's predicates and candidates by table; a reason if it is left out."""
+    facts = work.base
+    tables: dict[tuple[str, str], Table] = {}
+    conjuncts: dict[tuple[str, str], set[str]] = {}
+    for relation in set(facts.relations.values()):
+        table = catalog.table_for(relation)
+        if table is not None:
+            tables[table.relation] = table
+            conjuncts.setdefault(table.relation, set()).update(facts.conjuncts.get(relation, set()))
+    for predicate in facts.predicates:
+        table = catalog.table_for(predicate.relation)
+        if table is not None:
+            moved = Predicate(table.relation, predicate.key, predicate.kind, predicate.op)
+            if moved not in work.predicates.setdefault(table.relation, []):
+                work.predicates[table.relation].append(moved)
+    for need in facts.sorts:
+        table = catalog.table_for(need.relation)
+        if table is not None:
+            work.sorts[table.relation] = SortNeed(table.relation, need.keys)
+    # A partial index the plan already uses: its predicate holds for the statement.
+    for table in tables.values():
+        for index in table.indexes:
+            if index.name in facts.indexes and index.predicate:
+                conjuncts[table.relation] |= index.predicate
+    big = {r: t for r, t in tables.items() if t.rows >= options.min_table_rows}
+    if tables and not big:
+        return f"reads only tables under {options.min_table_rows} rows"
+    statement = work.statement
+    if len(tables) == 1 and statement.calls:
+        table = next(iter(tables.values()))
+        if table.rows and statement.rows / statement.calls > options.max_selectivity * table.rows:
+            return f"returns more than {options.max_selectivity:.0%} of its table"
+    seen: set[Candidate] = set()
+    for relation, table in big.items():
+        for candidate in generate(table, work.predicates.get(relation, []), work.sorts.get(relation), conjuncts[relation]):
+            if candidate not in seen:
+                seen.add(candidate)
+                work.candidates.append(candidate)
+    return None
+
+
+def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Options, budget: Budget) -> list[Recommendation]:
+    # Candidates by the weight of the statements proposing them, capped per table.
+    weight: dict[Candidate, float] = {}
+    for work in works:
+        for candidate in work.candidates:
+            weight[candidate] = weight.get(candidate, 0.0) + work.statement.total_ms
+    per_table: dict[tuple[str, str], int] = {}
+    oid_of: dict[Candidate, int] = {}
+    by_name: dict[str, Candidate] = {}
+    try:
+        for candidate in sorted(weight, key=lambda c: (-weight[c], c.key_sql)):
+            if per_table.get(candidate.table, 0) >= MAX_CANDIDATES_PER_TABLE:
+                continue
+            try:
+                oid, name = whatif.create(*candidate.table, candidate.key_sql)
+            except PlanError:
+                continue  # e.g. an expression HypoPG can't index; its exact form is tried by no one
+            per_table[candidate.table] = per_table.get(candidate.table, 0) + 1
+            oid_of[candidate], by_name[name] = oid, candidate
+
+        def replan(work: Work) -> tuple[float, set[Candidate]] | None:
+            try:
+                facts = plan_facts(whatif.plan(work.statement))
+            except PlanError:
+                return None
+            return facts.cost, {by_name[n] for n in facts.indexes if n in by_name}
+
+        def real(work: Work, cost: float) -> bool:
+            return cost <= (1 - options.min_saving) * work.base.cost
+
+        gains: list[Work] = []
+        for work in works:
+            if not work.candidates or budget.over():
+                continue
+            result = replan(work)
+            if result and result[1] and real(work, result[0]):
+                work.cost, work.used = result
+                gains.append(work)
+        chosen = {c for work in gains for c in work.used}
+        for candidate in set(oid_of) - chosen:
+            whatif.drop(oid_of.pop(candidate))
+
+        def value(candidate: Candidate) -> float:
+            return sum(w.statement.total_ms * w.saving for w in gains if candidate in w.used)
+
+        # Fewest indexes: drop each (least valuable first) that the others can stand in for.
+        for candidate in sorted(chosen, key=lambda c: (value(c), -len(c.keys), c.key_sql)):
+            if len(chosen) == 1 or budget.over():
+                break
+            affected = [w for w in gains if candidate in w.used]
+            whatif.drop(oid_of.pop(candidate))
+            trial = {}
+            for work in affected:
+                result = replan(work)
+                kept = result is not None and real(work, result[0]) and \
+                    work.base.cost - result[0] >= options.keep_share * (work.base.cost - work.cost)
+                if not kept:
+                    break
+                trial[id(work)] = result
+            if len(trial) == len(affected):
+                chosen.discard(candidate)
+                for work in affected:
+                    work.cost, work.used = trial[id(work)]
+            else:
+                oid, name = whatif.create(*candidate.table, candidate.key_sql)
+                oid_of[candidate], by_name[name] = oid, candidate
+
+        recommendations = []
+        for candidate in chosen:
+            helped = [w for w in gains if candidate in w.used]
+            if not helped:
+                continue
+            table = catalog.tables[candidate.table]
+            rec = _recommendation(table, candidate, helped, verified=True)
+            rec.size_bytes = whatif.size(oid_of[candidate])
+            recommendations.append(rec)
+        return recommendations
+    finally:
+        whatif.reset()
+
+
+def _recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
+    return Recommendation(
+        schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
+        table_kind="p" if table.kind == "p" else "r",
+        partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
+        table_rows=table.rows, verified=verified,
+        statements=[StatementUse(w.statement.queryid, w.statement.query[:QUERY_TEXT_CHARS], w.statement.calls,
+                                 round(w.statement.mean_ms, 3), round(w.statement.total_ms, 3),
+                                 round(w.base.cost, 2), round(w.cost, 2) if verified else None)
+                    for w in sorted(helped, key=lambda w: -w.statement.total_ms)],
+    )
+
+
+def _name(recommendations: list[Recommendation], query) -> None:
+    """Index names of at most 63 bytes that don't clash with another relation, except an
+    INVALID index of the same name on the same table: a failed build that apply-indexes repairs."""
+    for rec in recommendations:
+        rec.name = index_name(rec.table, key_words(rec.keys))
+    if not recommendations:
+        return
+    wanted = sorted({(r.schema, r.name) for r in recommendations})
+    taken = {(row["schema"], row["name"]): row for row in
+             query("advisor_names", {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]})}
+    used: set[tuple[str, str]] = set()
+    for rec in recommendations:
+        suffix = 1
+        while True:
+            row = taken.get((rec.schema, rec.name))
+            repairable = row is not None and row["table"] == rec.table and row["is_valid"] is False
+            if (row is None or repairable) and (rec.schema, rec.name) not in used:
+                break
+            suffix += 1
+            rec.name = index_name(rec.table, key_words(rec.keys), suffix=f"idx{suffix}")
+            if (rec.schema, rec.name) not in taken:
+                taken.update({(row["schema"], row["name"]): row for row in
+                              query("advisor_names", {"schemas": [rec.schema], "names": [rec.name]})})
+        used.add((rec.schema, rec.name))

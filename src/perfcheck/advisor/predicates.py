@@ -1,0 +1,309 @@
+"""What a statement asks of each table, read from its plan with pglast.
+
+The planner has already resolved everything a SQL-text advisor gets wrong: aliases,
+CTEs (inlined or not), views (expanded to their base tables, with the views' own
+filters), partitions (each scanned leaf), search_path and quoted identifiers. Its
+`EXPLAIN (VERBOSE, FORMAT JSON)` output names every scanned relation with its schema and
+a unique alias, and prints every condition with alias-qualified columns. This module
+parses those conditions with pglast into predicates on (relation, column or expression):
+
+- `eq`    column = value          - `in`   column = ANY(...) (an IN list)
+- `null`  column IS NULL          - `range` <, <=, >, >= (BETWEEN becomes two of them)
+- `join`  column = other_table.column (hash, merge and nested-loop conditions)
+- a sort under a LIMIT (ORDER BY ... LIMIT n): the keys, with their directions.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterator
+
+from pglast import ast, parse_sql
+from pglast.enums import A_Expr_Kind, BoolExprType, NullTestType, SortByDir, SortByNulls
+from pglast.parser import ParseError
+from pglast.stream import RawStream
+
+from ..sqlnames import quote_ident
+
+Relation = tuple[str, str]  # (schema, name) as the catalog spells them
+
+EQ_KINDS = ("eq", "in", "null", "join")
+_RANGE_OPS = {"<", ">", "<=", ">="}
+# Conditions printed by EXPLAIN that can hold a predicate on a relation.
+_CONDITIONS = ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter", "TID Cond")
+# Nodes a sort can sit under between it and its LIMIT and still be served by an index order.
+_PASS_THROUGH = {"Gather Merge", "Result", "Sort", "Incremental Sort", "Unique", "Subquery Scan"}
+
+
+@dataclass(frozen=True)
+class Key:
+    """An index key: a column (quoted when needed) or an expression, with its order."""
+
+    expr: str
+    is_column: bool = True
+    desc: bool = False
+    nulls_first: bool | None = None  # None: the default for the direction
+
+    @property
+    def sql(self) -> str:
+        """As written in CREATE INDEX: an expression needs its own parentheses."""
+        text = self.expr if self.is_column else f"({self.expr})"
+        if self.desc:
+            text += " DESC"
+        if self.nulls_first is not None and self.nulls_first != self.desc:
+            text += " NULLS FIRST" if self.nulls_first else " NULLS LAST"
+        return text
+
+    def flipped(self) -> Key:
+        nulls = None if self.nulls_first is None else not self.nulls_first
+        return Key(self.expr, self.is_column, not self.desc, nulls)
+
+
+@dataclass(frozen=True)
+class Predicate:
+    relation: Relation
+    key: Key
+    kind: str  # eq | in | null | range | join
+    op: str = ""  # the operator of a range: <, <=, >, >=
+
+
+@dataclass(frozen=True)
+class SortNeed:
+    relation: Relation
+    keys: tuple[Key, ...]
+
+
+@dataclass
+class PlanFacts:
+    """What one plan says: its cost, the relations it scans (alias -> relation), the
+    predicates on them, a sort under a LIMIT, the indexes it uses, and each relation's
+    conditions as normalised text (to match partial indexes)."""
+
+    cost: float
+    relations: dict[str, Relation] = field(default_factory=dict)
+    predicates: list[Predicate] = field(default_factory=list)
+    sorts: list[SortNeed] = field(default_factory=list)
+    indexes: set[str] = field(default_factory=set)
+    conjuncts: dict[Relation, set[str]] = field(default_factory=dict)
+    seq_scanned: set[Relation] = field(default_factory=set)
+
+
+def walk(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans") or []:
+        yield from walk(child)
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    """Every pglast node under `node`, itself included."""
+    if isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _nodes(item)
+    elif isinstance(node, ast.Node):
+        yield node
+        for name in node:
+            yield from _nodes(getattr(node, name))
+
+
+@lru_cache(maxsize=4096)
+def _parse_condition(text: str) -> ast.Node | None:
+    try:
+        return parse_sql(f"SELECT 1 WHERE {text}")[0].stmt.whereClause
+    except ParseError:  # e.g. "(hashed SubPlan 1)": not SQL, nothing to index
+        return None
+
+
+@lru_cache(maxsize=1024)
+def _parse_sort_key(text: str) -> ast.SortBy | None:
+    try:
+        return parse_sql(f"SELECT 1 ORDER BY {text}")[0].stmt.sortClause[0]
+    except ParseError:
+        return None
+
+
+def _conjuncts(node: ast.Node) -> list[ast.Node]:
+    if isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.AND_EXPR:
+        return [part for arg in node.args for part in _conjuncts(arg)]
+    return [node]
+
+
+def _aliases(node: ast.Node, default: str | None) -> set[str | None]:
+    found: set[str | None] = set()
+    for item in _nodes(node):
+        if isinstance(item, ast.ColumnRef):
+            names = [f.sval for f in item.fields if isinstance(f, ast.String)]
+            found.add(names[-2] if len(names) >= 2 else default)
+        elif isinstance(item, ast.SubLink):
+            found.add(None)  # a subquery: not a plain predicate
+    return found
+
+
+def _strip(node: ast.Node) -> ast.Node:
+    """The expression without alias qualifiers and without casts of bare columns
+    (`lower((u.email)::text)` -> `lower(email)`): how a person writes the index."""
+    node = copy.deepcopy(node)
+    for item in _nodes(node):
+        if isinstance(item, ast.ColumnRef):
+            item.fields = (item.fields[-1],)
+        for name in item:
+            value = getattr(item, name)
+            if isinstance(value, ast.TypeCast) and isinstance(value.arg, ast.ColumnRef):
+                setattr(item, name, value.arg)
+            elif isinstance(value, tuple) and any(isinstance(v, ast.TypeCast) for v in value):
+                setattr(item, name, tuple(v.arg if isinstance(v, ast.TypeCast) and isinstance(v.arg, ast.ColumnRef) else v
+                                          for v in value))
+    if isinstance(node, ast.TypeCast) and isinstance(node.arg, ast.ColumnRef):
+        node = node.arg
+    return node
+
+
+def key_of(node: ast.Node) -> Key | None:
+    """The index key for one side of a condition: a column, or an expression over columns."""
+    node = _strip(node)
+    if isinstance(node, ast.ColumnRef):
+        name = node.fields[-1]
+        if not isinstance(name, ast.String):
+            return None
+        return Key(quote_ident(name.sval))
+    if not any(isinstance(item, ast.ColumnRef) for item in _nodes(node)):
+        return None
+    if any(isinstance(item, (ast.SubLink, ast.ParamRef)) for item in _nodes(node)):
+        return None
+    return Key(RawStream()(node))
+
+
+def normalise(text: str) -> str | None:
+    """A condition as comparable text (no qualifiers, no casts of columns), e.g. to match
+    a partial index's predicate with a statement's filter."""
+    node = _parse_condition(text)
+    return None if node is None else RawStream()(_strip(node))
+
+
+def _classify(conjunct: ast.Node, alias_of: dict[str, Relation], default: str | None) -> list[Predicate]:
+    """Predicates in one conjunct, for each relation it constrains."""
+    def rel(alias: str | None) -> Relation | None:
+        return alias_of.get(alias) if alias else None
+
+    if isinstance(conjunct, ast.NullTest):
+        aliases = _aliases(conjunct.arg, default)
+        key = key_of(conjunct.arg)
+        if len(aliases) == 1 and key and conjunct.nulltesttype == NullTestType.IS_NULL and rel(next(iter(aliases))):
+            return [Predicate(rel(next(iter(aliases))), key, "null")]
+        return []
+    if isinstance(conjunct, ast.ColumnRef):  # WHERE active (a boolean column)
+        aliases = _aliases(conjunct, default)
+        key = key_of(conjunct)
+        relation = rel(next(iter(aliases))) if len(aliases) == 1 else None
+        return [Predicate(relation, key, "eq")] if relation and key else []
+    if not isinstance(conjunct, ast.A_Expr) or conjunct.rexpr is None or conjunct.lexpr is None:
+        return []
+    op = conjunct.name[-1].sval if conjunct.name else ""
+    left, right = _aliases(conjunct.lexpr, default), _aliases(conjunct.rexpr, default)
+    if conjunct.kind == A_Expr_Kind.AEXPR_OP_ANY and op == "=":
+        key = key_of(conjunct.lexpr)
+        if len(left) == 1 and not right and key and rel(next(iter(left))):
+            return [Predicate(rel(next(iter(left))), key, "in")]
+        return []
+    if conjunct.kind == A_Expr_Kind.AEXPR_IN:
+        key = key_of(conjunct.lexpr)
+        if len(left) == 1 and key and rel(next(iter(left))):
+            return [Predicate(rel(next(iter(left))), key, "in")]
+        return []
+    if conjunct.kind != A_Expr_Kind.AEXPR_OP or (op != "=" and op not in _RANGE_OPS):
+        return []
+    out = []
+    if len(left) == 1 and len(right) == 1 and left != right and None not in left | right:
+        if op == "=":  # a join condition: each side is a candidate on its own table
+            for side, aliases in ((conjunct.lexpr, left), (conjunct.rexpr, right)):
+                key, relation = key_of(side), rel(next(iter(aliases)))
+                if key and relation:
+                    out.append(Predicate(relation, key, "join"))
+        return out
+    for mine, other, aliases in ((conjunct.lexpr, conjunct.rexpr, left), (conjunct.rexpr, conjunct.lexpr, right)):
+        other_aliases = right if aliases is left else left
+        if len(aliases) == 1 and not other_aliases and None not in aliases:
+            key, relation = key_of(mine), rel(next(iter(aliases)))
+            if key and relation:
+                if mine is conjunct.rexpr:  # $1 < col reads as col > $1
+                    op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+                out.append(Predicate(relation, key, "eq" if op == "=" else "range", "" if op == "=" else op))
+            break
+    return out
+
+
+def _sort_under_limit(limit: dict[str, Any]) -> dict[str, Any] | None:
+    node = limit
+    while node.get("Plans"):
+        children = [c for c in node["Plans"] if c.get("Parent Relationship") not in ("InitPlan", "SubPlan")]
+        if len(children) != 1:
+            return None
+        node = children[0]
+        if node["Node Type"] in ("Sort", "Incremental Sort"):
+            return node
+        if node["Node Type"] not in _PASS_THROUGH:
+            return None
+    return None
+
+
+def _sort_need(sort: dict[str, Any], alias_of: dict[str, Relation]) -> SortNeed | None:
+    keys: list[Key] = []
+    relations: set[Relation] = set()
+    for text in sort.get("Sort Key") or []:
+        item = _parse_sort_key(text)
+        if item is None:
+            return None
+        aliases = _aliases(item.node, None)
+        if len(aliases) != 1 or None in aliases or next(iter(aliases)) not in alias_of:
+            return None
+        relations.add(alias_of[next(iter(aliases))])
+        key = key_of(item.node)
+        if key is None:
+            return None
+        desc = item.sortby_dir == SortByDir.SORTBY_DESC
+        nulls = {SortByNulls.SORTBY_NULLS_FIRST: True, SortByNulls.SORTBY_NULLS_LAST: False}.get(item.sortby_nulls)
+        keys.append(Key(key.expr, key.is_column, desc, nulls))
+    if len(relations) != 1 or not keys:
+        return None
+    if keys[0].desc:  # a btree is read backwards as well: ORDER BY a DESC needs only (a)
+        keys = [k.flipped() for k in keys]
+    return SortNeed(next(iter(relations)), tuple(keys))
+
+
+def plan_facts(plan: dict[str, Any]) -> PlanFacts:
+    """The predicates a plan (the "Plan" object of EXPLAIN (FORMAT JSON, VERBOSE)) applies."""
+    facts = PlanFacts(cost=float(plan.get("Total Cost") or 0.0))
+    nodes = list(walk(plan))
+    for node in nodes:
+        if "Relation Name" in node and "Alias" in node and node.get("Schema"):
+            facts.relations[node["Alias"]] = (node["Schema"], node["Relation Name"])
+        if node.get("Index Name"):
+            facts.indexes.add(node["Index Name"])
+        if node["Node Type"] == "Seq Scan" and node.get("Schema"):
+            facts.seq_scanned.add((node["Schema"], node["Relation Name"]))
+    seen: set[Predicate] = set()
+    for node in nodes:
+        default = node.get("Alias") if "Relation Name" in node else None
+        for label in _CONDITIONS:
+            text = node.get(label)
+            if not text:
+                continue
+            parsed = _parse_condition(text)
+            if parsed is None:
+                continue
+            for conjunct in _conjuncts(parsed):
+                aliases = _aliases(conjunct, default)
+                if len(aliases) == 1 and None not in aliases and next(iter(aliases)) in facts.relations:
+                    relation = facts.relations[next(iter(aliases))]
+                    facts.conjuncts.setdefault(relation, set()).add(RawStream()(_strip(conjunct)))
+                for predicate in _classify(conjunct, facts.relations, default):
+                    if predicate not in seen:
+                        seen.add(predicate)
+                        facts.predicates.append(predicate)
+        if node["Node Type"] == "Limit":
+            sort = _sort_under_limit(node)
+            need = _sort_need(sort, facts.relations) if sort else None
+            if need and need not in facts.sorts:
+                facts.sorts.append(need)
+    return facts

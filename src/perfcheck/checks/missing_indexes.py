@@ -1,0 +1,131 @@
+"""db.missing_indexes: the index advisor's recommendations, judged.
+
+A pure function of the `postgres.index_advice` fact (see perfcheck.advisor): the score
+follows the share of the analysed workload's time the recommended indexes would save
+(estimated from planner costs); any recommendation makes it a warning at least.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Applicability, Finding, Fix
+from ..registry import Outcome, check
+from ..scoring import lognormal
+from ..sqlnames import qualified
+
+QUERY_CHARS = 120
+SHOWN_STATEMENTS = 3
+SLOW_MS = 20  # the checklist's budget for a database query
+
+
+def _bytes(size: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TB"
+
+
+def _ms(value: float) -> str:
+    return f"{value / 1000:.1f} s" if value >= 10000 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
+
+
+def _short(query: str) -> str:
+    text = " ".join(query.split())
+    return text if len(text) <= QUERY_CHARS else text[: QUERY_CHARS - 1] + "…"
+
+
+def _saving(statement: dict[str, Any]) -> float | None:
+    before, after = statement.get("cost_before") or 0, statement.get("cost_after")
+    return None if after is None or before <= 0 else max(0.0, 1 - after / before)
+
+
+def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms: float) -> Finding:
+    statements = rec["statements"]
+    calls = sum(s["calls"] for s in statements)
+    total_ms = sum(s["total_ms"] for s in statements)
+    before = sum(s["cost_before"] for s in statements)
+    table = _qualified(rec)
+    keys = ", ".join(rec["keys"])
+    shown = []
+    for s in statements[:SHOWN_STATEMENTS]:
+        cost = f"cost {s['cost_before']:.1f} → {s['cost_after']:.1f}" if s.get("cost_after") is not None \
+            else f"cost {s['cost_before']:.1f}"
+        shown.append(f"[queryid {s['queryid']}] {_short(s['query'])} ({s['calls']} calls × {_ms(s['mean_ms'])}, {cost})")
+    more = f"; and {len(statements) - SHOWN_STATEMENTS} more" if len(statements) > SHOWN_STATEMENTS else ""
+    if verified:
+        after = sum(s["cost_after"] for s in statements)
+        saved_ms = sum(s["total_ms"] * (_saving(s) or 0) for s in statements)
+        head = (f"an index on {table} ({keys}) cuts the planner cost of {len(statements)} statement(s) "
+                f"from {before:.1f} to {after:.1f} (−{1 - after / before:.0%}, verified with HypoPG)")
+    else:
+        after, saved_ms = None, None
+        head = (f"UNVERIFIED (HypoPG is not installed in this database; estimated from column statistics): "
+                f"an index on {table} ({keys}) would spare {len(statements)} statement(s) a scan of "
+                f"{rec['table_rows']:,} rows")
+    message = (f"{head}; {calls:,} calls, {_ms(total_ms)} in total; estimated index size "
+               f"{_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
+    if rec.get("nested_partitions"):
+        message += ". Its partitions are partitioned in turn: build it per partition by hand"
+    slow = any(s["mean_ms"] > SLOW_MS for s in statements)
+    big = workload_ms > 0 and (saved_ms if saved_ms is not None else total_ms) / workload_ms >= share_fail
+    applicability = Applicability.MANUAL if rec.get("nested_partitions") else Applicability.SAFE
+    evidence = {
+        "table": table, "keys": rec["keys"], "index_name": rec["name"], "verified": verified,
+        "size_bytes": rec["size_bytes"], "table_rows": rec["table_rows"], "calls": calls,
+        "total_ms": round(total_ms, 3), "cost_before": round(before, 2),
+        "cost_after": None if after is None else round(after, 2),
+        "saved_ms": None if saved_ms is None else round(saved_ms, 3),
+        "statements": [{k: s[k] for k in ("queryid", "calls", "mean_ms", "total_ms", "cost_before", "cost_after")}
+                       | {"query": _short(s["query"])} for s in statements],
+    }
+    return Finding("fail" if slow or big else "warn", f"{table} ({keys})", message,
+                   Fix(tuple(f"{statement};" for statement in rec["ddl"]), applicability), evidence)
+
+
+def _qualified(rec: dict[str, Any]) -> str:
+    return qualified(rec["schema"], rec["table"])
+
+
+@check("db.missing_indexes", requires=["postgres.index_advice"])
+def missing_indexes(facts, t):
+    advice = facts["postgres.index_advice"]
+    verified = advice["mode"] == "hypopg"
+    # The advisor applied the thresholds; a saved run judged with a stricter min_saving drops more.
+    recs = [r for r in advice["recommendations"]
+            if not verified or any((_saving(s) or 0) >= t["min_saving"] for s in r["statements"])]
+    workload_ms = advice["workload_ms"] or 0.0
+    metrics = {
+        "mode": advice["mode"], "statements_total": advice["statements_total"],
+        "statements_analysed": advice["statements_analysed"], "recommendations": len(recs),
+        "workload_ms": round(workload_ms, 3), "advisor_s": advice["elapsed_s"], "partial": advice["partial"],
+        "skipped": advice["skipped"],
+    }
+    how = "verified with HypoPG" if verified else \
+        "UNVERIFIED: HypoPG is not installed in this database (CREATE EXTENSION hypopg to verify), estimated from column statistics"
+    partial = (f"; the advisor's {advice['options'].get('max_seconds')} s budget ran out before every statement was analysed"
+               if advice["partial"] else "")
+    if advice["statements_total"] == 0:
+        return Outcome.skip("pg_stat_statements has no statement for this database yet: run the application's "
+                            "workload, then audit again", metrics=metrics)
+    if not recs:
+        return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
+                              f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)
+    helped = {s["queryid"] for r in recs for s in r["statements"]}
+    helped_ms = sum({s["queryid"]: s["total_ms"] for r in recs for s in r["statements"]}.values())
+    if verified:
+        saved = {}
+        for r in recs:
+            for s in r["statements"]:
+                saved[s["queryid"]] = max(saved.get(s["queryid"], 0.0), s["total_ms"] * (_saving(s) or 0))
+        share = sum(saved.values()) / workload_ms if workload_ms else 1.0
+    else:
+        share = helped_ms / workload_ms if workload_ms else 1.0
+    metrics["workload_share"] = round(share, 4)
+    score = min(0.89, lognormal(share, t["workload_share_p10"], t["workload_share_median"]))
+    findings = [_finding(r, verified, t["workload_share_median"], workload_ms) for r in recs]
+    effect = "would save an estimated" if verified else "would speed up statements taking"
+    summary = (f"{len(recs)} missing index(es) for {len(helped)} statement(s): {effect} {share:.0%} of the analysed "
+               f"workload's time ({how}){partial}; build them with `perfcheck apply-indexes`")
+    return Outcome.scored(score, summary, metrics=metrics, findings=findings)
