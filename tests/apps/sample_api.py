@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 ALLOWED_ORIGIN = "https://app.example.com"
-RATE_LIMIT = 100  # requests per path per client per second (GOOD)
+RATE_LIMIT = 50  # requests per path per client per second (GOOD)
 THROTTLE = 10  # Socket.IO messages per socket per second (GOOD)
 
 _rng = random.Random(7)
@@ -73,6 +73,15 @@ def build(mode: str):
         hits.labels(level).inc(h)
         misses.labels(level).inc(m)
     windows: dict[tuple[str, str], list] = {}
+    # Every request the app receives, so a test can see what an audit sent.
+    received = Counter("sample_requests", "Requests received", ["method", "path"], registry=registry)
+
+    def counting(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] == "http":
+                received.labels(scope["method"], scope["path"]).inc()
+            await app(scope, receive, send)
+        return wrapped
 
     def rate_limit(request: Request) -> dict[str, str] | Response:
         """A fixed one-second window per client and path; the headers of the IETF draft."""
@@ -212,7 +221,7 @@ def build(mode: str):
         sent[sid] = recent + [now]
         return {"ok": True}
 
-    return socketio.ASGIApp(sio, other_asgi_app=app)
+    return counting(socketio.ASGIApp(sio, other_asgi_app=app))
 
 
 def main() -> None:

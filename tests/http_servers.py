@@ -1,0 +1,140 @@
+"""Real HTTP servers for the HTTP tests, on free loopback ports: the sample API
+(tests/apps/sample_api.py, GOOD or BAD) under uvicorn, and nginx with a config the test
+writes (its own prefix, pid and log paths in a temp dir, run in the foreground)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from perfcheck.sandbox import free_port
+
+APP = Path(__file__).parent / "apps" / "sample_api.py"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class SampleApi:
+    """`python tests/apps/sample_api.py --mode MODE` on a free port; `url` is the base URL."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> SampleApi:
+        self.proc = subprocess.Popen([sys.executable, str(APP), "--mode", self.mode, "--port", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, self.proc)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc:
+            stop(self.proc)
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if not found:
+        message = "nginx is not installed: apt-get install -y nginx (scripts/bootstrap does)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return found
+
+
+class Nginx:
+    """nginx in the foreground with the `http { … }` body given; ports are chosen first
+    so the body can name them ({port0}, {port1}…, and {root} for the temp dir)."""
+
+    def __init__(self, root: Path, http_body: str, ports: int = 1):
+        self.root = root
+        self.ports = [free_port() for _ in range(ports)]
+        self.body = http_body.format(root=root, **{f"port{i}": p for i, p in enumerate(self.ports)})
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, i: int = 0, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.ports[i]}{path}"
+
+    def __enter__(self) -> Nginx:
+        binary = nginx_binary()
+        (self.root / "tmp").mkdir(exist_ok=True)
+        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's private temp dir
+        conf = self.root / "nginx.conf"
+        conf.write_text(f"""
+{user}
+daemon off; worker_processes 1; pid {self.root}/nginx.pid; error_log {self.root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {self.root}/tmp/body; proxy_temp_path {self.root}/tmp/proxy;
+  fastcgi_temp_path {self.root}/tmp/fcgi; uwsgi_temp_path {self.root}/tmp/uwsgi; scgi_temp_path {self.root}/tmp/scgi;
+  types {{ text/html html; text/css css; application/javascript js; image/jpeg jpg; image/webp webp;
+          audio/mpeg mp3; text/plain txt; application/json json; }}
+  default_type application/octet-stream;
+{self.body}
+}}
+""")
+        self.proc = subprocess.Popen([binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "error.log")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            for port in self.ports:
+                wait_for_port(port, self.proc, 10)
+        except RuntimeError as exc:
+            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
+            raise RuntimeError(f"nginx did not start: {exc}: {err} {(self.root / 'error.log').read_text()}") from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc:
+            stop(self.proc)
+
+
+def write_site(root: Path, *, big_image: bool = False, webp: bool = True) -> Path:
+    """A small static site: an HTML page naming hashed CSS, JS and an image, and an audio file."""
+    site = root / "site"
+    (site / "static").mkdir(parents=True, exist_ok=True)
+    (site / "media").mkdir(exist_ok=True)
+    (site / "index.html").write_text(
+        "<!doctype html><html><head><title>site</title>"
+        '<link rel="stylesheet" href="/static/site.1a2b3c4d5e.css">'
+        '<script src="/static/site.9f8e7d6c5b.js"></script></head><body>'
+        '<img src="/static/photo.0a1b2c3d4e.jpg" alt="photo">'
+        + "<p>" + "A paragraph of text that makes the page worth compressing. " * 40 + "</p></body></html>")
+    (site / "static" / "site.1a2b3c4d5e.css").write_text("".join(f".r{i} {{ padding: {i}px; }}\n" for i in range(300)))
+    (site / "static" / "site.9f8e7d6c5b.js").write_text("".join(f"function g{i}(a) {{ return a + {i}; }}\n" for i in range(300)))
+    size = 250_000 if big_image else 40_000
+    (site / "static" / "photo.0a1b2c3d4e.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(size))
+    if webp:
+        (site / "static" / "photo.0a1b2c3d4e.jpg.webp").write_bytes(b"RIFF\x00\x00\x00\x00WEBPVP8 " + os.urandom(size // 3))
+    (site / "media" / "track.mp3").write_bytes(b"ID3\x03\x00" + b"\x00\x11\x22\x33" * 8000)
+    return site
