@@ -30,6 +30,7 @@ SETTINGS = [
     "shared_preload_libraries", "shared_buffers", "pg_stat_statements.track_planning",
     "pg_stat_statements.max", "track_activities", "track_counts", "autovacuum",
     "plan_cache_mode", "work_mem", "effective_cache_size", "random_page_cost",
+    "autovacuum_freeze_max_age",
 ]
 
 
@@ -100,6 +101,8 @@ class PostgresCollector(Collector):
         "postgres.columns": "_columns",
         "postgres.connect_latency": "_connect_latency",
         "postgres.index_advice": "_index_advice",
+        "postgres.connection": "_connection",
+        "postgres.database_stats": "_database_stats",
     }
 
     conn: psycopg.Connection | None = None
@@ -161,7 +164,8 @@ class PostgresCollector(Collector):
         else:
             total, mean = "s.total_time", "s.mean_time"
         plans = "s.plans" if "plans" in columns else "NULL::bigint"
-        text = query_text("statements").format(total_ms=total, mean_ms=mean, plans=plans,
+        plan_ms = "s.total_plan_time" if "total_plan_time" in columns else "NULL::float8"
+        text = query_text("statements").format(total_ms=total, mean_ms=mean, plans=plans, plan_ms=plan_ms,
                                                 schema=sql.Identifier(schema).as_string(self.conn))
         try:
             rows = self.query("statements", {"limit": int(self.options.get("max_statements", 5000))}, text=text)
@@ -186,6 +190,25 @@ class PostgresCollector(Collector):
 
     def _columns(self) -> list[dict[str, Any]]:
         return self.query("columns", self._schemas)
+
+    def _connection(self) -> dict[str, Any]:
+        """The URL's port and pool parameters against the port the server itself listens on
+        (they differ behind a pooler); secret parameters stay masked."""
+        from urllib.parse import parse_qsl, urlsplit
+
+        from ..redact import redact_url
+
+        parts = urlsplit(redact_url(self.url))
+        params = dict(parse_qsl(parts.query, keep_blank_values=True))
+        try:
+            url_port = parts.port or 5432
+        except ValueError:
+            url_port = None
+        return {"url_port": url_port, "url_host": parts.hostname, "url_params": params, **self.query("connection")[0]}
+
+    def _database_stats(self) -> dict[str, Any]:
+        rows = self.query("database_stats")
+        return rows[0]["stats"] if rows else {}
 
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);

@@ -10,8 +10,11 @@ SELECT i.indexrelid::bigint AS oid, n.nspname AS schema, t.relname AS table, ic.
        pg_get_expr(i.indexprs, i.indrelid) AS expressions,
        pg_get_expr(i.indpred, i.indrelid) AS predicate,
        i.indclass::oid[]::bigint[] AS opclasses,
-       EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
-               AND con.contype IN ('p', 'u', 'x')) AS backs_constraint,
+       i.indcollation::oid[]::bigint[] AS collations,
+       -- conrelid first: pg_constraint has an index on it, none on conindid.
+       EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conrelid = i.indrelid
+               AND con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')) AS backs_constraint,
+       ic.relispartition AS is_partition,
        pg_relation_size(i.indexrelid) AS size_bytes,
        coalesce(s.idx_scan, 0) AS scans,
        pg_get_indexdef(i.indexrelid) AS definition,

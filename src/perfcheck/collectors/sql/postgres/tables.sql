@@ -8,7 +8,9 @@ SELECT c.oid::bigint AS oid, n.nspname AS schema, c.relname AS name, c.relkind::
        s.n_mod_since_analyze,
        EXTRACT(EPOCH FROM now() - greatest(s.last_vacuum, s.last_autovacuum)) AS vacuum_age_s,
        EXTRACT(EPOCH FROM now() - greatest(s.last_analyze, s.last_autoanalyze)) AS analyze_age_s,
-       io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit
+       io.heap_blks_read, io.heap_blks_hit, io.idx_blks_read, io.idx_blks_hit,
+       CASE WHEN c.relkind IN ('r', 'm') THEN age(c.relfrozenxid) END AS xid_age,
+       c.reloptions::text[] AS options
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid

@@ -1,0 +1,283 @@
+"""The PostgreSQL workload checks, read from pg_stat_statements: slow statements,
+`SELECT *` on wide tables, N+1 lookups, OFFSET pagination, plans not reused.
+
+Statements are parsed with pglast (`statement_shape`), once per distinct text however
+many checks look at them; every pass is linear in the number of statements, plus a sort.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ..model import Applicability, Finding, Fix
+from ..registry import Outcome, check
+from ..scoring import lognormal
+from ..sqlnames import qualified, quote_ident
+from .pg import Catalog, penalty, short_sql, statement_object
+from .statement_shape import Shape, batched, shape
+
+Row = dict[str, Any]
+_WIDE_TYPES = ("text", "json", "jsonb", "bytea", "xml", "character varying", "tsvector")
+
+
+def _rows_per_call(row: Row) -> float:
+    return (row.get("rows") or 0) / max(1, row["calls"])
+
+
+def _workload(statements: list[Row], min_calls: int) -> list[tuple[Row, Shape]]:
+    return [(row, shape(row["query"])) for row in statements if row["calls"] >= min_calls]
+
+
+def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    tables: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for column in columns:
+        tables[(column["schema"], column["table"])].append(column)
+    return tables
+
+
+# --- db.slow_queries ---------------------------------------------------------------------
+
+@check("db.slow_queries", requires=["postgres.statements"])
+def slow_queries(facts, t):
+    statements = facts["postgres.statements"]
+    total_ms = sum(row["total_ms"] or 0 for row in statements) or 1.0
+    # Utility statements (CREATE INDEX, VACUUM…) are not the application's queries.
+    judged = [row for row, sh in _workload(statements, t["min_calls"]) if sh.kind != "utility"]
+    if not judged:
+        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
+                            metrics={"statements": len(statements), "judged": 0})
+    slow = sorted((row for row in judged if row["mean_ms"] > t["mean_ms"]), key=lambda r: -r["total_ms"])
+    worst = max(judged, key=lambda r: r["mean_ms"])
+    findings = []
+    for row in slow[: t["top"]]:
+        part = lognormal(row["mean_ms"], t["mean_ms"], 5 * t["mean_ms"])
+        share = row["total_ms"] / total_ms
+        findings.append(Finding(
+            "fail" if part < 0.5 else "warn", statement_object(row),
+            f"mean {row['mean_ms']:.1f} ms over {row['calls']:,} calls ({row['total_ms'] / 1000:.1f} s in all, "
+            f"{share:.0%} of the database's statement time); the target is {t['mean_ms']} ms: "
+            f"index it (see db.missing_indexes), fetch fewer rows, or cache it",
+            None, {"queryid": row["queryid"], "calls": row["calls"], "mean_ms": round(row["mean_ms"], 3),
+                   "total_ms": round(row["total_ms"], 1), "share": round(share, 4),
+                   "rows_per_call": round(_rows_per_call(row), 1)}))
+    slow_ms = sum(row["total_ms"] for row in slow)
+    metrics = {"statements": len(statements), "judged": len(judged), "slow": len(slow),
+               "slow_share": round(slow_ms / total_ms, 4), "worst_mean_ms": round(worst["mean_ms"], 3)}
+    score = lognormal(worst["mean_ms"], t["mean_ms"], 5 * t["mean_ms"])
+    if not slow:
+        return Outcome.scored(score, f"all {len(judged)} statements called {t['min_calls']}+ times average under "
+                                     f"{t['mean_ms']} ms (slowest {worst['mean_ms']:.1f} ms)", metrics=metrics)
+    more = f" (top {t['top']} shown)" if len(slow) > t["top"] else ""
+    return Outcome.scored(score, f"{len(slow)} statements average over {t['mean_ms']} ms{more}, "
+                                 f"{slow_ms / total_ms:.0%} of statement time; slowest {worst['mean_ms']:.1f} ms",
+                          metrics=metrics, findings=findings)
+
+
+# --- db.select_star ------------------------------------------------------------------------
+
+@check("db.select_star", requires=["postgres.statements", "postgres.columns"])
+def select_star(facts, t):
+    tables = _tables_of(facts["postgres.columns"])
+    catalog = Catalog(tables)
+    hits: dict[tuple[str, str], list[Row]] = defaultdict(list)
+    for row, sh in _workload(facts["postgres.statements"], t["min_calls"]):
+        for ref in sh.star_tables:
+            key = catalog.resolve(ref.schema, ref.name)
+            if key and len(tables[key]) >= t["min_columns"]:
+                hits[key].append(row)
+    findings = []
+    for key, rows in sorted(hits.items(), key=lambda kv: -sum(r["calls"] for r in kv[1])):
+        columns = tables[key]
+        wide = [c["name"] for c in columns if c["type"].startswith(_WIDE_TYPES) or c["type"].endswith("[]")]
+        calls = sum(r["calls"] for r in rows)
+        name = qualified(*key)
+        worst = max(rows, key=lambda r: r["calls"])
+        findings.append(Finding(
+            "fail", name,
+            f"SELECT * on {name} ({len(columns)} columns, {len(wide)} of variable width) in {len(rows)} statements, "
+            f"{calls:,} calls, e.g. {short_sql(worst['query'], 100)}: name only the columns the code reads "
+            f"(fewer bytes read and sent, index-only scans possible)",
+            None, {"columns": len(columns), "variable_width_columns": len(wide), "calls": calls,
+                   "statements": len(rows), "queryids": [r["queryid"] for r in rows[:10]]}))
+    metrics = {"tables": len(findings), "calls": sum(f.evidence["calls"] for f in findings)}
+    if not findings:
+        return Outcome.passed(f"no statement called {t['min_calls']}+ times selects * from a table of "
+                              f"{t['min_columns']}+ columns", metrics=metrics)
+    return Outcome.scored(penalty(findings), f"SELECT * on {len(findings)} wide tables", metrics=metrics, findings=findings)
+
+
+# --- db.n_plus_one --------------------------------------------------------------------------
+
+def _singular(name: str) -> set[str]:
+    forms = {name}
+    if name.endswith("ies"):
+        forms.add(name[:-3] + "y")
+    if name.endswith("es"):
+        forms.add(name[:-2])
+    if name.endswith("s"):
+        forms.add(name[:-1])
+    return forms
+
+
+def _related_tables(facts, tables: dict[tuple[str, str], list[Row]]):
+    """For a lookup on (table, columns): the tables whose list queries would drive it.
+    Fetching a parent by its key per child row: the children's table (a foreign key
+    child → parent). Fetching children by their foreign key per parent: the parent's
+    table. Without foreign keys, the Rails/Django naming (`user_id` → `users.id`)."""
+    by_key: dict[tuple[tuple[str, str], tuple[str, ...]], set[tuple[str, str]]] = defaultdict(set)
+    for fk in facts["postgres.foreign_keys"]:
+        child, parent = (fk["schema"], fk["table"]), (fk["ref_schema"], fk["ref_table"])
+        by_key[(parent, tuple(sorted(fk.get("ref_columns") or ["id"])))].add(child)
+        by_key[(child, tuple(sorted(fk["columns"])))].add(parent)
+    by_column: dict[str, set[tuple[str, str]]] = defaultdict(set)  # "user_id" -> tables having it
+    by_name: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for key, columns in tables.items():
+        by_name[key[1]].add(key)
+        for column in columns:
+            if column["name"].endswith("_id"):
+                by_column[column["name"]].add(key)
+
+    def related(table: tuple[str, str], columns: tuple[str, ...]) -> set[tuple[str, str]]:
+        found = by_key.get((table, columns))
+        if found:
+            return found
+        if columns == ("id",):
+            return {k for form in _singular(table[1]) for k in by_column.get(f"{form}_id", ())} - {table}
+        if len(columns) == 1 and columns[0].endswith("_id"):
+            stem = columns[0][:-3]
+            return {k for name in (stem, stem + "s", stem + "es") for k in by_name.get(name, ())} - {table}
+        return set()
+
+    return related
+
+
+@check("db.n_plus_one", requires=["postgres.statements", "postgres.foreign_keys", "postgres.columns"])
+def n_plus_one(facts, t):
+    tables = _tables_of(facts["postgres.columns"])
+    catalog = Catalog(tables)
+    related = _related_tables(facts, tables)
+    workload = _workload(facts["postgres.statements"], 1)
+    # The most-called list query (a SELECT returning several rows per call) per table.
+    drivers: dict[tuple[str, str], Row] = {}
+    for row, sh in workload:
+        if sh.kind == "select" and _rows_per_call(row) >= 2:
+            for ref in sh.tables:
+                key = catalog.resolve(ref.schema, ref.name)
+                if key and (key not in drivers or drivers[key]["calls"] < row["calls"]):
+                    drivers[key] = row
+    worst: dict[tuple[str, str], tuple[float, Row, Row, Any]] = {}
+    for row, sh in workload:
+        if sh.lookup is None or row["calls"] < t["min_calls"]:
+            continue
+        key = catalog.resolve(sh.lookup.table.schema, sh.lookup.table.name)
+        if key is None:
+            continue
+        around = [drivers[k] for k in related(key, sh.lookup.columns) if k in drivers and drivers[k] is not row]
+        if not around:
+            continue  # a hot lookup with no list query around it is just a hot endpoint
+        driver = max(around, key=lambda r: r["calls"])
+        ratio = row["calls"] / max(1, driver["calls"])
+        if ratio >= t["ratio"] and (key not in worst or worst[key][0] < ratio):
+            worst[key] = (ratio, row, driver, sh.lookup)
+    findings = []
+    for key, (ratio, row, driver, lookup) in sorted(worst.items(), key=lambda kv: -kv[1][1]["calls"]):
+        name = qualified(*key)
+        where = " AND ".join(f"{quote_ident(c)} = $n" for c in lookup.columns)
+        findings.append(Finding(
+            "fail", name,
+            f"{name} is read one row at a time (WHERE {where}) {row['calls']:,} times, {ratio:.0f}× as often as the "
+            f"list query it follows ({driver['calls']:,} calls, {_rows_per_call(driver):.0f} rows each: "
+            f"{short_sql(driver['query'], 80)}); fetch them in one query with = ANY($1) or a join",
+            Fix((batched(row["query"], lookup),), Applicability.MANUAL),
+            {"calls": row["calls"], "driver_calls": driver["calls"], "ratio": round(ratio, 1),
+             "driver_rows_per_call": round(_rows_per_call(driver), 1), "mean_ms": round(row["mean_ms"], 3),
+             "total_ms": round(row["total_ms"], 1), "queryid": row["queryid"], "driver_queryid": driver["queryid"]}))
+    metrics = {"patterns": len(findings), "extra_round_trips": sum(f.evidence["calls"] - f.evidence["driver_calls"] for f in findings)}
+    if not findings:
+        return Outcome.passed("no single-row lookup runs many times per list query", metrics=metrics)
+    return Outcome.scored(penalty(findings), f"{len(findings)} N+1 lookup patterns", metrics=metrics, findings=findings)
+
+
+# --- db.offset_pagination -----------------------------------------------------------------------
+
+def _keyset(order_by: tuple[tuple[str, bool], ...]) -> str:
+    columns = [c for c, _ in order_by]
+    directions = {desc for _, desc in order_by}
+    if not columns or "<expression>" in columns or len(directions) > 1:
+        return "-- page by the last row seen: WHERE (sort columns) > (last values) ORDER BY sort columns LIMIT $n"
+    desc = directions.pop()
+    cols = ", ".join(quote_ident(c) for c in columns)
+    last = ", ".join(f"${i + 1}" for i in range(len(columns)))
+    op = "<" if desc else ">"
+    where = f"{cols} {op} {last}" if len(columns) == 1 else f"({cols}) {op} ({last})"
+    order = ", ".join(f"{quote_ident(c)}{' DESC' if desc else ''}" for c in columns)
+    return f"… WHERE {where} ORDER BY {order} LIMIT ${len(columns) + 1}"
+
+
+@check("db.offset_pagination", requires=["postgres.statements"])
+def offset_pagination(facts, t):
+    findings = []
+    for row, sh in _workload(facts["postgres.statements"], t["min_calls"]):
+        if sh.paging is None:
+            continue
+        rows = max(1.0, _rows_per_call(row))
+        blocks = ((row.get("shared_blks_hit") or 0) + (row.get("shared_blks_read") or 0)) / max(1, row["calls"])
+        per_row = blocks / rows
+        deep = per_row >= t["max_blocks_per_row"] or row["mean_ms"] > t["mean_ms"]
+        note = "" if sh.paging.order_by else " (and without ORDER BY the pages are in no defined order)"
+        findings.append(Finding(
+            "fail" if deep else "warn", statement_object(row),
+            f"OFFSET pagination, {row['calls']:,} calls: each page reads and discards the rows before it "
+            f"({blocks:.0f} buffer pages per call for {rows:.0f} rows returned, mean {row['mean_ms']:.1f} ms){note}; "
+            f"page by the last row seen instead (keyset), with an index on the sort columns",
+            Fix((_keyset(sh.paging.order_by),), Applicability.MANUAL),
+            {"queryid": row["queryid"], "calls": row["calls"], "mean_ms": round(row["mean_ms"], 3),
+             "rows_per_call": round(rows, 1), "blocks_per_call": round(blocks, 1),
+             "blocks_per_row": round(per_row, 2)}))
+    findings.sort(key=lambda f: (f.severity != "fail", -f.evidence["calls"]))
+    metrics = {"statements": len(findings), "deep": sum(1 for f in findings if f.severity == "fail")}
+    if not findings:
+        return Outcome.passed(f"no statement called {t['min_calls']}+ times pages with OFFSET", metrics=metrics)
+    return Outcome.scored(penalty(findings), f"{len(findings)} statements page with OFFSET "
+                                             f"({metrics['deep']} read far more than they return)",
+                          metrics=metrics, findings=findings)
+
+
+# --- db.prepared_statements ----------------------------------------------------------------------
+
+@check("db.prepared_statements", requires=["postgres.statements", "postgres.settings"])
+def prepared_statements(facts, t):
+    statements = facts["postgres.statements"]
+    if statements and all(row.get("plans") is None for row in statements):
+        return Outcome.skip("this pg_stat_statements has no plan counts (PostgreSQL 13+ needed)")
+    tracking = (facts["postgres.settings"].get("pg_stat_statements.track_planning") or {}).get("setting")
+    if tracking != "on":
+        return Outcome.skip("pg_stat_statements.track_planning is off, so plans are not counted; enable it with "
+                            "ALTER SYSTEM SET pg_stat_statements.track_planning = on; SELECT pg_reload_conf();")
+    judged = [row for row, sh in _workload(statements, t["min_calls"]) if sh.is_dml and row.get("plans") is not None]
+    if not judged:
+        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
+                            metrics={"judged": 0})
+    plan_ms = sum(row.get("total_plan_ms") or 0 for row in judged)
+    exec_ms = sum(row["total_ms"] or 0 for row in judged)
+    share = plan_ms / (plan_ms + exec_ms) if plan_ms + exec_ms > 0 else 0.0
+    calls = sum(row["calls"] for row in judged)
+    plans = sum(row["plans"] for row in judged)
+    replanned = sorted((row for row in judged if row["plans"] / row["calls"] > t["max_plans_per_call"]),
+                       key=lambda r: -(r.get("total_plan_ms") or 0))
+    score = lognormal(share, t["max_plan_share"], 4 * t["max_plan_share"])
+    findings = []
+    for row in replanned[:10]:
+        row_plan_ms = row.get("total_plan_ms") or 0
+        row_share = row_plan_ms / max(1e-9, row_plan_ms + (row["total_ms"] or 0))
+        findings.append(Finding(
+            "warn" if row_share >= t["max_plan_share"] else "info", statement_object(row),
+            f"planned on {row['plans'] / row['calls']:.0%} of its {row['calls']:,} calls; planning is {row_share:.0%} "
+            f"of its time ({row_plan_ms / row['plans']:.2f} ms a plan): use prepared statements",
+            None, {"queryid": row["queryid"], "calls": row["calls"], "plans": row["plans"],
+                   "plan_ms": round(row_plan_ms, 1), "plan_share": round(row_share, 3)}))
+    metrics = {"judged": len(judged), "calls": calls, "plans": plans, "plans_per_call": round(plans / calls, 3),
+               "plan_time_share": round(share, 4), "replanned": len(replanned)}
+    return Outcome.scored(score, f"{plans / calls:.0%} of calls planned; planning is {share:.0%} of the time of "
+                                 f"statements called {t['min_calls']}+ times", metrics=metrics, findings=findings)
