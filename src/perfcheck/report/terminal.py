@@ -12,7 +12,7 @@ from rich.text import Text
 
 from ..baseline import Comparison
 from ..model import CheckResult, Report, Status
-from . import comparison
+from . import comparison, latency_view
 
 _STYLE = {
     Status.PASS: ("✔", "green"), Status.WARN: ("▲", "yellow"), Status.FAIL: ("✖", "red"),
@@ -52,6 +52,7 @@ def _check_block(result: CheckResult) -> Group:
     muted = f"  (muted: {result.muted})" if result.muted else ""
     lines: list = [Text.assemble((f"{mark} {result.id}", f"bold {color}"), "  ", (result.title, "bold"), (score, "dim"), (muted, "dim")),
                    Text("  " + result.summary)]
+    lines += latency_view.lines(result)  # api.latency: percentiles per endpoint, a histogram
     for finding in result.findings[:MAX_FINDINGS]:
         sev_color = {"fail": "red", "warn": "yellow"}.get(finding.severity, "dim")
         lines.append(Text.assemble("  • ", (finding.object, f"bold {sev_color}"), ": ", finding.message,
@@ -85,6 +86,8 @@ def to_text(report: Report, *, color: bool = False, width: int = 100) -> str:
         for result in rest:
             mark, style = _STYLE[result.status]
             console.print(Text.assemble((f"{mark} {result.id:<22}", style), " ", (result.summary, "dim" if result.status is not Status.PASS else "")))
+            for line in latency_view.lines(result):  # the latency table shows even when it passes
+                console.print(line)
     counts = {s: sum(1 for r in report.checks if r.status is s) for s in Status}
     console.print()
     console.print(Text(", ".join(f"{n} {s.value}" for s, n in counts.items() if n) + f" · {report.duration_s:.1f}s", "dim"))
