@@ -51,7 +51,7 @@ def sample_report(*, with_baseline: bool = True) -> Report:
         CheckResult(
             "api.latency", "api", "http", "Slow responses", Status.WARN, 0.71,
             "P95 of GET /api/songs is 131 ms (target 100 ms)",
-            metrics={"endpoints": {
+            metrics={"targets_ms": {"p50_ms": 50.0, "p95_ms": 100.0, "p99_ms": 200.0}, "endpoints": {
                 "GET /api/songs": {"p50_ms": 38.2, "p95_ms": 131.0, "p99_ms": 212.5, "max_ms": 260.1, "count": 200},
                 "GET /api/songs/{id}": {"p50_ms": 4.1, "p95_ms": 9.8, "p99_ms": 15.2, "max_ms": 30.0, "count": 200},
                 "GET /health": {"p50_ms": 1.2, "p95_ms": 2.0, "p99_ms": 3.1, "max_ms": 4.0, "count": 200},

@@ -148,7 +148,7 @@ def latency_series(result: CheckResult) -> list[tuple[str, dict[str, float]]]:
 
 
 def _targets(result: CheckResult) -> dict[str, float]:
-    stated = result.metrics.get("targets") or result.metrics.get("thresholds")
+    stated = result.metrics.get("targets_ms")  # api.latency states the budget it judged by
     source = stated if isinstance(stated, dict) else (checklist.meta(result.id).thresholds if checklist.meta(result.id) else {})
     return {key: float(source[key]) for key, _, _ in PERCENTILES
             if isinstance(source.get(key), (int, float)) and not isinstance(source.get(key), bool)}
