@@ -24,14 +24,14 @@ SELECT 1 + (i % 20000),
        now() - ((i * 7919) % 730) * interval '1 day' - (i % 86400) * interval '1 second'
 FROM generate_series(1::bigint, 100000) AS i;
 
--- 10 songs per playlist for the first 50,000 playlists.
+-- 20 songs per playlist for the first 50,000 playlists.
 INSERT INTO playlist_songs (playlist_id, position, song_id, added_at)
 SELECT p, pos, 1 + ((p * 31 + pos * 7919) % 50000), now() - (pos * interval '1 hour')
-FROM generate_series(1::bigint, 50000) AS p, generate_series(1::bigint, 10) AS pos;
+FROM generate_series(1::bigint, 50000) AS p, generate_series(1::bigint, 20) AS pos;
 
--- 500,000 plays by the active users, over 90 days.
+-- 500,000 plays over 90 days by the 5,000 most active listeners (100 plays each).
 INSERT INTO recently_played (user_id, song_id, played_at)
-SELECT 1 + (i * 7) % 20000,
+SELECT 1 + (i * 7) % 5000,
        1 + (i * 104729) % 50000,
        now() - ((i * 6151) % 7776000) * interval '1 second'
 FROM generate_series(1::bigint, 500000) AS i;

@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator, TextIO
 import yaml
 
 from .model import Report, Status
-from .sandbox import MissingServer, PostgresServer, RedisServer, free_port, hypopg_available
+from .sandbox import (MissingServer, PostgresServer, RedisServer, free_port, hypopg_available, postgres_bindir,
+                      redis_binary)
 
 APP_ROLE, APP_DB = "music", "music"
 # The workload the demo drives before each audit: bounded in requests and seconds.
@@ -169,8 +170,8 @@ class Steps:
         self.say(f"{message} ({time.monotonic() - began:.1f} s{extra})")
 
 
-def start_postgres(stack: Stack) -> None:
-    stack.pg = PostgresServer()
+def start_postgres(stack: Stack, bindir: Path) -> None:
+    stack.pg = PostgresServer(bindir=bindir)
     stack.pg.start()
     pg = stack.pg
     pg.psql(f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{stack.password}'")
@@ -425,14 +426,16 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     steps = Steps(err)
     folder = app_dir()
     check_app_modules()
+    bindir = postgres_bindir()  # before starting anything: say what to install, start nothing
+    redis_binary()
     workload = load_workload(folder)
     stack = Stack(Path(tempfile.mkdtemp(prefix="perfcheck-demo-")))
     try:
         with signals_interrupt():
             with steps.step("PostgreSQL started") as note:
-                start_postgres(stack)
-                note["detail"] = f"127.0.0.1:{stack.pg.port}, HypoPG " + \
-                    ("on" if hypopg_available(stack.pg.bindir) else "not installed: apt-get install -y postgresql-15-hypopg")
+                start_postgres(stack, bindir)
+                note["detail"] = f"127.0.0.1:{stack.pg.port}, HypoPG " + ("on" if hypopg_available(bindir) else
+                    f"not installed, index advice unverified: apt-get install -y postgresql-{bindir.parent.name}-hypopg")
             with steps.step("Redis started") as note:
                 stack.redis = RedisServer()
                 stack.redis.start()

@@ -40,6 +40,13 @@ def postgres_bindir() -> Path:
     raise MissingServer("PostgreSQL server binaries (initdb) not found: apt-get install -y postgresql")
 
 
+def redis_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise MissingServer("redis-server not found: apt-get install -y redis-server")
+    return binary
+
+
 def hypopg_available(bindir: Path) -> bool:
     sharedir = subprocess.run([str(bindir / "pg_config"), "--sharedir"], capture_output=True, text=True).stdout.strip() \
         if (bindir / "pg_config").exists() else ""
@@ -146,9 +153,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise MissingServer("redis-server not found: apt-get install -y redis-server")
+        binary = redis_binary()
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-redis-"))
         self.port = self.port or free_port()
         self.process = subprocess.Popen(
