@@ -234,27 +234,42 @@ class HttpCollector(Collector):
                   raise_errors: bool = False, timeout: httpx.Timeout | None = None) -> dict[str, Any]:
         """Send one request (within the budget) and record its answer. A request that gets
         no HTTP answer is recorded with `error` (or raised, for the base page)."""
-        self.budget.take()
-        started = time.perf_counter()
         client = client or self.client
         assert client is not None
-        try:
-            with client.stream(method, url, headers=headers, content=content, follow_redirects=follow,
-                               extensions=extensions or {}, timeout=timeout or self.timeout) as resp:
-                raw = bytearray()
-                truncated = False
-                for chunk in resp.iter_raw():
-                    raw += chunk
-                    if len(raw) >= limit:
-                        truncated = True
-                        break
-                elapsed_ms = (time.perf_counter() - started) * 1000
-        except httpx.HTTPError as exc:
+        for attempt in (1, 2):
+            self.budget.take()
+            try:
+                return self._send_once(client, method, url, name=name, kind=kind, headers=headers, content=content,
+                                       limit=limit, expected=expected, follow=follow, extensions=extensions, timeout=timeout)
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                # A kept-alive connection the server closed just as we reused it (common after
+                # a 500): the request never reached the app, so one retry on a new one is safe.
+                if attempt == 1 and _stale_connection(exc):
+                    continue
+                error = exc
+            except httpx.HTTPError as exc:
+                error = exc
             if raise_errors:
-                raise
-            return {"name": name or f"{method} {urlsplit(url).path}", "method": method, "kind": kind,
+                raise error
+            return {"name": name or f"{method} {_path_of(url)}", "method": method, "kind": kind,
                     "url": redact_url(url), "path": _path_of(url), "status": None, "expected_status": expected,
-                    "error": scrub(describe_request_error(exc, url), self.secrets)}
+                    "error": scrub(describe_request_error(error, url), self.secrets)}
+        raise AssertionError("unreachable")
+
+    def _send_once(self, client: httpx.Client, method: str, url: str, *, name: str, kind: str,
+                   headers: dict[str, str] | None, content: bytes | None, limit: int, expected: int | None,
+                   follow: bool, extensions: dict | None, timeout: httpx.Timeout | None) -> dict[str, Any]:
+        started = time.perf_counter()
+        with client.stream(method, url, headers=headers, content=content, follow_redirects=follow,
+                           extensions=extensions or {}, timeout=timeout or self.timeout) as resp:
+            raw = bytearray()
+            truncated = False
+            for chunk in resp.iter_raw():
+                raw += chunk
+                if len(raw) >= limit:
+                    truncated = True
+                    break
+            elapsed_ms = (time.perf_counter() - started) * 1000
         self.budget.sent += len(resp.history)  # redirects followed were requests too
         self.real_urls[redact_url(str(resp.url))] = str(resp.url)
         return self._record(resp, bytes(raw), truncated, elapsed_ms, name=name, kind=kind, expected=expected)
@@ -674,6 +689,12 @@ def parse_metrics(path: str, text: str) -> list[dict[str, Any]]:
     if not families and text.strip():
         raise FactUnavailable(f"GET {path} does not parse as Prometheus text format: no metric found", Status.ERROR)
     return families
+
+
+def _stale_connection(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, (httpx.ReadError, httpx.WriteError)) or "without sending a response" in text \
+        or "connection reset" in text or "broken pipe" in text
 
 
 def _path_of(url: str) -> str:
