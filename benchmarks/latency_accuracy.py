@@ -1,0 +1,181 @@
+"""How accurate is perfcheck's latency engine? Side by side with wrk and hey.
+
+    .venv/bin/python benchmarks/latency_accuracy.py [--quick]
+
+Starts nginx (a config this script writes, a 4 KB static file) and the delay server
+(tests/apps/delay_server.py: an endpoint with a known 50 ms delay) on free loopback
+ports, then prints:
+
+  1. the static file at concurrency 1 and 10: P50/P99 from `wrk --latency`, `hey` and
+     perfcheck (goal: perfcheck's P50 within 0.5 ms of wrk's);
+  2. the 50 ms endpoint at concurrency 10 (goal: P50 within 5 % of 50 ms);
+  3. the highest rate perfcheck sustains on the static file while still sending on
+     time (late-send P99 under 1 ms, achieved rate within 3 % of the target).
+
+wrk and hey are closed loops: each connection waits for its answer before sending the
+next request, so at full speed their latency is partly their own queueing, and a stall
+delays their sends instead of showing. perfcheck is an open model at a fixed rate, so
+it is also shown next to hey rate-limited to the same rate. Needs nginx, wrk and hey
+(`apt-get install nginx wrk hey`); not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from perfcheck.loadgen import LoadEndpoint, run_load
+from perfcheck.sandbox import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+DELAY_SERVER = ROOT / "tests" / "apps" / "delay_server.py"
+DELAY_MS = 50
+
+
+def wait_for_port(port: int, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def start_nginx(folder: Path) -> tuple[subprocess.Popen, str]:
+    (folder / "www").mkdir()
+    (folder / "www" / "static.txt").write_bytes(os.urandom(3072).hex()[:4096].encode())
+    port = free_port()
+    user = "user root;" if os.geteuid() == 0 else ""
+    (folder / "nginx.conf").write_text(f"""
+{user}
+daemon off; worker_processes 1; pid {folder}/nginx.pid; error_log {folder}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path {folder}/tmp; proxy_temp_path {folder}/tmp; fastcgi_temp_path {folder}/tmp;
+  uwsgi_temp_path {folder}/tmp; scgi_temp_path {folder}/tmp;
+  server {{ listen 127.0.0.1:{port}; root {folder}/www; }}
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def start_delay_server() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, str(DELAY_SERVER)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return proc, f"http://127.0.0.1:{int(proc.stdout.readline())}"
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, concurrency: int, seconds: int) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, check=True).stdout
+    pct = {m[0]: float(m[1]) * _UNITS[m[2]] for m in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"p50": pct["50"], "p99": pct["99"], "rate": rate}
+
+
+def hey(url: str, concurrency: int, requests: int, rate: float | None = None) -> dict:
+    args = ["hey", "-n", str(requests), "-c", str(concurrency), "-o", "csv"]
+    if rate:
+        args += ["-q", f"{rate / concurrency:g}"]  # hey's -q is per worker
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(",") for line in out.splitlines()[1:] if line and line[0].isdigit()]
+    times = sorted(float(r[0]) * 1000 for r in rows)  # response-time, seconds (0.1 ms resolution)
+    span = max(float(r[7]) for r in rows) or 1  # offset of the last request
+    return {"p50": times[len(times) // 2], "p99": times[int(len(times) * 0.99) - 1], "rate": len(times) / span}
+
+
+def perfcheck(base: str, path: str, concurrency: int, rate: float, requests: int, warmup: int = 50) -> dict:
+    result = run_load(base, [LoadEndpoint("x", path)], requests=requests, rate=rate, warmup=warmup,
+                      concurrency=concurrency, max_seconds=requests / rate * 1.5 + 5, timeout_s=5)["x"]
+    return {"p50": result["p50_ms"], "p99": result["p99_ms"], "rate": result["achieved_rate"], "run": result}
+
+
+def row(tool: str, mode: str, figures: dict) -> None:
+    print(f"  {tool:<10} {mode:<34} P50 {figures['p50']:8.3f} ms   P99 {figures['p99']:8.3f} ms   {figures['rate']:9.0f} req/s")
+
+
+def static_file(base: str, quick: bool) -> None:
+    url = base + "/static.txt"
+    seconds, rate = (2, 200) if quick else (5, 200)
+    for concurrency in (1, 10):
+        print(f"\nstatic file (nginx), concurrency {concurrency}")
+        w = wrk(url, concurrency, seconds)
+        row("wrk", "closed loop, full speed", w)
+        row("hey", "closed loop, full speed", hey(url, concurrency, 20_000 if not quick else 5_000))
+        row("hey", f"closed loop, {rate}/s", hey(url, concurrency, rate * seconds, rate))
+        p = perfcheck(base, "/static.txt", concurrency, rate, rate * seconds)
+        row("perfcheck", f"open model, {rate}/s", p)
+        diff = p["p50"] - w["p50"]
+        print(f"  perfcheck P50 - wrk P50 = {diff:+.3f} ms (goal: within 0.5 ms) {'OK' if abs(diff) <= 0.5 else 'MISSED'}")
+
+
+def delayed(base: str, quick: bool) -> None:
+    path = f"/delay/{DELAY_MS}"
+    url = base + path
+    concurrency, rate, requests = 10, 100, 200 if quick else 500
+    print(f"\nendpoint with a known {DELAY_MS} ms delay (tests/apps/delay_server.py), concurrency {concurrency}")
+    row("wrk", "closed loop, full speed", wrk(url, concurrency, 3 if quick else 5))
+    row("hey", "closed loop, full speed", hey(url, concurrency, requests))
+    row("hey", f"closed loop, {rate}/s", hey(url, concurrency, requests, rate))
+    p = perfcheck(base, path, concurrency, rate, requests, warmup=10)
+    row("perfcheck", f"open model, {rate}/s", p)
+    error = (p["p50"] - DELAY_MS) / DELAY_MS * 100
+    print(f"  perfcheck P50 vs the true {DELAY_MS} ms: {error:+.2f} % (goal: within 5 %) {'OK' if abs(error) <= 5 else 'MISSED'}")
+
+
+def highest_rate(base: str, quick: bool) -> None:
+    print("\nhighest rate perfcheck sustains on time (static file, concurrency 32, 2 s per step)")
+    print("  on time = late-send P99 under 1 ms and the achieved rate within 3 % of the target")
+    best = None
+    for rate in (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000) if not quick else (500, 1000, 2000):
+        run = perfcheck(base, "/static.txt", 32, rate, rate * 2, warmup=100)["run"]
+        late, lag = run["late_sends"], run["sender_lag_ms"]
+        on_time = late["p99_ms"] < 1.0 and run["achieved_rate"] >= rate * 0.97
+        print(f"  {rate:5d}/s  achieved {run['achieved_rate']:7.0f}/s  late P99 {late['p99_ms']:7.3f} ms  "
+              f"sender lag P99 {lag['p99_ms']:7.3f} ms  P50 {run['p50_ms']:.3f} ms  P99 {run['p99_ms']:.3f} ms  "
+              f"{'on time' if on_time else 'BEHIND'}")
+        if not on_time:
+            break
+        best = rate
+    print(f"  highest on-time rate: {best or 'below 500'}/s" + ("" if best is None else " (a single event loop, one core)"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    args = parser.parse_args()
+    missing = [tool for tool in ("nginx", "wrk", "hey") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
+    if missing:
+        raise SystemExit(f"needs {', '.join(missing)} (apt-get install {' '.join(missing)})")
+    with tempfile.TemporaryDirectory(prefix="perfcheck-bench-") as tmp:
+        nginx, nginx_url = start_nginx(Path(tmp))
+        app, app_url = start_delay_server()
+        try:
+            print(f"perfcheck latency accuracy · {os.cpu_count()} CPUs · load average {os.getloadavg()[0]:.2f}")
+            static_file(nginx_url, args.quick)
+            delayed(app_url, args.quick)
+            highest_rate(nginx_url, args.quick)
+        finally:
+            for proc in (nginx, app):
+                proc.terminate()
+                proc.wait()
+
+
+if __name__ == "__main__":
+    main()
