@@ -73,6 +73,18 @@ class Change:
     def key(self) -> str:
         return f"{self.check}:{self.object}" if self.object else self.check
 
+    @property
+    def short(self) -> str:
+        """A few words for a one-line summary (the gate's reason on stderr)."""
+        return {
+            "status": f"{self.check} {self.before} → {self.after}",
+            "error": f"{self.check} now errors",
+            "finding": f"new finding {self.key}",
+            "severity": f"{self.key} now {self.after}",
+            "score": f"{self.check} score {self.before} → {self.after}",
+            "latency": f"{self.key} {self.before} → {self.after} ms",
+        }.get(self.kind, self.message)
+
 
 @dataclass
 class Comparison:

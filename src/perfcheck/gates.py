@@ -147,8 +147,8 @@ def evaluate(report: Report, *, fail_under: int | None = None, fail_on: str | No
         problems = assertion.problems(report)
         (gate.failures if assertion.level == "error" else gate.warnings).extend(problems)
     if comparison is not None and comparison.regressions:
-        names = "; ".join(c.message for c in comparison.regressions[:5])
-        more = f"; and {len(comparison.regressions) - 5} more" if len(comparison.regressions) > 5 else ""
+        names = "; ".join(c.short for c in comparison.regressions[:8])
+        more = f"; and {len(comparison.regressions) - 8} more" if len(comparison.regressions) > 8 else ""
         line = f"{len(comparison.regressions)} regression(s) against the baseline: {names}{more}"
         if accept_regressions:
             gate.warnings.append(f"accepted by --update-baseline: {line}")
