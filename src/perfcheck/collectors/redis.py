@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import math
 import re
 import sys
 import time
@@ -29,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
 from ..model import Status
@@ -64,26 +66,42 @@ def database_number(url: str) -> int:
 
 
 def connect(url: str, options: dict[str, Any]) -> redis.Redis:
-    """A client that has answered PING; raises TargetError (one line, no secrets)."""
+    """A client that has answered PING; raises TargetError (one line, no secrets).
+
+    The first connection (TCP, TLS handshake, AUTH, SELECT) is bounded by connect_timeout_s;
+    the client handed back allows COMMAND_TIMEOUT_S for a reply."""
     timeout = float(options.get("connect_timeout_s", 5))
     try:
         database_number(url)
-        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=max(timeout, COMMAND_TIMEOUT_S),
-                                      retry=Retry(NoBackoff(), 0), decode_responses=False)
+        probe = _client(url, timeout, timeout)
     except ValueError as exc:
         raise TargetError(scrub(f"redis: bad URL {redact_url(url)}: {exc}", secrets_in_url(url))) from None
     try:
-        client.ping()
-    except redis.NoPermissionError:
+        probe.ping()
+    except NoPermissionError:
         pass  # connected and logged in; this user just may not PING
+    except (redis.RedisError, OSError) as exc:
+        raise TargetError(describe_connect_error(url, exc, timeout)) from None
+    except (TypeError, ValueError) as exc:  # redis-py passes unknown ?name=value on as keyword arguments
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        reason = f"unknown URL parameter {unknown.group(1)!r}" if unknown else str(exc)
+        raise TargetError(scrub(f"redis: bad URL {redact_url(url)}: {reason}", secrets_in_url(url))) from None
+    finally:
+        probe.close()
+    client = _client(url, timeout, max(timeout, COMMAND_TIMEOUT_S))
+    try:
+        client.client_setname(OWN_CLIENT_NAME)  # recognisable in CLIENT LIST and the slowlog
+    except NoPermissionError:
+        pass
     except (redis.RedisError, OSError) as exc:
         client.close()
         raise TargetError(describe_connect_error(url, exc, timeout)) from None
-    try:
-        client.client_setname(OWN_CLIENT_NAME)  # recognisable in CLIENT LIST and the slowlog
-    except redis.RedisError:
-        pass
     return client
+
+
+def _client(url: str, connect_timeout: float, reply_timeout: float) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=reply_timeout,
+                                retry=Retry(NoBackoff(), 0), decode_responses=False)
 
 
 def describe_connect_error(url: str, exc: BaseException, timeout: float) -> str:
@@ -138,7 +156,7 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
         return {}
 
     def rank(p: float) -> float:  # nearest rank
-        return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
     return {"p50": round(rank(50), 4), "p90": round(rank(90), 4), "p99": round(rank(99), 4),
             "max": round(ordered[-1], 4), "count": len(ordered)}
@@ -209,7 +227,7 @@ class RedisCollector(Collector):
 
     def describe_error(self, exc: Exception) -> str:
         message = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, redis.NoPermissionError):
+        if isinstance(exc, NoPermissionError):
             message = f"permission denied: {message} (NOPERM)"
         elif isinstance(exc, redis.TimeoutError):
             message = f"Redis did not answer within {COMMAND_TIMEOUT_S} s"
@@ -219,7 +237,7 @@ class RedisCollector(Collector):
 
     def _denial(self, command: str, exc: redis.RedisError) -> str:
         text = str(exc)
-        if isinstance(exc, redis.NoPermissionError):
+        if isinstance(exc, NoPermissionError):
             return f"{command} is not allowed for this user (NOPERM)"
         if "unknown command" in text:
             return f"{command} is disabled or renamed on this server"
