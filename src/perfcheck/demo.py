@@ -280,6 +280,7 @@ def write_config(stack: Stack) -> Path:
     path = stack.root / "perfcheck.yaml"
     path.write_text("# Written by `perfcheck demo` for its music API; audit it again with\n"
                     f"#   perfcheck audit --config {path}\n" + yaml.safe_dump(demo_config(stack), sort_keys=False))
+    path.chmod(0o600)  # it holds the app role's password
     return path
 
 

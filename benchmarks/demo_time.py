@@ -1,0 +1,88 @@
+"""How long does `perfcheck demo` take to show its report? (Goal: under 90 s on a 2-core
+machine, package downloads excluded.)
+
+    .venv/bin/python benchmarks/demo_time.py [--runs 3] [--fix]
+
+Runs the demo as a user would (a subprocess, `python -m perfcheck demo`), reads its
+progress lines on stderr, and prints each step's time and the time from start to the
+report on stdout, per run, with the median and worst over the runs. It also checks
+that each run left no temporary folder behind. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+STEP = re.compile(r"^demo: (?P<name>[^(]+?) \((?P<seconds>[\d.]+) s")
+
+
+def one_run(fix: bool) -> dict[str, float]:
+    tmpdir = Path(tempfile.mkdtemp(prefix="perfcheck-demo-bench-", dir="/tmp"))
+    tmpdir.chmod(0o755)
+    args = [sys.executable, "-m", "perfcheck", "demo"] + (["--fix"] if fix else [])
+    started = time.monotonic()
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmpdir)})
+    first_report: dict[str, float] = {}
+
+    def read_stdout() -> None:
+        for line in proc.stdout:
+            if "report" not in first_report and "perfcheck" in line and "/100" in line:
+                first_report["report"] = time.monotonic() - started
+            if "before → after" in line:
+                first_report["comparison"] = time.monotonic() - started
+
+    reader = threading.Thread(target=read_stdout)
+    reader.start()
+    figures: dict[str, float] = {}
+    for line in proc.stderr:
+        match = STEP.match(line)
+        if match:
+            name = match["name"].strip()
+            if name.startswith("stopped and removed"):
+                name = "in all, as the demo counts it"
+            figures[name] = figures.get(name, 0.0) + float(match["seconds"])
+    proc.wait()
+    reader.join()
+    figures["total"] = time.monotonic() - started
+    figures.update({f"time to {k}": v for k, v in first_report.items()})
+    leftovers = list(tmpdir.iterdir())
+    tmpdir.rmdir() if not leftovers else None
+    if proc.returncode != 0:
+        raise SystemExit(f"the demo exited with {proc.returncode}")
+    if leftovers:
+        raise SystemExit(f"the demo left {leftovers} behind")
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fix", action="store_true", help="time `perfcheck demo --fix`")
+    args = parser.parse_args()
+    print(f"perfcheck demo{' --fix' if args.fix else ''}: {args.runs} run(s) on {os.cpu_count()} cores")
+    runs = []
+    for i in range(args.runs):
+        figures = one_run(args.fix)
+        runs.append(figures)
+        print(f"run {i + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()))
+    keys = list(runs[0])
+    print("\nmedian / worst over the runs:")
+    for key in keys:
+        values = [r[key] for r in runs if key in r]
+        print(f"  {key:<32} {statistics.median(values):6.1f} s  {max(values):6.1f} s")
+    worst = max(r.get("time to report", r["total"]) for r in runs)
+    print(f"\ngoal: the report within 90 s: {'met' if worst < 90 else 'NOT met'} (worst {worst:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
