@@ -116,6 +116,9 @@ def html_cache(facts, t):
             findings.append(Finding("warn", label(p), "no Cache-Control on HTML: browsers guess a lifetime "
                                     "(heuristic caching)", fix, evidence))
         cond = p.get("conditional")
+        if "no-store" in cc:
+            scores.append(cache_part)  # nothing is stored, so there is nothing to revalidate
+            continue
         if cond is None:
             reval_part = 0.0
             findings.append(Finding("warn", label(p), "no ETag or Last-Modified: a repeat visit downloads the whole page",

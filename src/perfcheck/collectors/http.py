@@ -685,10 +685,25 @@ def parse_metrics(path: str, text: str) -> list[dict[str, Any]]:
                              "samples": samples, "sample_count": len(family.samples)})
     except Exception as exc:  # the parser raises ValueError and others on malformed text
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise FactUnavailable(f"GET {path} does not parse as Prometheus text format: {first[:160]}", Status.ERROR) from None
+        raise FactUnavailable(f"GET {path} does not parse as Prometheus text format: {first[:120]}"
+                              f"{_bad_line(text)}", Status.ERROR) from None
     if not families and text.strip():
         raise FactUnavailable(f"GET {path} does not parse as Prometheus text format: no metric found", Status.ERROR)
     return families
+
+
+def _bad_line(text: str) -> str:
+    """Where the exposition text first goes wrong, to point the user at it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        try:
+            list(text_string_to_metric_families(line + "\n"))
+        except Exception:
+            return f" (line {number}: {line[:60]!r})"
+    return ""
 
 
 def _stale_connection(exc: Exception) -> bool:
