@@ -204,6 +204,34 @@ def compare(
         raise typer.Exit(EXIT_GATE)
 
 
+@app.command("apply-indexes")
+def apply_indexes(
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    db: Optional[str] = typer.Option(None, "--db", help="PostgreSQL URL, a direct connection, not a transaction pooler (else DATABASE_URL)."),
+    yes: bool = typer.Option(False, "--yes/--dry-run", help="Build the indexes (default: a dry run that prints the plan)."),
+    write_migration: Optional[Path] = typer.Option(None, "--write-migration", help="Write the statements to this SQL migration instead."),
+    only: list[str] = typer.Option([], "--only", help="Only indexes on this table, TABLE or SCHEMA.TABLE (repeatable)."),
+    lock_timeout: float = typer.Option(5.0, "--lock-timeout", min=0.1, help="Seconds any one lock wait may last."),
+    retries: int = typer.Option(3, "--retries", min=0, help="Further tries, with back-off, when the table is busy."),
+    wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for another apply-indexes to finish."),
+    allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Build recommendations not verified with HypoPG."),
+) -> None:
+    """Build the indexes db.missing_indexes recommends, concurrently and safely (dry run by default)."""
+    from . import apply_command
+    from .apply_indexes import ApplyOptions
+
+    try:
+        cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
+        code = apply_command.run(
+            cfg, yes=yes, write_migration=write_migration, only=only,
+            options=ApplyOptions(lock_timeout_s=lock_timeout, retries=retries, wait_s=wait, allow_unverified=allow_unverified),
+            out=lambda text: sys.stdout.write(text if text.endswith("\n") else text + "\n"),
+            err=lambda line: err.print(line, markup=False))
+    except (ConfigError, apply_command.UsageError) as exc:
+        raise fail(str(exc))
+    raise typer.Exit(code)
+
+
 @app.command("checks")
 def list_checks() -> None:
     """List the checks: id, category, target and default thresholds."""

@@ -7,10 +7,12 @@ capture its real savings.
 3. With HypoPG, every candidate is created hypothetically at once and each statement is
    planned again: the planner picks, among all candidates, the ones that serve it best.
    A statement counts only when its cost drops by `min_saving` or more.
-4. The chosen set is then thinned: an index is dropped when, without it, every statement
-   it served keeps `keep_share` of its saving through the others (so (a) goes when
-   (a, b) serves its statements nearly as well). What is left is what is recommended,
-   with each statement's cost before and after, and HypoPG's size estimate.
+4. The chosen set is then thinned, least valuable first: an index is dropped when, for
+   every statement it served, the others bring the cost within `min_saving` of what it
+   achieves (so (a) goes when (a, b) serves its statements nearly as well). The same
+   test as for recommending it: once the rest is built, a re-run would not ask for it.
+   What is left is recommended, with each statement's cost before and after, and
+   HypoPG's size estimate.
 Without HypoPG in the database a heuristic from column statistics takes over (see
 `heuristic.py`), and everything it says is marked unverified.
 """
@@ -25,7 +27,7 @@ import psycopg
 
 from ..sqlnames import index_name
 from . import heuristic
-from .candidates import Candidate, generate
+from .candidates import Candidate, generate, served_by_existing
 from .catalog import Catalog, Table
 from .ddl import key_words
 from .model import Advice, Options, Recommendation, StatementUse
@@ -34,7 +36,7 @@ from .whatif import PlanError, WhatIf
 from .workload import Statement, select
 
 MAX_CANDIDATES_PER_TABLE = 40  # the planner's work grows with every hypothetical index
-QUERY_TEXT_CHARS = 500
+QUERY_TEXT_CHARS = 20000  # whole statements: apply-indexes plans them again after building
 
 
 @dataclass
@@ -158,85 +160,112 @@ def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | No
     return None
 
 
+class _Hypothetical:
+    """The candidates present as hypothetical indexes in the session."""
+
+    def __init__(self, whatif: WhatIf):
+        self.whatif = whatif
+        self.oid_of: dict[Candidate, int] = {}
+        self.by_name: dict[str, Candidate] = {}
+
+    def add(self, candidate: Candidate) -> bool:
+        try:
+            oid, name = self.whatif.create(*candidate.table, candidate.key_sql)
+        except PlanError:
+            return False  # e.g. an expression HypoPG can't index
+        self.oid_of[candidate], self.by_name[name] = oid, candidate
+        return True
+
+    def remove(self, candidate: Candidate) -> None:
+        self.whatif.drop(self.oid_of.pop(candidate))
+
+    def plan(self, work: Work) -> tuple[float, set[Candidate]] | None:
+        try:
+            facts = plan_facts(self.whatif.plan(work.statement))
+        except PlanError:
+            return None
+        return facts.cost, {self.by_name[n] for n in facts.indexes if n in self.by_name}
+
+
 def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Options, budget: Budget) -> list[Recommendation]:
-    # Candidates by the weight of the statements proposing them, capped per table.
-    weight: dict[Candidate, float] = {}
-    for work in works:
-        for candidate in work.candidates:
-            weight[candidate] = weight.get(candidate, 0.0) + work.statement.total_ms
-    per_table: dict[tuple[str, str], int] = {}
-    oid_of: dict[Candidate, int] = {}
-    by_name: dict[str, Candidate] = {}
+    hypothetical = _Hypothetical(whatif)
+
+    def real(work: Work, cost: float) -> bool:
+        return cost <= (1 - options.min_saving) * work.base.cost
+
     try:
+        # Every candidate at once, by the weight of the statements proposing it, capped per table.
+        weight: dict[Candidate, float] = {}
+        for work in works:
+            for candidate in work.candidates:
+                weight[candidate] = weight.get(candidate, 0.0) + work.statement.total_ms
+        per_table: dict[tuple[str, str], int] = {}
         for candidate in sorted(weight, key=lambda c: (-weight[c], c.key_sql)):
-            if per_table.get(candidate.table, 0) >= MAX_CANDIDATES_PER_TABLE:
-                continue
-            try:
-                oid, name = whatif.create(*candidate.table, candidate.key_sql)
-            except PlanError:
-                continue  # e.g. an expression HypoPG can't index; its exact form is tried by no one
-            per_table[candidate.table] = per_table.get(candidate.table, 0) + 1
-            oid_of[candidate], by_name[name] = oid, candidate
-
-        def replan(work: Work) -> tuple[float, set[Candidate]] | None:
-            try:
-                facts = plan_facts(whatif.plan(work.statement))
-            except PlanError:
-                return None
-            return facts.cost, {by_name[n] for n in facts.indexes if n in by_name}
-
-        def real(work: Work, cost: float) -> bool:
-            return cost <= (1 - options.min_saving) * work.base.cost
-
+            if per_table.get(candidate.table, 0) < MAX_CANDIDATES_PER_TABLE and hypothetical.add(candidate):
+                per_table[candidate.table] = per_table.get(candidate.table, 0) + 1
+        # The planner picks, for each statement, the candidates that serve it best.
         gains: list[Work] = []
         for work in works:
             if not work.candidates or budget.over():
                 continue
-            result = replan(work)
+            result = hypothetical.plan(work)
             if result and result[1] and real(work, result[0]):
                 work.cost, work.used = result
                 gains.append(work)
         chosen = {c for work in gains for c in work.used}
-        for candidate in set(oid_of) - chosen:
-            whatif.drop(oid_of.pop(candidate))
+        for candidate in set(hypothetical.oid_of) - chosen:
+            hypothetical.remove(candidate)
+        _thin(chosen, gains, hypothetical, catalog, options, budget)
+        recommendations = []
+        for candidate in chosen:
+            helped = [w for w in gains if candidate in w.used]
+            if helped:
+                rec = _recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
+                rec.size_bytes = whatif.size(hypothetical.oid_of[candidate])
+                recommendations.append(rec)
+        return recommendations
+    finally:
+        whatif.reset()
 
-        def value(candidate: Candidate) -> float:
-            return sum(w.statement.total_ms * w.saving for w in gains if candidate in w.used)
 
-        # Fewest indexes: drop each (least valuable first) that the others can stand in for.
-        for candidate in sorted(chosen, key=lambda c: (value(c), -len(c.keys), c.key_sql)):
-            if len(chosen) == 1 or budget.over():
-                break
-            affected = [w for w in gains if candidate in w.used]
-            whatif.drop(oid_of.pop(candidate))
+def _thin(chosen: set[Candidate], gains: list[Work], hypothetical: _Hypothetical, catalog: Catalog,
+          options: Options, budget: Budget) -> None:
+    """Fewest and narrowest indexes: each chosen index, least valuable first, is replaced
+    by a prefix of itself, or dropped, when that costs its statements less than
+    `min_saving`: the test a re-run would apply once the rest is built, so that the
+    advice is stable (building it, then auditing again, recommends nothing more)."""
+    def value(candidate: Candidate) -> float:
+        return sum(w.statement.total_ms * w.saving for w in gains if candidate in w.used)
+
+    for candidate in sorted(chosen, key=lambda c: (value(c), -len(c.keys), c.key_sql)):
+        if budget.over():
+            return
+        affected = [w for w in gains if candidate in w.used]
+        table = catalog.tables[candidate.table]
+        prefixes = [Candidate(candidate.table, candidate.keys[:n], min(candidate.eq_keys, n))
+                    for n in range(1, len(candidate.keys))]
+        for replacement in [p for p in prefixes if p not in chosen and served_by_existing(table, p, set()) is None] + [None]:
+            added = replacement is not None and hypothetical.add(replacement)
+            if replacement is not None and not added:
+                continue
+            hypothetical.remove(candidate)
             trial = {}
             for work in affected:
-                result = replan(work)
-                kept = result is not None and real(work, result[0]) and \
-                    work.base.cost - result[0] >= options.keep_share * (work.base.cost - work.cost)
-                if not kept:
+                result = hypothetical.plan(work)
+                if result is None or not (work.cost > (1 - options.min_saving) * result[0] and
+                                          result[0] <= (1 - options.min_saving) * work.base.cost):
                     break
                 trial[id(work)] = result
             if len(trial) == len(affected):
                 chosen.discard(candidate)
+                if replacement is not None:
+                    chosen.add(replacement)
                 for work in affected:
                     work.cost, work.used = trial[id(work)]
-            else:
-                oid, name = whatif.create(*candidate.table, candidate.key_sql)
-                oid_of[candidate], by_name[name] = oid, candidate
-
-        recommendations = []
-        for candidate in chosen:
-            helped = [w for w in gains if candidate in w.used]
-            if not helped:
-                continue
-            table = catalog.tables[candidate.table]
-            rec = _recommendation(table, candidate, helped, verified=True)
-            rec.size_bytes = whatif.size(oid_of[candidate])
-            recommendations.append(rec)
-        return recommendations
-    finally:
-        whatif.reset()
+                break
+            if added:
+                hypothetical.remove(replacement)
+            hypothetical.add(candidate)
 
 
 def _recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:

@@ -26,7 +26,6 @@ class Options:
     max_statements: int = 200  # the top statements by total time that are analysed
     max_selectivity: float = 0.3  # a statement returning more of its table than this is not indexed
     max_seconds: float = 30.0  # the advisor's own time budget; past it the advice is marked partial
-    keep_share: float = 0.9  # an index is dropped when the others keep this share of its saving
 
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None = None) -> Options:

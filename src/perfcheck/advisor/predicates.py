@@ -171,7 +171,7 @@ def key_of(node: ast.Node) -> Key | None:
         return None
     if any(isinstance(item, (ast.SubLink, ast.ParamRef)) for item in _nodes(node)):
         return None
-    return Key(RawStream()(node))
+    return Key(RawStream()(node), is_column=False)
 
 
 def normalise(text: str) -> str | None:

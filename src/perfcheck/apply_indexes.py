@@ -1,0 +1,552 @@
+"""`perfcheck apply-indexes`: build the advisor's indexes on a live database without
+blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
+
+    from perfcheck.advisor import advise
+    from perfcheck.apply_indexes import apply
+    result = apply(advise(url), url)          # builds them; result.outcomes has each index
+
+- A direct session in autocommit (CREATE INDEX CONCURRENTLY can't run in a transaction),
+  `application_name = 'perfcheck apply-indexes'`, no statement timeout (a build takes
+  what it takes), a `lock_timeout` on every lock wait.
+- `pg_try_advisory_lock`, so that two deploys never build at once: the second waits a
+  bounded time, then builds only what is still missing, or gives up with a clear message.
+- One index at a time. Right before each: does it exist already (valid: nothing to do;
+  INVALID, left by an earlier failed build: dropped concurrently and built again)? Does a
+  session hold a lock that conflicts with the build, or an old snapshot it would wait on?
+  Then it waits and retries with back-off, and in the end skips the index naming the
+  blocking pid, rather than queueing behind it.
+- `CREATE INDEX CONCURRENTLY IF NOT EXISTS`; a failure leaves an INVALID index, which is
+  dropped concurrently at once (or, if that can't be done, repaired by the next run).
+  `indisvalid` is checked after each build, then the table is ANALYZEd.
+- A partitioned table gets its index ON ONLY the parent, then one built concurrently on
+  each partition and attached; partitions partitioned in turn are refused.
+- Progress comes from pg_stat_progress_create_index, read by a second session.
+- Ctrl-C cancels the running build (psycopg cancels it in the server), drops its INVALID
+  leftover, and the result says what was built and what was not.
+- Afterwards the statements each index was for are planned again and their cost before
+  → after reported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import psycopg
+
+from .advisor.ddl import create_statement, partition_index_name
+from .advisor.model import Advice, Recommendation
+from .collectors import TargetError
+from .collectors.postgres import connect, one_line
+from .sqlnames import qualified
+
+# pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
+LOCK_KEY = 0x7065726663686B
+APPLICATION_NAME = "perfcheck apply-indexes"
+# Lock modes that conflict with the SHARE UPDATE EXCLUSIVE lock CREATE INDEX CONCURRENTLY takes.
+_CONFLICTING = ["ShareUpdateExclusiveLock", "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
+
+
+@dataclass
+class ApplyOptions:
+    lock_timeout_s: float = 5.0  # the longest any one lock wait may last
+    retries: int = 3  # further tries after a lock timeout or a blocking session, with back-off
+    backoff_s: float = 1.0  # the first back-off, doubled each try (at most 30 s)
+    wait_s: float = 60.0  # how long to wait for another apply-indexes to finish
+    allow_unverified: bool = False  # build heuristic (not HypoPG-verified) recommendations
+
+
+@dataclass
+class Blocker:
+    pid: int
+    description: str  # "idle in transaction for 12 s: LOCK TABLE …"
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} ({self.description})"
+
+
+@dataclass
+class StatementCost:
+    queryid: int | None
+    query: str
+    cost_before: float
+    cost_after: float | None  # None: could not be planned again
+
+
+@dataclass
+class IndexOutcome:
+    rec: Recommendation
+    status: str = "not started"  # built | repaired | exists | skipped | failed | interrupted | not started
+    message: str = ""
+    seconds: float = 0.0
+    size_bytes: int | None = None  # the real size, once built
+    statements: list[StatementCost] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("built", "repaired", "exists")
+
+    @property
+    def cost_before(self) -> float:
+        return sum(s.cost_before for s in self.statements)
+
+    @property
+    def cost_after(self) -> float | None:
+        if not self.statements or any(s.cost_after is None for s in self.statements):
+            return None
+        return sum(s.cost_after for s in self.statements)
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[IndexOutcome]
+    interrupted: bool = False
+    lock_holder: int | None = None  # another apply-indexes held the lock past the wait
+    problem: str = ""  # why nothing was tried, one line
+
+    @property
+    def failed(self) -> list[IndexOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted and not self.problem
+
+
+class ApplyError(Exception):
+    """Nothing can be applied (unverified advice, bad --only…); one line for the user."""
+
+
+Events = Callable[[str], None]
+
+
+def select(advice: Advice, only: list[str] | None = None) -> tuple[list[Recommendation], list[str]]:
+    """The recommendations for the tables in `only` (all when empty), and the names in
+    `only` that matched none. A name is `table` or `schema.table`; quoted parts keep their case."""
+    if not only:
+        return list(advice.recommendations), []
+    wanted = [_parse_name(name) for name in only]
+    chosen, unmatched = [], []
+    for spec, (schema, table) in zip(only, wanted):
+        hits = [r for r in advice.recommendations if _matches(r.table, table) and (schema is None or _matches(r.schema, schema))]
+        if not hits:
+            unmatched.append(spec)
+        chosen += [r for r in hits if r not in chosen]
+    return [r for r in advice.recommendations if r in chosen], unmatched
+
+
+def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
+    parts, current, quoted, in_quotes, i = [], "", False, False, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if in_quotes and text[i + 1:i + 2] == '"':
+                current += '"'
+                i += 1
+            else:
+                in_quotes, quoted = not in_quotes, True
+        elif ch == "." and not in_quotes:
+            parts.append((current, quoted))
+            current, quoted = "", False
+        else:
+            current += ch
+        i += 1
+    parts.append((current, quoted))
+    if len(parts) > 2 or not all(p for p, _ in parts):
+        raise ApplyError(f"--only {text!r}: expected TABLE or SCHEMA.TABLE")
+    return (parts[0] if len(parts) == 2 else None), parts[-1]
+
+
+def _matches(actual: str, spec: tuple[str, bool]) -> bool:
+    name, quoted = spec
+    return actual == name if quoted else actual in (name, name.lower())
+
+
+# --- the sessions ---------------------------------------------------------------------
+
+class Monitor(threading.Thread):
+    """Reads the build's progress and who blocks it, from a session of its own."""
+
+    def __init__(self, url: str, options: dict[str, Any], build_pid: int, events: Events):
+        super().__init__(daemon=True, name="perfcheck-index-progress")
+        self.conn = connect(url, options, application_name=APPLICATION_NAME)
+        self.build_pid = build_pid
+        self.events = events
+        self.stopped = threading.Event()
+        self.label = ""  # the index being built, "" when idle
+        self.blockers: dict[int, Blocker] = {}
+        self._last = ""
+        self._last_at = 0.0
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            if not self.label:
+                continue
+            try:
+                row = self.conn.execute(
+                    "/* perfcheck */ SELECT p.phase, p.blocks_total, p.blocks_done, p.tuples_total, p.tuples_done, "
+                    "p.current_locker_pid, pg_blocking_pids(%(pid)s) AS blocking "
+                    "FROM (SELECT %(pid)s::int AS pid) x LEFT JOIN pg_stat_progress_create_index p ON p.pid = x.pid",
+                    {"pid": self.build_pid}).fetchone()
+            except psycopg.Error:
+                return  # progress is a nicety; the build goes on
+            if row is None:
+                continue
+            pids = set(row["blocking"] or [])
+            if row["current_locker_pid"]:
+                pids.add(row["current_locker_pid"])
+            if pids:
+                self.blockers.update({b.pid: b for b in describe(self.conn, sorted(pids))})
+            if row["phase"]:
+                done = ""
+                if row["blocks_total"]:
+                    done = f" {100 * row['blocks_done'] / row['blocks_total']:.0f}%"
+                elif row["tuples_total"]:
+                    done = f" {100 * row['tuples_done'] / row['tuples_total']:.0f}%"
+                waiting = f" (waiting for pid {', '.join(map(str, sorted(pids)))})" if pids else ""
+                line = f"  {self.label}: {row['phase']}{done}{waiting}"
+                now = time.monotonic()
+                if line != self._last and (row["phase"] not in self._last or now - self._last_at >= 2):
+                    self._last, self._last_at = line, now
+                    self.events(line)
+
+    def watch(self, label: str) -> None:
+        self.label, self._last = label, ""
+        self.blockers = {}
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(2)
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+
+
+def describe(conn: psycopg.Connection, pids: list[int]) -> list[Blocker]:
+    rows = conn.execute(
+        "/* perfcheck */ SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)",
+        (pids,)).fetchall()
+    out = []
+    for row in rows:
+        what = row["state"] or "running"
+        if row["xact_s"] is not None:
+            what += f" in a transaction open for {row['xact_s']} s"
+        if row["application_name"]:
+            what += f", application {row['application_name']!r}"
+        if row["query"]:
+            what += f": {row['query']}"
+        out.append(Blocker(row["pid"], what))
+    return out
+
+
+class Builder:
+    def __init__(self, url: str, options: ApplyOptions, postgres_options: dict[str, Any], events: Events):
+        self.url = url
+        self.options = options
+        self.events = events
+        self.conn = connect(url, postgres_options, read_only=False, application_name=APPLICATION_NAME)
+        self.conn.execute("SET statement_timeout = 0")
+        self.set_lock_timeout(options.lock_timeout_s)
+        self.pid = self.conn.info.backend_pid
+        self.monitor = Monitor(url, postgres_options, self.pid, events)
+
+    def set_lock_timeout(self, seconds: float) -> None:
+        self.conn.execute(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
+
+    def run(self, text: str, params: Any = None) -> list[dict[str, Any]]:
+        cur = self.conn.execute("/* perfcheck */ " + text, params, prepare=False)
+        return cur.fetchall() if cur.description else []
+
+    # --- the advisory lock -----------------------------------------------------------
+    def lock(self) -> int | None:
+        """Take the build lock; None when taken, else the pid of the apply-indexes holding it."""
+        deadline = time.monotonic() + self.options.wait_s
+        told = False
+        while True:
+            if self.run("SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))[0]["ok"]:
+                return None
+            holder = self.lock_holder()
+            if time.monotonic() >= deadline:
+                return holder or -1
+            if not told:
+                self.events(f"waiting up to {self.options.wait_s:g} s for another perfcheck apply-indexes "
+                            f"(pid {holder}) to finish…")
+                told = True
+            time.sleep(0.5)
+
+    def lock_holder(self) -> int | None:
+        rows = self.run("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                        "AND classid = %s AND objid = %s AND objsubid = 1 AND database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                        (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF))
+        return rows[0]["pid"] if rows else None
+
+    def unlock(self) -> None:
+        try:
+            self.run("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        except psycopg.Error:
+            pass  # a closed session has released it
+
+    # --- one index ---------------------------------------------------------------------
+    def existing(self, schema: str, name: str) -> dict[str, Any] | None:
+        rows = self.run("SELECT c.relkind::text AS kind, i.indisvalid AS valid, t.relname AS table, "
+                        "tn.nspname AS table_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid "
+                        "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
+                        "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
+        return rows[0] if rows else None
+
+    def blockers(self, schema: str, table: str) -> list[Blocker]:
+        """Sessions a concurrent build would queue behind: a conflicting lock on the table,
+        or a transaction older than the lock timeout (the build waits for old snapshots)."""
+        rows = self.run(
+            "SELECT DISTINCT a.pid FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted "
+            "AND l.relation = to_regclass(%(table)s) AND l.mode = ANY(%(modes)s) "
+            "WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.backend_type = 'client backend' "
+            "AND (l.pid IS NOT NULL OR ((a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) "
+            "AND a.xact_start < now() - make_interval(secs => %(age)s)))",
+            {"table": qualified(schema, table), "modes": _CONFLICTING, "age": self.options.lock_timeout_s})
+        pids = sorted(r["pid"] for r in rows if r["pid"] != self.monitor.conn.info.backend_pid)
+        return describe(self.conn, pids) if pids else []
+
+    def build(self, schema: str, table: str, name: str, keys: list[str], method: str) -> tuple[str, str]:
+        """Build one index concurrently: (status, message). Raises KeyboardInterrupt and a
+        broken connection's error to the caller."""
+        found = self.existing(schema, name)
+        repaired = False
+        if found is not None:
+            if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
+                return "failed", f"the name {qualified(schema, name)} is taken by another relation"
+            if found["valid"]:
+                return "exists", f"{qualified(schema, name)} exists already"
+            self.events(f"  {qualified(schema, name)} is INVALID (left by an earlier failed build): dropping it concurrently")
+            problem = self.drop_invalid(schema, name)
+            if problem:
+                return "failed", problem
+            repaired = True
+        statement = create_statement(schema, table, name, keys, method=method)
+        waits: list[str] = []
+        started = time.monotonic()
+        for attempt in range(self.options.retries + 1):
+            if attempt:
+                pause = min(30.0, self.options.backoff_s * 2 ** (attempt - 1))
+                self.events(f"  retrying in {pause:g} s ({attempt} of {self.options.retries})")
+                time.sleep(pause)
+            in_the_way = self.blockers(schema, table)
+            if in_the_way:
+                waits.append(", ".join(map(str, in_the_way)))
+                self.events(f"  {qualified(schema, table)} is in use by {waits[-1]}")
+                continue
+            self.monitor.watch(qualified(schema, name))
+            try:
+                self.run(statement)
+            except psycopg.errors.LockNotAvailable:
+                blockers = list(self.monitor.blockers.values())
+                waits.append(", ".join(map(str, blockers)) if blockers else "another session")
+                self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
+                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                if leftover:
+                    return "failed", leftover
+                continue
+            except psycopg.Error as exc:
+                if self.conn.broken:
+                    raise
+                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
+            finally:
+                self.monitor.watch("")
+            found = self.existing(schema, name)
+            if not found or not found["valid"]:
+                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                return "failed", "the build finished but the index is not valid" + (f"; {leftover}" if leftover else "")
+            took = time.monotonic() - started
+            return ("repaired" if repaired else "built"), f"in {took:.2f} s"
+        tries = self.options.retries + 1
+        return "skipped", (f"could not build without waiting on other sessions ({tries} tries over "
+                           f"{time.monotonic() - started:.0f} s; blocked by {waits[-1]}); nothing was left behind")
+
+    def drop_invalid(self, schema: str, name: str, only_if_invalid: bool = False) -> str:
+        """Drop an INVALID index concurrently; "" when done (or nothing to do), else why not."""
+        found = self.existing(schema, name)
+        if found is None or (only_if_invalid and found["valid"]) or found["valid"]:
+            return ""
+        try:
+            self.run(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
+            return ""
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            return (f"the INVALID index {qualified(schema, name)} could not be dropped yet ({one_line(exc)}); "
+                    f"the next run drops and rebuilds it")
+
+    def analyze(self, schema: str, table: str) -> str:
+        try:
+            self.run(f"ANALYZE {qualified(schema, table)}")
+            return ""
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            return f"; ANALYZE skipped ({one_line(exc)}), autovacuum will do it"
+
+    def size(self, schema: str, name: str) -> int | None:
+        # A partitioned index has no storage of its own: its size is its partitions'.
+        rows = self.run("SELECT CASE WHEN c.relkind = 'I' THEN (SELECT sum(pg_relation_size(relid)) FROM "
+                        "pg_partition_tree(c.oid)) ELSE pg_relation_size(c.oid) END::bigint AS size "
+                        "FROM pg_class c WHERE c.oid = to_regclass(%s)", (qualified(schema, name),))
+        return rows[0]["size"] if rows else None
+
+    def close(self) -> None:
+        self.monitor.stop()
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass
+
+
+def _apply_one(builder: Builder, rec: Recommendation) -> tuple[str, str]:
+    if rec.table_kind != "p":
+        status, message = builder.build(rec.schema, rec.table, rec.name, rec.keys, rec.method)
+    else:
+        status, message = _apply_partitioned(builder, rec)
+    if status in ("built", "repaired"):
+        message += builder.analyze(rec.schema, rec.table)
+    return status, message
+
+
+def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]:
+    """ON ONLY the parent (a catalog entry, invalid until complete), then each partition
+    concurrently, attached one by one: the parent index turns valid with the last one."""
+    if rec.nested_partitions:
+        return "skipped", (f"refused: {rec.qualified_table} has partitions that are partitioned in turn; build "
+                           f"the index on each leaf concurrently, then ON ONLY and ATTACH level by level")
+    parent = builder.existing(rec.schema, rec.name)
+    if parent is not None and parent["valid"] and parent["table"] == rec.table:
+        return "exists", f"{qualified(rec.schema, rec.name)} exists already"
+    started = time.monotonic()
+    if parent is None:
+        builder.run(create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True,
+                                     method=rec.method))
+    elif parent["table"] != rec.table:
+        return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
+    built = 0
+    for part_schema, part in rec.partitions:
+        part_name = partition_index_name(rec, part)
+        status, message = builder.build(part_schema, part, part_name, rec.keys, rec.method)
+        if status not in ("built", "repaired", "exists"):
+            return status, f"partition {qualified(part_schema, part)}: {message}; the parent index stays INVALID " \
+                           f"until the next run completes it"
+        built += status != "exists"
+        builder.run(f"ALTER INDEX {qualified(rec.schema, rec.name)} ATTACH PARTITION {qualified(part_schema, part_name)}")
+    found = builder.existing(rec.schema, rec.name)
+    if not found or not found["valid"]:
+        return "failed", "every partition has its index but the parent index is still not valid"
+    status = "repaired" if parent is not None else "built"
+    return status, f"on {len(rec.partitions)} partitions ({built} built) in {time.monotonic() - started:.2f} s"
+
+
+def replan(url: str, postgres_options: dict[str, Any], outcome: IndexOutcome) -> None:
+    """Plan the statements the index was for again, now that it exists."""
+    from .advisor.whatif import PlanError, WhatIf
+    from .advisor.workload import Statement, classify
+
+    try:
+        conn = connect(url, postgres_options)
+    except TargetError:
+        return
+    try:
+        with WhatIf(conn) as whatif:
+            for use in outcome.rec.statements:
+                after = None
+                reason, params = classify(use.query)
+                if reason is None:
+                    try:
+                        after = float(whatif.plan(Statement(use.queryid, use.query, use.calls, 0, use.total_ms, params))["Total Cost"])
+                    except PlanError:
+                        pass
+                outcome.statements.append(StatementCost(use.queryid, use.query, use.cost_before, after))
+    finally:
+        conn.close()
+
+
+def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: ApplyOptions | None = None,
+          postgres_options: dict[str, Any] | None = None, events: Events = lambda line: None) -> ApplyResult:
+    """Build the recommended indexes (those for `only` tables). Raises ApplyError when
+    nothing may be applied, TargetError when the database can't be reached."""
+    from . import config
+
+    options = options or ApplyOptions()
+    pg_options = {**config.DEFAULTS["postgres"], **(postgres_options or {})}
+    recs, _ = select(advice, only)
+    if not advice.verified and not options.allow_unverified:
+        raise ApplyError("these recommendations are UNVERIFIED (HypoPG is not installed in this database): "
+                         "CREATE EXTENSION hypopg to verify them, or review them with --write-migration FILE")
+    outcomes = [IndexOutcome(rec) for rec in recs]
+    result = ApplyResult(outcomes)
+    if not recs:
+        return result
+    builder = Builder(url, options, pg_options, events)
+    try:
+        try:
+            holder = builder.lock()
+        except KeyboardInterrupt:
+            result.interrupted = True
+            result.problem = "interrupted while waiting for the build lock; nothing was built"
+            return result
+        if holder is not None:
+            result.lock_holder = holder
+            result.problem = (f"another perfcheck apply-indexes (pid {holder}) is building indexes in this database; "
+                              f"waited {options.wait_s:g} s; nothing was built")
+            return result
+        builder.monitor.start()
+        for outcome in outcomes:
+            rec = outcome.rec
+            events(f"building {qualified(rec.schema, rec.name)} on {rec.label}…")
+            started = time.monotonic()
+            try:
+                outcome.status, outcome.message = _apply_one(builder, rec)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                outcome.status = "interrupted"
+                outcome.message = "Ctrl-C: the build was cancelled"
+                try:
+                    leftover = _cleanup_after_interrupt(builder, rec)
+                except (KeyboardInterrupt, psycopg.Error):
+                    leftover = "the cleanup was interrupted too; the next run repairs the INVALID index"
+                outcome.message += f"; {leftover}" if leftover else "; its INVALID leftover was dropped"
+                break
+            except psycopg.Error as exc:
+                if not builder.conn.broken:  # e.g. a lock timeout on ATTACH or ON ONLY: this index only
+                    outcome.status, outcome.message = "failed", one_line(exc)
+                    continue
+                outcome.status = "failed"
+                outcome.message = (f"the build's session was terminated ({one_line(exc)}); its INVALID index is left "
+                                   f"and the next run drops and rebuilds it; stopped here")
+                break
+            outcome.seconds = time.monotonic() - started
+            if outcome.status in ("built", "repaired"):
+                outcome.size_bytes = builder.size(rec.schema, rec.name)
+    finally:
+        if not builder.conn.broken:
+            builder.unlock()
+        builder.close()
+    for outcome in outcomes:
+        if outcome.ok:
+            replan(url, pg_options, outcome)
+    return result
+
+
+def _cleanup_after_interrupt(builder: Builder, rec: Recommendation) -> str:
+    """After Ctrl-C: drop what the cancelled build left INVALID (a second Ctrl-C stops this)."""
+    if builder.conn.broken:
+        return "the session was lost; the next run repairs the INVALID index"
+    names = [(rec.schema, rec.name)] if rec.table_kind != "p" else \
+        [(s, partition_index_name(rec, p)) for s, p in rec.partitions]
+    problems = [builder.drop_invalid(schema, name, only_if_invalid=True) for schema, name in names]
+    return "; ".join(p for p in problems if p)
+
+
+__all__ = ["ApplyError", "ApplyOptions", "ApplyResult", "IndexOutcome", "apply", "select"]
