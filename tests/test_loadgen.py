@@ -54,7 +54,7 @@ def test_a_known_delay_is_measured_within_a_few_percent(delay_server):
     assert 100 <= result["p50_ms"] <= 104, result
     assert result["ttfb_p50_ms"] <= result["p50_ms"]
     assert result["protocol"] == "HTTP/1.1"
-    assert result["late_sends"]["count"] <= 2  # 20/s on 10 connections: sends leave on time
+    assert result["late_sends"]["p50_ms"] < 1  # 20/s on 10 connections: sends leave on time
     assert 18 <= result["achieved_rate"] <= 22
     buckets = result["histogram"]
     assert sum(b["count"] for b in buckets) == 40 and len(buckets) <= 12
@@ -94,7 +94,7 @@ def test_warmup_requests_are_sent_but_not_measured(delay_server):
     path = "/slowfirst?n=8&ms=250&t=warm"
     (result,) = load(delay_server, path, requests=20, rate=25, warmup=8)
     assert served(delay_server, path) == 28
-    assert result["count"] == 20 and result["max_ms"] < 100, result
+    assert result["count"] == 20 and result["max_ms"] < 200, result  # none of the 250 ms ones
     (cold,) = load(delay_server, "/slowfirst?n=8&ms=250&t=cold", requests=20, rate=25, warmup=0)
     assert cold["max_ms"] >= 250  # the same server without a warm-up: the slow start is measured
 

@@ -393,6 +393,9 @@ class _Run:
         try:
             for i in range(self.planned):
                 intended = start + i * interval
+                if intended >= stop_sending:
+                    stopped_by = "max_seconds"
+                    break
                 now = loop.time()
                 if intended - now > WAKE_EARLY_S:
                     await asyncio.sleep(intended - now - WAKE_EARLY_S)
@@ -400,7 +403,7 @@ class _Run:
                 # responses in between, so sends leave on time.
                 while (now := loop.time()) < intended:
                     await asyncio.sleep(0)
-                if intended >= stop_sending or now >= stop_sending:
+                if now >= stop_sending:  # far behind schedule: the cap still holds
                     stopped_by = "max_seconds"
                     break
                 recorder = self.recorders[i % n] if i >= n * self.warmup else None
@@ -413,6 +416,7 @@ class _Run:
                 _, pending = await asyncio.wait(set(in_flight), timeout=max(0.0, hard_end - loop.time()))
                 for task in pending:
                     task.cancel()
+                    stopped_by = "max_seconds"
                 await asyncio.gather(*pending, return_exceptions=True)
         finally:
             await self.pool.close()
