@@ -40,9 +40,14 @@ def run_audit(url: str, config_file: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def bad(config_file):
+def bad_app():
     with SampleApi("bad") as app:
-        yield run_audit(app.url, config_file)
+        yield app
+
+
+@pytest.fixture(scope="module")
+def bad(bad_app, config_file):
+    return run_audit(bad_app.url, config_file)
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +158,33 @@ def test_the_audit_writes_only_to_the_configured_write_endpoint(good):
     # The two validation probes, and the opt-in Socket.IO burst's polling posts.
     assert set(writes) <= {("POST", "/api/items"), ("POST", "/socket.io/")}
     assert writes[("POST", "/api/items")] == 2
+
+
+def received(app: SampleApi) -> float:
+    """Requests the app has received so far (this read included)."""
+    with urllib.request.urlopen(app.url + "metrics") as answer:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in answer.read().decode().splitlines()
+                   if line.startswith("sample_requests_total{"))
+
+
+def test_the_request_budget_is_a_hard_cap(bad_app, tmp_path):
+    config = tmp_path / "perfcheck.yaml"
+    config.write_text(CONFIG + "  max_requests: 8\n")
+    before = received(bad_app)
+    run = perfcheck("audit", "--url", bad_app.url, "--config", str(config), "--format", "json")
+    sent = received(bad_app) - before - 1
+    assert run.code == 0, run.err
+    assert 0 < sent <= 8
+    starved = [c for c in run.json["checks"] if "request budget (http.max_requests = 8) is spent" in c["summary"]]
+    assert starved and all(c["status"] == "error" for c in starved)
+
+
+def test_the_rate_cap_paces_even_an_opt_in_burst(bad_app, tmp_path):
+    config = tmp_path / "perfcheck.yaml"
+    config.write_text("http:\n  max_rate: 20\n  endpoints: [{path: /api/items, kind: list}]\n"
+                      "  rate_limit_burst: {requests: 30}\n")
+    run = perfcheck("audit", "--url", bad_app.url, "--config", str(config), "--only", "api.rate_limit", "--format", "json")
+    assert run.code == 0, run.err
+    burst = check(run.json, "api.rate_limit")["metrics"]
+    assert burst["burst_sent"] == 30
+    assert burst["burst_seconds"] >= 29 / 20 * 0.95  # 30 requests at 20 per second
