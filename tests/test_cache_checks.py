@@ -491,3 +491,12 @@ def test_connect_errors_are_one_secret_free_line(exc, url, needle):
     message = describe_connect_error(url, exc, 5)
     assert needle in message and "\n" not in message and "s3cret" not in message
     assert message.startswith("redis: cannot connect to ")
+
+
+def test_the_fast_templates_are_the_same_wire_format():
+    from perfcheck.collectors.redis import PTTL_TEMPLATE, memory_usage_template
+
+    key = b"user:\xff 42"
+    assert memory_usage_template(5) % (len(key), key) == resp(b"MEMORY", b"USAGE", key, b"SAMPLES", b"5")
+    assert memory_usage_template(12) % (len(key), key) == resp(b"MEMORY", b"USAGE", key, b"SAMPLES", b"12")
+    assert PTTL_TEMPLATE % (len(key), key) == resp(b"PTTL", key)
