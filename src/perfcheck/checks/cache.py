@@ -47,7 +47,11 @@ def window_of(facts: Any) -> dict[str, Any] | None:
 
 def uptime_text(seconds: int) -> str:
     days, hours = seconds // 86400, seconds // 3600
-    return f"{days} days" if days >= 2 else f"{hours} h" if hours >= 2 else f"{seconds // 60} min"
+    return f"{days} days" if days >= 2 else f"{hours} h" if hours >= 2 else f"{max(1, seconds // 60)} min"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 # --- cache.hit_rate --------------------------------------------------------------------
@@ -122,8 +126,9 @@ def ttl(facts, t):
         findings.append(Finding(
             # A family is never reported as worse than the check as a whole.
             severity(max(family_score, score)), name,
-            f"{f['keys'] - f['with_ttl']:,} of {f['keys']:,} sampled {name} keys have no TTL ({family_share:.0%} "
-            f"with one; about {estimate:,} keys of this family in db{k['db']}): they live until memory runs out",
+            f"{f['keys'] - f['with_ttl']:,} of {plural(f['keys'], 'sampled ' + name + ' key')} "
+            f"{'has' if f['keys'] == 1 else 'have'} no TTL ({family_share:.0%} with one; about "
+            f"{plural(estimate, 'key')} of this family in db{k['db']}): they live until memory runs out",
             Fix((f"SET {example} <value> EX <seconds>",), Applicability.MANUAL),
             {"sampled": f["keys"], "with_ttl": f["with_ttl"], "share": round(family_share, 4),
              "estimated_keys": estimate, "sampled_bytes": f["bytes"]}))
@@ -257,7 +262,8 @@ def big_keys(facts, t):
     if k.get("memory_usage_denied") and not k["largest"]:
         return Outcome.error(k["memory_usage_denied"])
     scanned, dbsize = k["scanned"], k["dbsize"]
-    coverage = "every key" if k["complete"] else f"{scanned:,} of {dbsize:,} keys (stopped by the {k['stopped_by']})"
+    coverage = (f"every key scanned ({dbsize:,})" if k["complete"]
+                else f"{scanned:,} of {dbsize:,} keys scanned (stopped by the {k['stopped_by']})")
     metrics = {"scanned": scanned, "dbsize": dbsize, "complete": k["complete"], "scan_s": k["seconds"],
                "scanned_bytes": k["total_bytes"],
                "largest": [{"key": i["key"], "type": i["type"], "bytes": i["bytes"], "length": i["length"]}
@@ -273,7 +279,7 @@ def big_keys(facts, t):
     if not offenders:
         largest = k["largest"][0] if k["largest"] else None
         biggest = f"; the largest, {largest['key']}, is a {largest['type']} of {human_bytes(largest['bytes'])}" if largest else ""
-        return Outcome.passed(f"no key over the limits in {coverage}{biggest}", metrics=metrics)
+        return Outcome.passed(f"no key over the limits, {coverage}{biggest}", metrics=metrics)
     worst = max(measured / limit for _, measured, limit, _ in offenders)
     score = min(0.89, lognormal(worst, 1.0, 10.0))
     findings = []
@@ -288,7 +294,7 @@ def big_keys(facts, t):
                                 f"blocks Redis while it runs; {advice}", None,
                                 {"type": item["type"], "bytes": item["bytes"], "length": item["length"], "limit": limit}))
     more = f" (and {len(offenders) - len(findings)} more)" if len(offenders) > len(findings) else ""
-    summary = f"{len(offenders)} key(s) over the limits in {coverage}{more}; largest {offenders[0][0]['key']}"
+    summary = f"{plural(len(offenders), 'key')} over the limits{more}, {coverage}; largest {offenders[0][0]['key']}"
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)
 
 
@@ -311,7 +317,7 @@ def latency(facts, t):
                                     "keep Redis close to the application and pipeline commands", None,
                                     {name + "_ms": value, "target_ms": limit}))
     slowlog = lat.get("slowlog") or {}
-    parts = [(s50, 0.35), (s99, 0.35)]
+    parts = [(s50 + s99) / 2]  # the round trip, then the slowlog: the worse one is the score
     summary = f"round trip p50 {p50:.2f} ms, p99 {p99:.2f} ms over {lat['samples']} PING/GET"
     if slowlog.get("denied"):
         findings.append(Finding("info", "SLOWLOG", f"{slowlog['denied']}: slow commands were not checked", None))
@@ -322,7 +328,7 @@ def latency(facts, t):
         metrics["slowlog_recent"] = len(recent)
         metrics["slowlog_length"] = slowlog.get("length")
         slow_score = 1.0 if not recent else lognormal(len(recent), t["max_slowlog"], t["max_slowlog"] * 5)
-        parts.append((slow_score, 0.3))
+        parts.append(slow_score)
         summary += f"; {len(recent)} slowlog entries in the last {t['slowlog_hours']} h"
         by_command: dict[str, list[dict[str, Any]]] = {}
         for entry in recent:
@@ -346,9 +352,7 @@ def latency(facts, t):
             findings.append(Finding("info", command,
                                     f"p99 {p99_server_ms:.1f} ms inside Redis over {stats['calls']:,} calls "
                                     "(INFO latencystats)", None, {"server_p99_ms": p99_server_ms, "calls": stats["calls"]}))
-    total = sum(weight for _, weight in parts)
-    score = sum(part * weight for part, weight in parts) / total
-    return Outcome.scored(score, summary, metrics=metrics, findings=findings)
+    return Outcome.scored(min(parts), summary, metrics=metrics, findings=findings)
 
 
 # --- cache.memory ----------------------------------------------------------------------
@@ -448,9 +452,9 @@ def commands(facts, t):
             scores.append(0.2)
             in_window = f", {during[name]:,} during the audit" if during.get(name) else ""
             findings.append(Finding("fail", command_name(name),
-                                    f"{command_name(name)} was called {calls:,} times since the stats were last reset "
-                                    f"({uptime} ago or less{in_window}), {per_call:,.0f} µs a call: it blocks every "
-                                    "other client while it runs"
+                                    f"{command_name(name)} was called {plural(calls, 'time')} in the last {uptime} "
+                                    f"(commandstats since the last reset{in_window}), {per_call:,.0f} µs a call: it "
+                                    "blocks every other client while it runs"
                                     + ("; iterate with SCAN cursor MATCH pattern COUNT 1000 instead" if name == "keys" else
                                        "; use the ASYNC form, and keep it out of the application's reach"),
                                     Fix((f"ACL SETUSER <application user> -{name.replace('|', ' ')}",), Applicability.MANUAL),
@@ -469,5 +473,5 @@ def commands(facts, t):
     if not findings:
         return Outcome.passed(f"none of {', '.join(sorted(n.upper() for n in dangerous))} in use and no command over "
                               f"{t['slow_usec_per_call'] / 1000:g} ms a call (stats of the last {uptime})", metrics=metrics)
-    summary = f"{len(findings)} dangerous or slow command(s) in use: {', '.join(f.object for f in findings[:4])}"
+    summary = f"{plural(len(findings), 'dangerous or slow command')} in use: {', '.join(f.object for f in findings[:4])}"
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)
