@@ -50,10 +50,6 @@ class DemoError(Exception):
         self.code = code
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: stop everything and leave."""
-
-
 def app_dir() -> Path:
     """The music API: shipped in the wheel as perfcheck/music_api, or examples/ in a checkout."""
     packaged = resources.files("perfcheck") / "music_api"
@@ -125,18 +121,18 @@ class Stack:
 
 
 @contextmanager
-def signals_interrupt() -> Iterator[None]:
-    """SIGTERM (and SIGINT) raise Interrupted, so the finally blocks stop everything."""
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C (KeyboardInterrupt), so the same clean-up runs; a build
+    that apply-indexes has started is cancelled and its leftover dropped by its own handler."""
 
     def handler(signum, frame):
-        raise Interrupted(signal.Signals(signum).name)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = signal.signal(signal.SIGTERM, handler)
     try:
         yield
     finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -302,13 +298,22 @@ def audit(config_path: Path, steps: Steps) -> Report:
 
 
 # --- apply-indexes ------------------------------------------------------------------------------
-def apply_indexes(stack: Stack, report: Report, steps: Steps) -> list[str]:
-    """Build the indexes the audit recommends, through the apply-indexes API; returns their statements."""
-    try:
-        from . import apply_indexes as applier
-    except ImportError:
-        raise DemoError("apply-indexes is not available in this build of perfcheck") from None
-    return applier.apply_from_report(stack.db_url, report, say=steps.say)
+def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
+    """Build the indexes the advisor recommends, with the apply-indexes API (advisory lock,
+    CONCURRENTLY, validity checked, ANALYZE); returns the statements of those built."""
+    from .advisor import advise
+    from .advisor.ddl import statements
+    from .apply_indexes import apply
+
+    advice = advise(stack.db_url)
+    result = apply(advice, stack.db_url, events=lambda line: steps.say("  " + line))
+    if result.interrupted:
+        raise KeyboardInterrupt
+    if result.problem:
+        raise DemoError(f"apply-indexes: {result.problem}")
+    for outcome in result.failed:
+        steps.say(f"  ! {outcome.rec.label}: {outcome.status}: {outcome.message}")
+    return [statement for outcome in result.outcomes if outcome.ok for statement in statements(outcome.rec)]
 
 
 # --- before → after -----------------------------------------------------------------------------
@@ -334,7 +339,11 @@ class Snapshot:
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
 
 
 def _change(before: float | None, after: float | None) -> str:
@@ -360,7 +369,7 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
     if built:
         console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
         for statement in built:
-            console.print(Text("  " + statement, style="cyan"))
+            console.print(Text("  " + statement, style="cyan"), soft_wrap=True)
 
     scores = Table("score", "before", "after", box=None, pad_edge=False, title_justify="left")
     def cell(value: int | None) -> Text:
@@ -432,7 +441,7 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     workload = load_workload(folder)
     stack = Stack(Path(tempfile.mkdtemp(prefix="perfcheck-demo-")))
     try:
-        with signals_interrupt():
+        with sigterm_interrupts():
             with steps.step("PostgreSQL started") as note:
                 start_postgres(stack, bindir)
                 note["detail"] = f"127.0.0.1:{stack.pg.port}, HypoPG " + ("on" if hypopg_available(bindir) else
@@ -454,7 +463,7 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 
             if options.fix:
                 with steps.step("indexes built with apply-indexes") as note:
-                    built = apply_indexes(stack, before.report, steps)
+                    built = apply_indexes(stack, steps)
                     note["detail"] = f"{len(built)} index(es)"
                 after = measure(stack, workload, config_path, steps, options, seed=2)
                 out.write("\n" + comparison(before, after, built, color=color))
@@ -463,8 +472,8 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
             if options.keep_running:
                 keep_running(stack, config_path, steps)
         return 0
-    except Interrupted as exc:
-        steps.say(f"interrupted ({exc}); stopping everything")
+    except KeyboardInterrupt as exc:
+        steps.say(f"interrupted ({exc or 'SIGINT'}); stopping everything")
         return 130
     finally:
         with signals_deferred():
@@ -505,6 +514,8 @@ def main(fix: bool = False, keep_running: bool = False) -> int:
     except MissingServer as exc:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before anything was started
+        return 130
     except DemoError as exc:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return exc.code
