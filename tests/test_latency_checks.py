@@ -189,9 +189,27 @@ def test_an_audit_reports_the_slow_endpoint_by_name(delay_server, tmp_path):
     slow = check_in(report, "api.latency")
     assert slow["status"] == "fail", slow
     (finding,) = [f for f in slow["findings"] if f["severity"] != "info"]
-    assert finding["object"] == "GET /delay/120" and 120 <= finding["evidence"]["p50_ms"] <= 126
+    assert finding["object"] == "GET /delay/120" and 120 <= finding["evidence"]["p50_ms"] <= 135, finding
     fast = slow["metrics"]["endpoints"]["GET /delay/1"]
-    assert fast["count"] == 20 and fast["p50_ms"] < 10
-    assert check_in(report, "api.ttfb")["status"] == "fail"
+    assert fast["count"] == 20 and fast["p50_ms"] < 25, fast
+    assert check_in(report, "api.ttfb")["status"] == "fail", check_in(report, "api.ttfb")
     terminal = perfcheck("audit", "--url", delay_server, "--config", str(config), "--only", "api.latency")
-    assert "P50 <50" in terminal.out and "latency histogram of GET /delay/120" in terminal.out
+    assert "P50 <50" in terminal.out and "latency histogram of GET /delay/120" in terminal.out, terminal.out + terminal.err
+
+
+def test_the_latency_run_reports_its_progress_to_the_display(delay_server, tmp_path):
+    from perfcheck import config as config_mod
+    from perfcheck.registry import load_checks
+    from perfcheck.runner import Progress, run_audit
+
+    config = tmp_path / "perfcheck.yaml"
+    config.write_text(
+        "http:\n"
+        "  health_path: ''\n  metrics_path: ''\n  socketio_path: ''\n  discover_assets: false\n"
+        "  endpoints: [{name: GET /delay/1, path: /delay/1, kind: api}]\n"
+        "  load: {requests: 30, rate: 60, warmup: 0, concurrency: 4, max_seconds: 5}\n")
+    cfg = config_mod.load(str(config), targets={"url": delay_server}, only=["api.latency"], environ={})
+    seen = []
+    report = run_audit(cfg, load_checks().checks, Progress(detail=lambda *call: seen.append(call)))
+    assert report.check("api.latency").status.judged
+    assert seen[-1] == ("http", "http.latency", 30, 30) and len(seen) >= 3  # advances during the run

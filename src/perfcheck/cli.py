@@ -98,6 +98,7 @@ def _progress():
                 start=lambda target, steps: tasks.__setitem__(target, bar.add_task(f"gathering {target}", total=steps, fact="")),
                 step=lambda target, fact: bar.update(tasks[target], advance=1, fact=fact),
                 done=lambda target: bar.update(tasks[target], completed=bar.tasks[tasks[target]].total),
+                detail=lambda target, fact, done, total: bar.update(tasks[target], fact=f"{fact} {done}/{total}"),
             )
 
         def __exit__(self, *exc):

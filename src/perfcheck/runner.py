@@ -28,6 +28,8 @@ class Progress:
     start: Callable[[str, int], None] = lambda target, steps: None
     step: Callable[[str, str], None] = lambda target, fact: None
     done: Callable[[str], None] = lambda target: None
+    # Progress inside one long fact (the latency run): (target, fact, done, total).
+    detail: Callable[[str, str, int, int], None] = lambda target, fact, done, total: None
 
 
 def select(checks: dict[str, Check], only: list[str], skip: list[str]) -> list[Check]:
@@ -69,6 +71,7 @@ def _gather(target: str, url: str, needed: set[str], config: Config, progress: P
             thresholds: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     collector = collector_class(target)(url, config.section(target), config.secrets)
     collector.thresholds = thresholds or {}
+    collector.progress = lambda fact, done, total: progress.detail(target, fact, done, total)
     progress.start(target, len(needed))
     try:
         return collector.gather(needed, lambda fact: progress.step(target, fact))

@@ -63,6 +63,8 @@ class Collector:
         self.facts: dict[str, Any] = {}
         # The selected checks' thresholds by check id, for facts that depend on them (the index advisor).
         self.thresholds: dict[str, dict[str, Any]] = {}
+        # Progress inside a long fact, (fact, done, total); the runner connects it to the display.
+        self.progress: Callable[[str, int, int], None] = lambda fact, done, total: None
 
     def open(self) -> None:
         raise NotImplementedError
