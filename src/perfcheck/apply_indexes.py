@@ -218,7 +218,8 @@ class Monitor(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-        self.join(2)
+        if self.is_alive():
+            self.join(2)
         try:
             self.conn.close()
         except psycopg.Error:
