@@ -168,10 +168,6 @@ class _Latency:
     measured: set[str] = field(default_factory=set)  # endpoints ("" = the check) measured in both runs
     regressed: set[str] = field(default_factory=set)  # endpoints with a percentile beyond the band
 
-    @property
-    def within_noise(self) -> bool:
-        return bool(self.measured) and not self.regressed
-
 
 def _compare_latency(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _Collector) -> _Latency:
     seen = _Latency()
@@ -198,7 +194,22 @@ def _about_latency(finding: Finding) -> bool:
     return any(_PERCENTILE.match(str(key)) for key in finding.evidence)
 
 
-def _compare_findings(old: CheckResult, new: CheckResult, latency: _Latency, sink: _Collector) -> None:
+def _timings(finding: Finding) -> dict[str, float]:
+    """The measured durations in a finding's evidence (`mean_ms`, `p95_ms`; not its targets)."""
+    return {key: float(value) for key, value in finding.evidence.items()
+            if str(key).endswith("_ms") and not str(key).startswith("target")
+            and isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def _timing_noise(earlier: Finding, later: Finding, tol: Tolerances) -> bool:
+    """A finding whose severity rose only because durations it measures moved within the band
+    (db.slow_queries' mean time crossing a severity line on a busy machine)."""
+    before, after = _timings(earlier), _timings(later)
+    shared = before.keys() & after.keys()
+    return bool(shared) and all(after[k] - before[k] <= tol.latency_band(before[k]) for k in shared)
+
+
+def _compare_findings(old: CheckResult, new: CheckResult, latency: _Latency, tol: Tolerances, sink: _Collector) -> None:
     if not (old.status.judged and new.status.judged):
         return
 
@@ -223,6 +234,9 @@ def _compare_findings(old: CheckResult, new: CheckResult, latency: _Latency, sin
                             f"{finding.message}", earlier.severity, finding.severity)
         if _about_latency(finding) and obj in latency.measured and obj not in latency.regressed:
             change.message += " (its percentiles moved within the noise band)"
+            sink.note(change)
+        elif earlier is not None and _timing_noise(earlier, finding, tol):
+            change.message += " (the times it measures moved within the noise band)"
             sink.note(change)
         else:
             sink.regression(change, finding.muted or new.muted)
@@ -259,9 +273,11 @@ def _compare_status(old: CheckResult, new: CheckResult, tol: Tolerances, sink: _
     worse = _RANK[new.status] - _RANK[old.status]
     scores = f"{_score(old.score)} → {_score(new.score)}"
     drop = (old.score - new.score) if old.score is not None and new.score is not None else None
-    noise = latency.within_noise and not findings.regressions and not findings.muted
+    # Noise: nothing got worse beyond the bands, and something timed was there to move.
+    timed = bool(latency.measured) or any("noise band" in c.message for c in findings.notes)
+    noise = timed and not latency.regressed and not findings.regressions and not findings.muted
     if worse > 0 and (noise or (drop is not None and drop <= tol.check_score_drop)):
-        why = "its percentiles moved within the noise band" if noise else "within the score tolerance"
+        why = "the times it measures moved within the noise band" if noise else "within the score tolerance"
         sink.note(Change("status", new.id, "", f"{new.id} went {old.status.value} → {new.status.value} (score {scores}): {why}",
                          old.status.value, new.status.value))
         return True
@@ -341,7 +357,7 @@ def compare(old: Report, new: Report, tolerances: Tolerances | None = None) -> C
             continue
         latency, findings = _Collector(), _Collector()
         seen = _compare_latency(was, result, tol, latency)
-        _compare_findings(was, result, seen, findings)
+        _compare_findings(was, result, seen, tol, findings)
         if _compare_status(was, result, tol, sink, findings.out, seen):
             noisy.add(result.id)
         for part in (findings.out, latency.out):  # status first, then findings, then percentiles
