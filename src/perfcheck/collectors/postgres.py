@@ -117,7 +117,7 @@ class PostgresCollector(Collector):
 
     def describe_error(self, exc: Exception) -> str:
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            return scrub(f"permission denied: {one_line(exc).removeprefix('permission denied ')}", self.secrets)
+            return scrub(one_line(exc), self.secrets)  # "permission denied for view pg_stat_activity"
         if isinstance(exc, psycopg.errors.QueryCanceled):
             return "the catalog query was cancelled by perfcheck's statement_timeout"
         if isinstance(exc, psycopg.Error):
