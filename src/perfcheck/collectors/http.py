@@ -5,8 +5,9 @@ Polite by construction: one client (keep-alive, HTTP/2 where TLS offers it), TLS
 verified unless `--insecure`, timeouts on every request, a hard budget of requests
 (`http.max_requests`) and a request rate cap (`http.max_rate`) for the whole run. The
 audit sends only GET, HEAD and OPTIONS, except the validation probe to the endpoints
-the configuration names as `kind: write`. The bursts for api.rate_limit and
-rt.throttle are opt-in.
+the configuration names as `kind: write`, and Engine.IO's own close packet (a POST to
+the Socket.IO path) that ends the session the handshake opened, so the server need
+not wait out pingTimeout. The bursts for api.rate_limit and rt.throttle are opt-in.
 
 Each answer is recorded as a plain dict (an "exchange", see `_record`) so that facts are
 JSON data a saved run can be judged from again.
