@@ -1,0 +1,112 @@
+"""db.missing_indexes judged on hand-built advice (no server): every branch."""
+
+from __future__ import annotations
+
+import copy
+
+from perfcheck import checklist
+from perfcheck.checks.missing_indexes import missing_indexes
+from perfcheck.model import Applicability, Status
+
+T = dict(checklist.meta("db.missing_indexes").thresholds)
+
+
+def statement(queryid=1, query="SELECT * FROM orders WHERE user_id = $1", calls=1000, mean_ms=5.0,
+              before=600.0, after=12.0):
+    return {"queryid": queryid, "query": query, "calls": calls, "mean_ms": mean_ms, "total_ms": calls * mean_ms,
+            "cost_before": before, "cost_after": after}
+
+
+def rec(*statements, keys=("user_id",), table="orders", schema="public", **extra):
+    name = f"{table}_{'_'.join(k.split()[0] for k in keys)}_idx"
+    return {"schema": schema, "table": table, "keys": list(keys), "name": name,
+            "table_kind": "r", "partitions": [], "nested_partitions": False, "method": "btree", "table_rows": 30000,
+            "size_bytes": 1_300_000, "verified": True, "statements": list(statements) or [statement()],
+            "ddl": [f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {schema}.{table} ({', '.join(keys)})"], **extra}
+
+
+def advice(*recs, mode="hypopg", workload_ms=10000.0, total=40, analysed=12, partial=False):
+    return {"postgres.index_advice": {
+        "mode": mode, "recommendations": list(recs), "statements_total": total, "statements_analysed": analysed,
+        "workload_ms": workload_ms, "skipped": {"fewer than 10 calls": 28}, "partial": partial, "elapsed_s": 0.2,
+        "server_version_num": 150000, "options": {"max_seconds": 30}}}
+
+
+def judge(facts, **thresholds):
+    return missing_indexes.judge(facts, {**T, **thresholds})
+
+
+def test_nothing_in_pg_stat_statements_is_a_skip():
+    outcome = judge(advice(total=0, analysed=0))
+    assert outcome.status is Status.SKIP and "run the application's workload" in outcome.summary
+
+
+def test_no_recommendation_passes():
+    outcome = judge(advice())
+    assert outcome.status is Status.PASS and outcome.score == 1.0
+    assert "12 statement(s) analysed" in outcome.summary and "verified with HypoPG" in outcome.summary
+    assert outcome.metrics["skipped"] == {"fewer than 10 calls": 28}
+
+
+def test_a_recommendation_is_a_finding_with_its_fix():
+    outcome = judge(advice(rec(statement(mean_ms=2.0, calls=500), keys=("user_id", "created_at DESC"))))
+    assert outcome.status in (Status.WARN, Status.FAIL) and outcome.score <= 0.89
+    (finding,) = outcome.findings
+    assert finding.object == "public.orders (user_id, created_at DESC)"
+    assert finding.fix.statements == ("CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_id_created_at_idx "
+                                      "ON public.orders (user_id, created_at DESC);",)
+    assert finding.fix.applicability is Applicability.SAFE
+    assert "600.0 to 12.0 (−98%" in finding.message and "500 calls" in finding.message
+    assert "[queryid 1] SELECT * FROM orders WHERE user_id = $1 (500 calls × 2.0 ms, cost 600.0 → 12.0)" in finding.message
+    assert "estimated index size 1.2 MB" in finding.message
+    ev = finding.evidence
+    assert ev["cost_before"] == 600.0 and ev["cost_after"] == 12.0 and ev["size_bytes"] == 1_300_000
+    assert ev["saved_ms"] == 980.0 and ev["statements"][0]["queryid"] == 1 and ev["verified"] is True
+
+
+def test_severity_and_score_follow_the_saving():
+    small = judge(advice(rec(statement(calls=10, mean_ms=1.0)), workload_ms=100000.0))
+    big = judge(advice(rec(statement(calls=1000, mean_ms=30.0)), workload_ms=40000.0))
+    assert small.findings[0].severity == "warn" and small.status is Status.WARN
+    assert big.findings[0].severity == "fail" and big.status is Status.FAIL  # 30 ms > the 20 ms query target
+    assert big.score < small.score <= 0.89
+    assert big.metrics["workload_share"] > 0.5
+
+
+def test_long_statements_are_truncated_and_many_are_summed_up():
+    long_query = "SELECT " + ", ".join(f"column_{i}" for i in range(60)) + " FROM orders WHERE user_id = $1"
+    statements = [statement(queryid=i, query=long_query) for i in range(5)]
+    (finding,) = judge(advice(rec(*statements))).findings
+    assert "…" in finding.message and "and 2 more" in finding.message
+    assert len(finding.evidence["statements"]) == 5 and finding.evidence["calls"] == 5000
+
+
+def test_a_stricter_min_saving_drops_what_saves_less():
+    facts = advice(rec(statement(before=100.0, after=60.0)))
+    assert judge(facts).status is not Status.PASS
+    assert judge(facts, min_saving=0.5).status is Status.PASS
+
+
+def test_unverified_advice_says_so():
+    facts = advice(rec(statement(after=None), verified=False), mode="heuristic")
+    outcome = judge(facts)
+    assert "UNVERIFIED" in outcome.summary and "CREATE EXTENSION hypopg" in outcome.summary
+    (finding,) = outcome.findings
+    assert finding.message.startswith("UNVERIFIED") and finding.evidence["cost_after"] is None
+    assert outcome.metrics["mode"] == "heuristic" and outcome.status is not Status.PASS
+
+
+def test_partial_advice_is_reported():
+    assert "budget ran out" in judge(advice(partial=True)).summary
+
+
+def test_nested_partitions_need_a_person():
+    (finding,) = judge(advice(rec(table_kind="p", nested_partitions=True))).findings
+    assert finding.fix.applicability is Applicability.MANUAL and "by hand" in finding.message
+
+
+def test_the_fact_is_not_modified():
+    facts = advice(rec())
+    kept = copy.deepcopy(facts)
+    judge(facts)
+    assert facts == kept
