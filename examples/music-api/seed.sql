@@ -29,12 +29,12 @@ INSERT INTO playlist_songs (playlist_id, position, song_id, added_at)
 SELECT p, pos, 1 + ((p * 31 + pos * 7919) % 50000), now() - (pos * interval '1 hour')
 FROM generate_series(1::bigint, 50000) AS p, generate_series(1::bigint, 20) AS pos;
 
--- 500,000 plays over 90 days by the 5,000 most active listeners (100 plays each).
+-- 1,000,000 plays over 90 days by the 5,000 most active listeners (200 plays each).
 INSERT INTO recently_played (user_id, song_id, played_at)
 SELECT 1 + (i * 7) % 5000,
        1 + (i * 104729) % 50000,
        now() - ((i * 6151) % 7776000) * interval '1 second'
-FROM generate_series(1::bigint, 500000) AS i;
+FROM generate_series(1::bigint, 1000000) AS i;
 
 INSERT INTO sessions (host_user_id, session_code, song_id, started_at, ended_at)
 SELECT 1 + i % 20000,
