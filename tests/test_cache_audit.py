@@ -190,8 +190,10 @@ def acl_server(new_redis):
     admin = redis.Redis(port=server.port)
     admin.execute_command("ACL", "SETUSER", "auditor", "on", ">s3cret-pw", "~*", "&*", "+@all", "-config", "-slowlog")
     admin.execute_command("ACL", "SETUSER", "blind", "on", ">s3cret-pw", "~*", "&*", "+@all", "-info")
+    admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret-pw", "~user:*", "&*", "+@all")
     for i in range(50):
         admin.set(f"user:{i}", "x", ex=600)
+        admin.set(f"other:{i}", "y", ex=600)
     return server
 
 
@@ -218,6 +220,22 @@ def test_a_user_without_info_gets_errors_with_the_reason_and_the_key_checks(acl_
     assert check(report, "cache.ttl")["status"] == "pass"
     assert check(report, "cache.big_keys")["status"] == "pass"
     assert check(report, "cache.latency")["status"] in ("pass", "warn")
+
+
+def test_a_user_limited_to_some_keys_is_told_how_many_were_not_read(acl_server):
+    report = audit_json(f"redis://app:s3cret-pw@127.0.0.1:{acl_server.port}/0", "--only", "cache.ttl",
+                        "--only", "cache.big_keys").json
+    for check_id in ("cache.ttl", "cache.big_keys"):
+        result = check(report, check_id)
+        assert result["status"] == "pass" and "50 keys not read: this user may not read some keys" in result["summary"]
+        assert result["metrics"]["unreadable_keys"] == 50
+
+
+def test_a_unix_socket_url(new_redis, tmp_path):
+    socket = tmp_path / "redis.sock"
+    new_redis("--unixsocket", str(socket), "--unixsocketperm", "700")
+    report = audit_json(f"unix://{socket}?db=0", "--only", "cache.eviction").json
+    assert check(report, "cache.eviction")["status"] == "fail"
 
 
 # --- TLS ------------------------------------------------------------------------------------------

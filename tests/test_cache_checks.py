@@ -500,3 +500,14 @@ def test_the_fast_templates_are_the_same_wire_format():
     assert memory_usage_template(5) % (len(key), key) == resp(b"MEMORY", b"USAGE", key, b"SAMPLES", b"5")
     assert memory_usage_template(12) % (len(key), key) == resp(b"MEMORY", b"USAGE", key, b"SAMPLES", b"12")
     assert PTTL_TEMPLATE % (len(key), key) == resp(b"PTTL", key)
+
+
+def test_keys_a_restricted_user_may_not_read_are_counted_not_hidden():
+    facts = keys({"user:*": family(30, 30)}, dbsize=60, largest=[big("user:1", "string", 60, 1)])
+    facts.update(ttl_denied="this user may not read some keys (NOPERM on PTTL)", ttl_denied_keys=30,
+                 memory_usage_denied="this user may not read some keys (NOPERM on MEMORY USAGE)", memory_denied_keys=30)
+    ttl_out = judge(cache.ttl, {"redis.keys": facts})
+    assert ttl_out.status is Status.PASS and "30 keys not read: this user may not read some keys" in ttl_out.summary
+    big_out = judge(cache.big_keys, {"redis.keys": facts})
+    assert big_out.status is Status.PASS and big_out.metrics["unreadable_keys"] == 30
+    assert "30 keys not read" in big_out.summary

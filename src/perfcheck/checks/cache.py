@@ -135,6 +135,9 @@ def ttl(facts, t):
     summary = f"{share:.0%} of {of} have a TTL{cross}"
     if findings:
         summary += f"; without: {', '.join(f.object for f in findings[:3])}"
+    if k.get("ttl_denied_keys"):
+        metrics["unreadable_keys"] = k["ttl_denied_keys"]
+        summary += f"; {plural(k['ttl_denied_keys'], 'key')} not read: {k['ttl_denied']}"
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)
 
 
@@ -276,6 +279,9 @@ def big_keys(facts, t):
         if limit and limit[0] > limit[1]:
             offenders.append((item, *limit))
     metrics["offenders"] = len(offenders)
+    if k.get("memory_denied_keys"):
+        metrics["unreadable_keys"] = k["memory_denied_keys"]
+        coverage += f", {plural(k['memory_denied_keys'], 'key')} not read: {k['memory_usage_denied']}"
     if not offenders:
         largest = k["largest"][0] if k["largest"] else None
         biggest = f"; the largest, {largest['key']}, is a {largest['type']} of {human_bytes(largest['bytes'])}" if largest else ""

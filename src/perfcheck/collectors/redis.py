@@ -201,6 +201,11 @@ def _int(value: Any, default: int = 0) -> int:
         return default
 
 
+def _command_denied(reason: str | None) -> bool:
+    """A whole command refused (not just some keys): no use sending it again."""
+    return bool(reason) and "some keys" not in reason
+
+
 class RedisCollector(Collector):
     target = "redis"
     providers = {
@@ -247,6 +252,8 @@ class RedisCollector(Collector):
 
     def _denial(self, command: str, exc: redis.RedisError) -> str:
         text = str(exc)
+        if isinstance(exc, NoPermissionError) and "access one of the keys" in text:
+            return f"this user may not read some keys (NOPERM on {command})"
         if isinstance(exc, NoPermissionError):
             return f"{command} is not allowed for this user (NOPERM)"
         if "unknown command" in text:
@@ -289,7 +296,9 @@ class RedisCollector(Collector):
         scanned = total_bytes = ttl_sampled = with_ttl = 0
         families: dict[str, list[int]] = {}  # family -> [keys, with_ttl, bytes] over the TTL sample
         largest: list[tuple[int, bytes]] = []  # a min-heap of (bytes, key)
+        # A user may lack a command (then it is not sent again) or only some keys (~pattern ACLs).
         memory_denied = ttl_denied = None
+        memory_denied_keys = ttl_denied_keys = 0
         cursor = b"0"
         stopped_by = "end"
         conn = self.client.connection_pool.get_connection()
@@ -298,16 +307,18 @@ class RedisCollector(Collector):
                 conn.send_packed_command([resp(b"SCAN", cursor, b"COUNT", b"%d" % SCAN_COUNT)])
                 cursor, keys = conn.read_response()
                 keys = keys[: budget_keys - scanned]
-                with_ttl_read = keys[: max(0, ttl_budget - ttl_sampled)] if ttl_denied is None else []
-                batch = [memory_usage % (len(key), key) for key in keys]
+                sized = keys if not _command_denied(memory_denied) else []
+                with_ttl_read = keys[: max(0, ttl_budget - ttl_sampled)] if not _command_denied(ttl_denied) else []
+                batch = [memory_usage % (len(key), key) for key in sized]
                 batch += [PTTL_TEMPLATE % (len(key), key) for key in with_ttl_read]
                 if batch:
                     conn.send_packed_command([b"".join(batch)])
-                sizes = [self._reply(conn) for _ in keys]
+                sizes = [self._reply(conn) for _ in sized]
                 ttls = [self._reply(conn) for _ in with_ttl_read]
-                for key, size in zip(keys, sizes):
+                for key, size in zip(sized, sizes):
                     if isinstance(size, redis.ResponseError):
                         memory_denied = memory_denied or self._denial("MEMORY USAGE", size)
+                        memory_denied_keys += 1
                         continue
                     if size is None:  # gone since SCAN returned it
                         continue
@@ -316,9 +327,11 @@ class RedisCollector(Collector):
                         heapq.heappush(largest, (size, key))
                     elif size > largest[0][0]:
                         heapq.heapreplace(largest, (size, key))
-                for key, ttl, size in zip(with_ttl_read, ttls, sizes):
+                for i, (key, ttl) in enumerate(zip(with_ttl_read, ttls)):
+                    size = sizes[i] if i < len(sizes) else None
                     if isinstance(ttl, redis.ResponseError):
                         ttl_denied = ttl_denied or self._denial("PTTL", ttl)
+                        ttl_denied_keys += 1
                         continue
                     if ttl == -2:  # gone: Redis counted a miss
                         self.own["misses"] += 1
@@ -337,6 +350,9 @@ class RedisCollector(Collector):
                 scanned += len(keys)
                 if cursor in (b"0", 0):
                     break
+                if _command_denied(memory_denied) and (_command_denied(ttl_denied) or ttl_sampled >= ttl_budget):
+                    stopped_by = "permissions"
+                    break
                 if scanned >= budget_keys:
                     stopped_by = "key budget"
                     break
@@ -349,7 +365,7 @@ class RedisCollector(Collector):
             raise
         finally:
             self.client.connection_pool.release(conn)
-        if memory_denied and ttl_denied:
+        if memory_denied and ttl_denied and not largest and not ttl_sampled:
             raise FactUnavailable(f"{memory_denied}; {ttl_denied}", Status.ERROR)
         keyspace = (self.info_start or {}).get(f"db{self.db}")
         return {
@@ -368,7 +384,9 @@ class RedisCollector(Collector):
             "largest": details,
             "memory_samples": samples,
             "memory_usage_denied": memory_denied,
+            "memory_denied_keys": memory_denied_keys,
             "ttl_denied": ttl_denied,
+            "ttl_denied_keys": ttl_denied_keys,
         }
 
     def _describe_largest(self, conn: Any, largest: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
