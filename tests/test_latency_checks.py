@@ -123,6 +123,12 @@ def test_notes_for_error_only_answers_a_lagging_generator_and_the_duration_cap()
     assert "client error (401)" in messages[0] and "12 ms late" in messages[1] and "after 120 requests" in messages[2]
 
 
+def test_a_note_when_requests_queued_for_a_free_connection():
+    queued = run(40, 150, 300, late_sends={"count": 50, "p50_ms": 0.1, "p99_ms": 240.0, "max_ms": 260.0})
+    notes = [f for f in judged(latency, facts(GET_api=queued)).findings if f.severity == "info"]
+    assert len(notes) == 1 and "waited up to 240 ms (P99) for a free connection" in notes[0].message
+
+
 def test_no_endpoints_is_an_error():
     empty = {"http.latency": {"endpoints": {}}}
     assert judged(latency, empty).status is Status.ERROR

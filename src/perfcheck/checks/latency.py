@@ -20,6 +20,7 @@ PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 MEDIAN_FACTOR = 2.0  # a percentile at twice its target scores 0.5
 ERROR_FAIL_SHARE = 0.01  # more than 1 % failed requests is a failure, fewer a warning
 SENDER_LAG_NOTE_MS = 5.0  # the load generator itself ran this late: the figures are inflated
+SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
 
 
 def _label(key: str) -> str:
@@ -80,6 +81,13 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
             "info", name,
             f"the load generator itself sent {_fmt(lag)} late at P99 (this machine was busy): the figures are pessimistic",
             evidence={"sender_lag_p99_ms": lag}))
+    waited = (run.get("late_sends") or {}).get("p99_ms")
+    if waited is not None and waited > SLOT_WAIT_NOTE_MS and (lag is None or lag <= SENDER_LAG_NOTE_MS):
+        findings.append(Finding(
+            "info", name,
+            f"requests waited up to {_fmt(waited)} (P99) for a free connection: every one was busy, and the wait "
+            "is counted in the latency as a user would feel it (http.load.concurrency sets how many there are)",
+            evidence={"late_send_p99_ms": waited}))
     if run.get("stopped_by") == "max_seconds":
         findings.append(Finding(
             "info", name,
