@@ -56,7 +56,12 @@ class Tolerances:
         return cls.from_config({})
 
     def latency_band(self, before: float) -> float:
+        """How much higher than `before` a duration may rise and still be noise."""
         return max(self.latency_relative * before, self.latency_ms)
+
+    def latency_fell(self, before: float, after: float) -> bool:
+        """The same band the other way, as a ratio: twice as fast is the mirror of twice as slow."""
+        return before > after * (1 + self.latency_relative) and before - after > self.latency_ms
 
 
 @dataclass
@@ -184,7 +189,7 @@ def _compare_latency(old: CheckResult, new: CheckResult, tol: Tolerances, sink: 
         if after - was > band:
             seen.regressed.add(endpoint)
             sink.regression(Change("latency", new.id, label, f"{new.id}: {where} rose {detail}", was, after), new.muted)
-        elif was - after > band:
+        elif tol.latency_fell(was, after):
             sink.improvement(Change("latency", new.id, label, f"{new.id}: {where} fell {detail}", was, after))
     return seen
 
@@ -232,7 +237,8 @@ def _compare_findings(old: CheckResult, new: CheckResult, latency: _Latency, tol
         else:
             change = Change("severity", new.id, obj, f"{new.id}: {obj} is now {finding.severity} (was {earlier.severity}): "
                             f"{finding.message}", earlier.severity, finding.severity)
-        if _about_latency(finding) and obj in latency.measured and obj not in latency.regressed:
+        measured = obj if obj in latency.measured else ""  # a check with top-level percentiles (cache.latency)
+        if _about_latency(finding) and measured in latency.measured and measured not in latency.regressed:
             change.message += " (its percentiles moved within the noise band)"
             sink.note(change)
         elif earlier is not None and _timing_noise(earlier, finding, tol):

@@ -96,7 +96,7 @@ DEFAULTS: dict[str, Any] = {
     "assertions": {},
     "mute": [],
     # Tolerances that keep a re-run of an unchanged system green (perfcheck.baseline).
-    "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 0.5, "latency_ms": 20,
+    "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
     # The key scan stops at sample_keys or sample_seconds, whichever comes first; the hit-rate
