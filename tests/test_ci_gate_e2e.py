@@ -143,3 +143,26 @@ def test_the_example_workflow_runs_its_audit_command_as_written(app_database, tm
     assert run.code == 0, run.out + run.err
     assert (tmp_path / "reports" / "perfcheck-report.md").read_text().startswith("# perfcheck: ")
     assert json.loads((tmp_path / "reports" / "perfcheck-report.sarif").read_text())["version"] == "2.1.0"
+
+
+def test_gzip_turned_off_is_a_regression(tmp_path):
+    """The same API with gzip (the sample API's GOOD mode), then without (BAD)."""
+    from http_servers import SampleApi
+
+    config = tmp_path / "perfcheck.yaml"
+    config.write_text("http:\n  endpoints:\n    - {path: /api/items, kind: list}\n    - {path: /api/report}\n")
+
+    def run(app, *args):
+        return perfcheck("audit", "--url", app.url, "--only", "api.compression", "--baseline", "baseline.json", *args,
+                         cwd=str(tmp_path))
+
+    with SampleApi("good") as app:
+        assert run(app, "--update-baseline", "--format", "json").code == 0
+        again = run(app)
+        assert again.code == 0, again.out + again.err
+    with SampleApi("bad") as app:
+        bad = run(app, "--format", "markdown")
+    assert bad.code == 1, bad.out + bad.err
+    assert "api.compression got worse: pass → " in bad.out.replace("\\", "")
+    assert "new finding in api.compression" in bad.out.replace("\\", "")
+    assert "gate failed" in bad.err and "api.compression pass → " in bad.err
