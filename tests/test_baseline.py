@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import threading
 from datetime import date
 
 import pytest
@@ -456,3 +458,19 @@ def test_reports_are_not_changed_by_comparing():
     # a category with no score on one side is skipped, not a crash
     new.categories.append(CategoryScore("cache", "Cache", None))
     compare(old, new)
+
+
+def test_writing_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
+    from perfcheck.gates import write_atomic
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_atomic(fifo, "report\n")
+    reader.join(5)
+    assert received == ["report\n"] and fifo.is_fifo()
+    target = tmp_path / "sub" / "report.json"
+    write_atomic(target, "{}\n")
+    assert target.read_text() == "{}\n" and [p.name for p in target.parent.iterdir()] == ["report.json"]

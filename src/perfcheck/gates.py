@@ -211,7 +211,15 @@ class Policy:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees half of it (a temporary file, then rename)."""
+    """Write a file so that a reader never sees half of it (a temporary file, then rename).
+    Not a regular file (/dev/null, /dev/stdout, a pipe): written in place, never replaced."""
+    if path.exists() and not path.is_file():
+        try:
+            with path.open("w") as stream:
+                stream.write(text)
+            return
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
