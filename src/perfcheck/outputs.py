@@ -57,6 +57,9 @@ def annotate(report: Report, destinations: list[Destination], config_file: str |
     to files, else on stderr (the runner reads both) so stdout stays a clean report."""
     if environ.get("GITHUB_ACTIONS") != "true" or any(d.fmt == "github" for d in destinations):
         return
+    if config_file:  # GitHub links an annotation to a file by its path in the repository (the working directory)
+        relative = os.path.relpath(config_file)
+        config_file = None if relative.startswith("..") else relative
     text = to_github(report, file=config_file)
     if text:
         stream = sys.stdout if all(d.path is not None for d in destinations) else sys.stderr
