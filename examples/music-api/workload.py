@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import hashlib
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -100,7 +101,8 @@ class WorkloadResult:
         return f"{self.requests} requests in {self.seconds:.1f} s ({rate:.0f}/s), {self.errors} errors{shown}"
 
 
-async def _drive(base_url: str, requests: int, seconds: float, concurrency: int, seed: int) -> WorkloadResult:
+async def _drive(base_url: str, requests: int, seconds: float, concurrency: int, seed: int,
+                 stop: threading.Event | None) -> WorkloadResult:
     result = WorkloadResult()
     rng = random.Random(seed)
     names = [name for name, _, _ in MIX]
@@ -113,7 +115,7 @@ async def _drive(base_url: str, requests: int, seconds: float, concurrency: int,
 
     async def worker(client: httpx.AsyncClient) -> None:
         for name, (method, path, body) in cursor:  # the shared iterator hands out each request once
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 return
             sent = time.perf_counter()
             try:
@@ -132,11 +134,13 @@ async def _drive(base_url: str, requests: int, seconds: float, concurrency: int,
     return result
 
 
-def run(base_url: str, *, requests: int = 600, seconds: float = 15, concurrency: int = 8, seed: int = 1) -> WorkloadResult:
-    """Drive the API; bounded by `requests` and `seconds`, whichever comes first."""
+def run(base_url: str, *, requests: int = 600, seconds: float = 15, concurrency: int = 8, seed: int = 1,
+        stop: threading.Event | None = None) -> WorkloadResult:
+    """Drive the API; bounded by `requests` and `seconds`, whichever comes first (or until
+    `stop` is set, for background traffic)."""
     if requests < 1 or seconds <= 0 or concurrency < 1:
         raise ValueError("requests, seconds and concurrency must be positive")
-    return asyncio.run(_drive(base_url.rstrip("/"), requests, seconds, concurrency, seed))
+    return asyncio.run(_drive(base_url.rstrip("/"), requests, seconds, concurrency, seed, stop))
 
 
 def main() -> None:
