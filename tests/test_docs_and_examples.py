@@ -62,3 +62,14 @@ def test_every_option_is_explained_in_the_example():
     text = EXAMPLE.read_text()
     missing = sorted({key for key in _keys(config.SCHEMA) if f"{key}:" not in text})
     assert not missing, f"options not shown in examples/perfcheck.yaml: {missing}"
+
+
+def test_the_readme_config_examples_validate(tmp_path):
+    import re
+
+    blocks = re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"block{i}.yaml"
+        path.write_text(block)
+        config.load(str(path), environ={})  # raises ConfigError with the line that is wrong
