@@ -11,7 +11,8 @@ Assertions in perfcheck.yaml, in the manner of Lighthouse CI's:
       api.latency: {level: error, max: {"endpoints.GET /api/songs.p95_ms": 100}}
       database: {min_score: 0.8}         # a category (score 0-1, like Lighthouse)
 
-A check with an assertion is judged by it instead of by --fail-on.
+A check with an assertion is judged by it instead of by --fail-on. `Policy` reads the
+mutes, assertions, tolerances and the baseline before the audit and judges the report after.
 """
 
 from __future__ import annotations
