@@ -499,6 +499,8 @@ class HttpCollector(Collector):
             if record.get("status") == 429:
                 limited = {"after": i + 1, "headers": record.get("headers") or {}}
                 break
+            if statuses.get("error", 0) >= 5:
+                break  # the server stopped answering: don't keep knocking
         return {"enabled": True, "endpoint": name, "planned": planned, "sent": sent, "statuses": statuses,
                 "seconds": round(time.perf_counter() - started, 3), "rate_cap": self.options.get("max_rate"),
                 "limited": limited}
