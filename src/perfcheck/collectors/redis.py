@@ -11,9 +11,9 @@ GET. Two side effects cannot be avoided and are accounted for:
   scanned key while TTLs are read only for a smaller sample.
 * Reading an already expired key makes Redis reclaim it (lazy expiry), as any read does.
 
-The per-key batches are written as raw RESP on one connection: redis-py's pipeline
-costs ~7 µs a command in Python, three times the cost of the scan itself, and the
-1,000,000-key benchmark (benchmarks/redis_scale.py) needs the difference.
+The per-key batches are written as raw RESP on one connection, one bytes format a key:
+redis-py's pipeline spends ~7 µs a command in Python, several times what Redis spends,
+and the 1,000,000-key benchmark (benchmarks/redis_scale.py) needs the difference.
 """
 
 from __future__ import annotations
