@@ -1,6 +1,6 @@
 """How accurate is perfcheck's latency engine? Side by side with wrk and hey.
 
-    .venv/bin/python benchmarks/latency_accuracy.py [--quick]
+    .venv/bin/python benchmarks/latency_accuracy.py [--quick] [--repeat N]
 
 Starts nginx (a config this script writes, a 4 KB static file) and the delay server
 (tests/apps/delay_server.py: an endpoint with a known 50 ms delay) on free loopback
@@ -10,7 +10,7 @@ ports, then prints:
      perfcheck (goal: perfcheck's P50 within 0.5 ms of wrk's);
   2. the 50 ms endpoint at concurrency 10 (goal: P50 within 5 % of 50 ms);
   3. the highest rate perfcheck sustains on the static file while still sending on
-     time (late-send P99 under 1 ms, achieved rate within 3 % of the target).
+     time (median send within 0.5 ms of schedule, 99 % within 5 ms, rate within 3 %).
 
 wrk and hey are closed loops: each connection waits for its answer before sending the
 next request, so at full speed their latency is partly their own queueing, and a stall
@@ -106,21 +106,33 @@ def perfcheck(base: str, path: str, concurrency: int, rate: float, requests: int
     return {"p50": result["p50_ms"], "p99": result["p99_ms"], "rate": result["achieved_rate"], "run": result}
 
 
+REPEAT = 3
+
+
+def median_of(measure, *args, **kw) -> dict:
+    """The run with the median P50 of REPEAT runs: this machine is shared, one run can be unlucky."""
+    runs = sorted((measure(*args, **kw) for _ in range(REPEAT)), key=lambda f: f["p50"])
+    return runs[len(runs) // 2]
+
+
 def row(tool: str, mode: str, figures: dict) -> None:
     print(f"  {tool:<10} {mode:<34} P50 {figures['p50']:8.3f} ms   P99 {figures['p99']:8.3f} ms   {figures['rate']:9.0f} req/s")
 
 
 def static_file(base: str, quick: bool) -> None:
     url = base + "/static.txt"
-    seconds, rate = (2, 200) if quick else (5, 200)
+    seconds, rate = (2, 200) if quick else (3, 200)
     for concurrency in (1, 10):
-        print(f"\nstatic file (nginx), concurrency {concurrency}")
-        w = wrk(url, concurrency, seconds)
+        print(f"\nstatic file (nginx), concurrency {concurrency} (median of {REPEAT} runs each)")
+        w = median_of(wrk, url, concurrency, seconds)
         row("wrk", "closed loop, full speed", w)
-        row("hey", "closed loop, full speed", hey(url, concurrency, 20_000 if not quick else 5_000))
-        row("hey", f"closed loop, {rate}/s", hey(url, concurrency, rate * seconds, rate))
-        p = perfcheck(base, "/static.txt", concurrency, rate, rate * seconds)
+        row("hey", "closed loop, full speed", median_of(hey, url, concurrency, 5_000 if quick else 10_000))
+        row("hey", f"closed loop, {rate}/s", median_of(hey, url, concurrency, rate * seconds, rate))
+        p = median_of(perfcheck, base, "/static.txt", concurrency, rate, rate * seconds)
         row("perfcheck", f"open model, {rate}/s", p)
+        run = p["run"]
+        print(f"  {'':<10} perfcheck's own share: send {run['late_sends']['p50_ms']:.3f} ms behind schedule (P50), "
+              f"first byte at {run['ttfb_p50_ms']:.3f} ms (P50)")
         diff = p["p50"] - w["p50"]
         print(f"  perfcheck P50 - wrk P50 = {diff:+.3f} ms (goal: within 0.5 ms) {'OK' if abs(diff) <= 0.5 else 'MISSED'}")
 
@@ -128,12 +140,12 @@ def static_file(base: str, quick: bool) -> None:
 def delayed(base: str, quick: bool) -> None:
     path = f"/delay/{DELAY_MS}"
     url = base + path
-    concurrency, rate, requests = 10, 100, 200 if quick else 500
+    concurrency, rate, requests = 10, 100, 200 if quick else 300
     print(f"\nendpoint with a known {DELAY_MS} ms delay (tests/apps/delay_server.py), concurrency {concurrency}")
-    row("wrk", "closed loop, full speed", wrk(url, concurrency, 3 if quick else 5))
+    row("wrk", "closed loop, full speed", wrk(url, concurrency, 3))
     row("hey", "closed loop, full speed", hey(url, concurrency, requests))
     row("hey", f"closed loop, {rate}/s", hey(url, concurrency, requests, rate))
-    p = perfcheck(base, path, concurrency, rate, requests, warmup=10)
+    p = median_of(perfcheck, base, path, concurrency, rate, requests, warmup=10)
     row("perfcheck", f"open model, {rate}/s", p)
     error = (p["p50"] - DELAY_MS) / DELAY_MS * 100
     print(f"  perfcheck P50 vs the true {DELAY_MS} ms: {error:+.2f} % (goal: within 5 %) {'OK' if abs(error) <= 5 else 'MISSED'}")
@@ -141,25 +153,30 @@ def delayed(base: str, quick: bool) -> None:
 
 def highest_rate(base: str, quick: bool) -> None:
     print("\nhighest rate perfcheck sustains on time (static file, concurrency 32, 2 s per step)")
-    print("  on time = late-send P99 under 1 ms and the achieved rate within 3 % of the target")
+    print("  on time = median send within 0.5 ms of its schedule, 99 % within 5 ms, achieved rate within 3 %")
     best = None
-    for rate in (500, 1000, 1500, 2000, 2500, 3000, 4000, 5000) if not quick else (500, 1000, 2000):
+    for rate in (250, 500, 1000, 1500, 2000, 2500, 3000, 4000) if not quick else (500, 1000, 2000):
+        cpu = time.process_time()
         run = perfcheck(base, "/static.txt", 32, rate, rate * 2, warmup=100)["run"]
+        cpu_us = (time.process_time() - cpu) / (rate * 2 + 100) * 1e6
         late, lag = run["late_sends"], run["sender_lag_ms"]
-        on_time = late["p99_ms"] < 1.0 and run["achieved_rate"] >= rate * 0.97
-        print(f"  {rate:5d}/s  achieved {run['achieved_rate']:7.0f}/s  late P99 {late['p99_ms']:7.3f} ms  "
-              f"sender lag P99 {lag['p99_ms']:7.3f} ms  P50 {run['p50_ms']:.3f} ms  P99 {run['p99_ms']:.3f} ms  "
-              f"{'on time' if on_time else 'BEHIND'}")
+        on_time = late["p50_ms"] <= 0.5 and late["p99_ms"] <= 5 and run["achieved_rate"] >= rate * 0.97
+        print(f"  {rate:5d}/s  achieved {run['achieved_rate']:6.0f}/s  late P50 {late['p50_ms']:6.3f} ms  "
+              f"P99 {late['p99_ms']:7.3f} ms  (sender alone P99 {lag['p99_ms']:6.3f} ms)  "
+              f"latency P50 {run['p50_ms']:.3f} ms  CPU {cpu_us:.0f} us/req  {'on time' if on_time else 'BEHIND'}")
         if not on_time:
             break
         best = rate
-    print(f"  highest on-time rate: {best or 'below 500'}/s" + ("" if best is None else " (a single event loop, one core)"))
+    print(f"  highest on-time rate: {best or 'below 250'}/s (one event loop on one core, sharing the machine with nginx)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, one of each")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is shown (default 3)")
     args = parser.parse_args()
+    global REPEAT
+    REPEAT = 1 if args.quick else max(1, args.repeat)
     missing = [tool for tool in ("nginx", "wrk", "hey") if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists()]
     if missing:
         raise SystemExit(f"needs {', '.join(missing)} (apt-get install {' '.join(missing)})")
