@@ -54,7 +54,8 @@ def load() -> tuple[dict[str, Category], dict[str, CheckMeta]]:
     categories: dict[str, Category] = {}
     metas: dict[str, CheckMeta] = {}
     for path in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text()) or {}
+        # libyaml's loader when present: the checklist is read on every run.
+        data = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
         cat = data["category"]
         categories[cat["id"]] = Category(cat["id"], cat["title"], float(cat.get("weight", 1.0)))
         for item in data.get("checks") or []:

@@ -25,8 +25,12 @@ def _rows_per_call(row: Row) -> float:
     return (row.get("rows") or 0) / max(1, row["calls"])
 
 
-def _workload(statements: list[Row], min_calls: int) -> list[tuple[Row, Shape]]:
-    return [(row, shape(row["query"])) for row in statements if row["calls"] >= min_calls]
+def _workload(statements: list[Row], min_calls: int, needle: str = "") -> list[tuple[Row, Shape]]:
+    """Statements called min_calls+ times with their shapes. `needle`, when given, is text
+    the statement must contain to matter (`*`, `offset`): a cheap test that spares parsing
+    the rest."""
+    return [(row, shape(row["query"])) for row in statements
+            if row["calls"] >= min_calls and (not needle or needle in row["query"].lower())]
 
 
 def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
@@ -42,13 +46,23 @@ def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
 def slow_queries(facts, t):
     statements = facts["postgres.statements"]
     total_ms = sum(row["total_ms"] or 0 for row in statements) or 1.0
-    # Utility statements (CREATE INDEX, VACUUM…) are not the application's queries.
-    judged = [row for row, sh in _workload(statements, t["min_calls"]) if sh.kind != "utility"]
-    if not judged:
+    # Slowest first; utility statements (CREATE INDEX, VACUUM…) are not the application's
+    # queries. Only the slow ones and the slowest query need parsing to tell.
+    called = sorted((row for row in statements if row["calls"] >= t["min_calls"]), key=lambda r: -r["mean_ms"])
+    slow: list[Row] = []
+    worst = None
+    for row in called:
+        if worst is not None and row["mean_ms"] <= t["mean_ms"]:
+            break
+        if shape(row["query"]).kind == "utility":
+            continue
+        worst = worst or row
+        if row["mean_ms"] > t["mean_ms"]:
+            slow.append(row)
+    if worst is None:
         return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
                             metrics={"statements": len(statements), "judged": 0})
-    slow = sorted((row for row in judged if row["mean_ms"] > t["mean_ms"]), key=lambda r: -r["total_ms"])
-    worst = max(judged, key=lambda r: r["mean_ms"])
+    slow.sort(key=lambda r: -r["total_ms"])
     findings = []
     for row in slow[: t["top"]]:
         part = lognormal(row["mean_ms"], t["mean_ms"], 5 * t["mean_ms"])
@@ -62,11 +76,11 @@ def slow_queries(facts, t):
                    "total_ms": round(row["total_ms"], 1), "share": round(share, 4),
                    "rows_per_call": round(_rows_per_call(row), 1)}))
     slow_ms = sum(row["total_ms"] for row in slow)
-    metrics = {"statements": len(statements), "judged": len(judged), "slow": len(slow),
+    metrics = {"statements": len(statements), "judged": len(called), "slow": len(slow),
                "slow_share": round(slow_ms / total_ms, 4), "worst_mean_ms": round(worst["mean_ms"], 3)}
     score = lognormal(worst["mean_ms"], t["mean_ms"], 5 * t["mean_ms"])
     if not slow:
-        return Outcome.scored(score, f"all {len(judged)} statements called {t['min_calls']}+ times average under "
+        return Outcome.scored(score, f"all {len(called)} statements called {t['min_calls']}+ times average under "
                                      f"{t['mean_ms']} ms (slowest {worst['mean_ms']:.1f} ms)", metrics=metrics)
     more = f" (top {t['top']} shown)" if len(slow) > t["top"] else ""
     return Outcome.scored(score, f"{len(slow)} statements average over {t['mean_ms']} ms{more}, "
@@ -81,7 +95,7 @@ def select_star(facts, t):
     tables = _tables_of(facts["postgres.columns"])
     catalog = Catalog(tables)
     hits: dict[tuple[str, str], list[Row]] = defaultdict(list)
-    for row, sh in _workload(facts["postgres.statements"], t["min_calls"]):
+    for row, sh in _workload(facts["postgres.statements"], t["min_calls"], "*"):
         for ref in sh.star_tables:
             key = catalog.resolve(ref.schema, ref.name)
             if key and len(tables[key]) >= t["min_columns"]:
@@ -157,18 +171,21 @@ def n_plus_one(facts, t):
     tables = _tables_of(facts["postgres.columns"])
     catalog = Catalog(tables)
     related = _related_tables(facts, tables)
-    workload = _workload(facts["postgres.statements"], 1)
+    statements = facts["postgres.statements"]
     # The most-called list query (a SELECT returning several rows per call) per table.
     drivers: dict[tuple[str, str], Row] = {}
-    for row, sh in workload:
-        if sh.kind == "select" and _rows_per_call(row) >= 2:
+    for row in statements:
+        if _rows_per_call(row) < 2:
+            continue
+        sh = shape(row["query"])
+        if sh.kind == "select":
             for ref in sh.tables:
                 key = catalog.resolve(ref.schema, ref.name)
                 if key and (key not in drivers or drivers[key]["calls"] < row["calls"]):
                     drivers[key] = row
     worst: dict[tuple[str, str], tuple[float, Row, Row, Any]] = {}
-    for row, sh in workload:
-        if sh.lookup is None or row["calls"] < t["min_calls"]:
+    for row, sh in _workload(statements, t["min_calls"], "="):
+        if sh.lookup is None:
             continue
         key = catalog.resolve(sh.lookup.table.schema, sh.lookup.table.name)
         if key is None:
@@ -218,7 +235,7 @@ def _keyset(order_by: tuple[tuple[str, bool], ...]) -> str:
 @check("db.offset_pagination", requires=["postgres.statements"])
 def offset_pagination(facts, t):
     findings = []
-    for row, sh in _workload(facts["postgres.statements"], t["min_calls"]):
+    for row, sh in _workload(facts["postgres.statements"], t["min_calls"], "offset"):
         if sh.paging is None:
             continue
         rows = max(1.0, _rows_per_call(row))

@@ -70,8 +70,20 @@ UNPARSED = Shape("unparsed")
 def shape(query: str) -> Shape:
     """The shape of one statement; UNPARSED when pglast can't read it (truncated text,
     `<insufficient privilege>`)."""
+    range_vars: list[Node] = []
+    ctes: set[str] = set()
+
+    def collect(node: Node) -> Node:
+        # Called by the JSON decoder for every object: tables and CTE names are gathered
+        # while the tree is built instead of walking it again.
+        if "relname" in node:
+            range_vars.append(node)
+        elif "ctename" in node:
+            ctes.add(node["ctename"])
+        return node
+
     try:
-        tree = json.loads(parser.parse_sql_json(query))
+        tree = json.loads(parser.parse_sql_json(query), object_hook=collect)
     except Exception:  # pglast raises ParseError, but be safe on odd input
         return UNPARSED
     stmts = tree.get("stmts") or []
@@ -81,10 +93,7 @@ def shape(query: str) -> Shape:
     kind = _KINDS.get(node_type, "utility")
     if kind == "utility":
         return Shape("utility")
-    ctes = {cte["ctename"] for cte in _find(body, "CommonTableExpr")}
-    # The target of INSERT/UPDATE/DELETE is a typed field, so it is not wrapped as "RangeVar".
-    found = [*([body["relation"]] if "relation" in body else []), *_find(body, "RangeVar")]
-    tables = _unique(ref for ref in map(_table_ref, found) if not (ref.schema is None and ref.name in ctes))
+    tables = _unique(ref for ref in map(_table_ref, range_vars) if not (ref.schema is None and ref.name in ctes))
     if kind != "select":
         return Shape(kind, tables)
     return Shape(kind, tables, _star_tables(body, ctes), _lookup(body, ctes), _paging(body))
@@ -110,21 +119,6 @@ def batched(query: str, lookup: Lookup) -> str:
 
 
 # --- walking the JSON tree -----------------------------------------------------------
-
-def _find(node: Any, node_type: str) -> Iterator[Node]:
-    """The body of every node of a type."""
-    stack = [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == node_type:
-                    yield value
-                if isinstance(value, (dict, list)):
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-
 
 def _unique(refs: Iterator[TableRef]) -> tuple[TableRef, ...]:
     seen: dict[tuple[str | None, str], TableRef] = {}

@@ -55,7 +55,9 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
     except psycopg.Error as exc:
         raise TargetError(describe_connect_error(url, exc)) from None
     try:
-        conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
+        # jit off: JIT compiles big catalog queries for longer than they run (6,000 indexes: 0.5 s → 0.2 s).
+        conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
+                     "set_config('jit', 'off', false)",
                      (f"{int(options.get('statement_timeout_ms', 5000))}ms",
                       f"{int(options.get('lock_timeout_ms', 1000))}ms"))
         if read_only:

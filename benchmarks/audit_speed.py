@@ -1,0 +1,167 @@
+"""How fast and how lean is a database audit on a big catalog?
+
+Builds, in a throwaway cluster (perfcheck.sandbox), a schema of 2,000 tables with 6,000
+indexes and 1,999 foreign keys, and a workload of 5,000 distinct statements in
+pg_stat_statements; then prints
+
+  * the wall time of `perfcheck audit --only database --format json` (goal < 3 s),
+    with and without the index advisor (db.missing_indexes, whose HypoPG what-ifs are
+    not catalog queries),
+  * the wall time of the same catalog queries run directly in one psql session
+    (goal: perfcheck without the advisor within 2x of it),
+  * perfcheck's peak memory, the maximum resident set of the audit process (goal < 150 MB).
+
+Run: .venv/bin/python benchmarks/audit_speed.py [--tables 2000] [--runs 3]
+     (--url URL measures an existing database built by an earlier run instead)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from perfcheck.collectors.postgres import SETTINGS, query_text
+from perfcheck.sandbox import PostgresServer, postgres_bindir
+
+COLUMNS = ", ".join(["a int", "b text", "c timestamptz", "d jsonb", "e int", "f text", "g numeric", "h boolean"])
+
+
+def build_catalog(url: str, tables: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET pg_stat_statements.track_utility = off")  # the DDL is not the workload
+        conn.execute("CREATE SCHEMA bench")
+        batch: list[str] = []
+        for i in range(tables):
+            parent = f", parent_id bigint REFERENCES bench.t{i - 1} (id)" if i else ", parent_id bigint"
+            batch += [f"CREATE TABLE bench.t{i} (id bigserial PRIMARY KEY{parent}, {COLUMNS})",
+                      f"CREATE INDEX ON bench.t{i} (a)", f"CREATE INDEX ON bench.t{i} (b, c)",
+                      f"INSERT INTO bench.t{i} (a, b, c) SELECT g, 'x' || g, now() FROM generate_series(1, 5) g"]
+            if len(batch) >= 200:  # one transaction per batch: the lock table has room for ~6,400
+                conn.execute(";".join(batch))
+                batch = []
+        if batch:
+            conn.execute(";".join(batch))
+        conn.execute("ANALYZE")
+
+
+def run_workload(url: str, tables: int, statements: int) -> None:
+    """`statements` distinct statements: per table a lookup with *, a child lookup, and
+    for every other table an OFFSET page; a tenth of them run 12 times."""
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+        made = 0
+        for i in range(tables):
+            texts = [(f"SELECT * FROM bench.t{i} WHERE id = %s", (1,)),
+                     (f"SELECT id, a FROM bench.t{i} WHERE parent_id = %s ORDER BY id LIMIT 10", (1,))]
+            if i % 2 == 0:
+                texts.append((f"SELECT id, b FROM bench.t{i} ORDER BY id LIMIT %s OFFSET %s", (2, 1)))
+            for text, params in texts:
+                if made >= statements:
+                    return
+                for _ in range(12 if made % 10 == 0 else 1):
+                    conn.execute(text, params).fetchall()
+                made += 1
+
+
+def catalog_script(url: str) -> str:
+    """The catalog queries the audit runs, as one psql script with the parameters filled in."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = psycopg.ClientCursor(conn)
+        schemas = {"schemas": []}
+        # The session settings perfcheck's own session uses (jit off among them).
+        parts = ["SET application_name = 'perfcheck-bench'; SET default_transaction_read_only = on; SET jit = off;"]
+        for name, params in [("server", {}), ("settings", {"names": SETTINGS}), ("role_settings", {}),
+                             ("extensions", {}), ("activity", {}), ("tables", schemas), ("indexes", schemas),
+                             ("foreign_keys", schemas), ("columns", schemas), ("connection", {}), ("database_stats", {})]:
+            parts.append(cur.mogrify(query_text(name), params) + ";")
+        parts.append("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                     "AND table_name = 'pg_stat_statements';")
+        statements = query_text("statements").format(total_ms="s.total_exec_time", mean_ms="s.mean_exec_time",
+                                                      plans="s.plans", plan_ms="s.total_plan_time", schema="public")
+        parts.append(cur.mogrify(statements, {"limit": 5000}) + ";")
+        parts += ["SELECT 1;"] * 5  # the pooled round trips perfcheck times
+    return "\n".join(parts)
+
+
+def timed(cmd: list[str]) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in MB, exit code of one process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{cmd[:3]} failed: {proc.stderr.read().decode()[-500:]}")
+    return elapsed, usage.ru_maxrss // 1024, code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tables", type=int, default=2000)
+    parser.add_argument("--statements", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    server = PostgresServer(settings={"pg_stat_statements.max": "10000"})
+    if args.url:
+        from urllib.parse import urlsplit
+
+        server.port, server.bindir = urlsplit(args.url).port, postgres_bindir()
+    else:
+        server.start()
+    try:
+        url = args.url or server.url_for("bench")
+        start = time.perf_counter()
+        if not args.url:
+            server.psql("CREATE DATABASE bench")
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION pg_stat_statements")
+            build_catalog(url, args.tables)
+            run_workload(url, args.tables, args.statements)
+        counts = server.psql("SELECT (SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'bench'::regnamespace)"
+                             " || ' tables, ' || (SELECT count(*) FROM pg_indexes WHERE schemaname = 'bench')"
+                             " || ' indexes, ' || (SELECT count(*) FROM pg_constraint WHERE contype = 'f')"
+                             " || ' foreign keys, ' || (SELECT count(*) FROM pg_stat_statements s JOIN pg_database d"
+                             " ON d.oid = s.dbid WHERE d.datname = 'bench') || ' pg_stat_statements entries'", "bench")
+        print(f"catalog: {counts} (built in {time.perf_counter() - start:.1f} s, PostgreSQL {server.psql('SHOW server_version')})")
+
+        script = Path(tempfile.mkdtemp(prefix="perfcheck-bench-")) / "catalog.sql"
+        script.write_text(catalog_script(url))
+        psql = [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1",
+                "-d", url, "-f", str(script)]
+        audit = [sys.executable, "-m", "perfcheck", "audit", "--db", url, "--only", "database", "--format", "json"]
+        without_advisor = [*audit, "--skip", "db.missing_indexes"]
+
+        timed(audit)  # warm-up: bytecode, the server's catalog caches
+        results: dict[str, list[tuple[float, int, int]]] = {"audit": [], "no_advisor": [], "psql": []}
+        for _ in range(args.runs):
+            results["audit"].append(timed(audit))
+            results["no_advisor"].append(timed(without_advisor))
+            results["psql"].append(timed(psql))
+
+        def median(key: str) -> float:
+            return statistics.median(r[0] for r in results[key])
+
+        peak = max(r[1] for key in ("audit", "no_advisor") for r in results[key])
+        print(f"perfcheck audit --only database --format json:  {median('audit'):.2f} s median of {args.runs} "
+              f"(runs {', '.join(f'{r[0]:.2f}' for r in results['audit'])})   goal < 3 s")
+        print(f"  the same without db.missing_indexes (advisor):   {median('no_advisor'):.2f} s")
+        print(f"the same catalog queries in one psql session:      {median('psql'):.2f} s")
+        print(f"perfcheck (catalog checks) / psql:                  {median('no_advisor') / median('psql'):.2f}x   goal <= 2x")
+        print(f"perfcheck peak memory (max RSS):                    {peak} MB   goal < 150 MB")
+        print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall times are noisy on a busy machine)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
