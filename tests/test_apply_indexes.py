@@ -96,6 +96,11 @@ def test_audit_apply_reaudit(database, hypopg, tmp_path):
 
     again = perfcheck("audit", "--db", database.url, "--only", "db.missing_indexes", "--format", "json")
     assert check(again.json, "db.missing_indexes")["status"] == "pass"
+    # perfcheck's own statements (plans, hypothetical indexes, builds) stay out of the workload it judges.
+    untagged = database.execute(
+        "SELECT query FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "AND query NOT LIKE '/* perfcheck */%%' AND query NOT LIKE 'CREATE EXTENSION%%' AND (query ~* 'hypopg|perfcheck_whatif|EXPLAIN|CREATE INDEX|advisory')")
+    assert untagged == []
     rerun = perfcheck("apply-indexes", "--db", database.url, "--yes")
     assert rerun.code == 0 and "0 index(es) recommended" in rerun.out
 

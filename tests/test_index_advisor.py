@@ -88,6 +88,8 @@ CASES = [
      {("public.users", ("name",))}),
     ("partitioned table", "SELECT * FROM events WHERE account_id = $1",
      {("public.events", ("account_id",))}),
+    ("partitioned table, order by limit", "SELECT * FROM events e WHERE kind = $1 ORDER BY created_at DESC LIMIT 20",
+     {("public.events", ("kind", "created_at"))}),
     ("quoted mixed case", 'SELECT "AccountId" FROM "Billing"."Accounts" WHERE "OwnerEmail" = $1',
      {('"Billing"."Accounts"', ('"OwnerEmail"',))}),
     ("partial index not matching", "SELECT * FROM jobs WHERE queue = $1",

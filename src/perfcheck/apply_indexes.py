@@ -250,13 +250,13 @@ class Builder:
         self.options = options
         self.events = events
         self.conn = connect(url, postgres_options, read_only=False, application_name=APPLICATION_NAME)
-        self.conn.execute("SET statement_timeout = 0")
+        self.run("SET statement_timeout = 0")  # a build takes what it takes; lock waits are bounded
         self.set_lock_timeout(options.lock_timeout_s)
         self.pid = self.conn.info.backend_pid
         self.monitor = Monitor(url, postgres_options, self.pid, events)
 
     def set_lock_timeout(self, seconds: float) -> None:
-        self.conn.execute(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
+        self.run(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
 
     def run(self, text: str, params: Any = None) -> list[dict[str, Any]]:
         cur = self.conn.execute("/* perfcheck */ " + text, params, prepare=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .predicates import Key, Relation, normalise
+from .predicates import Key, Relation, conjunct_texts
 
 Query = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
@@ -105,10 +105,7 @@ class Catalog:
         if not new_roots:
             return
         for row in self.query("advisor_indexes", _pairs(set(new_roots))):
-            predicate = None
-            if row["predicate"]:
-                parts = normalise(row["predicate"])
-                predicate = _split_and(parts) if parts else {row["predicate"]}
+            predicate = conjunct_texts(row["predicate"]) if row["predicate"] else None
             keys = [_key(text, option) for text, option in zip(row["keys"], row["options"])]
             new_roots[(row["schema"], row["table"])].indexes.append(
                 ExistingIndex(row["name"], row["method"], keys, bool(row["is_valid"] and row["is_ready"]), predicate))
@@ -127,13 +124,3 @@ class Catalog:
         root = self.root_of.get(relation)
         return self.tables.get(root) if root else None
 
-
-def _split_and(text: str) -> set[str]:
-    """The conjuncts of a normalised predicate, as `predicates.plan_facts` records a filter's."""
-    from pglast import parse_sql
-    from pglast.stream import RawStream
-
-    from .predicates import _conjuncts
-
-    node = parse_sql(f"SELECT 1 WHERE {text}")[0].stmt.whereClause
-    return {RawStream()(part) for part in _conjuncts(node)}

@@ -15,8 +15,8 @@ parses those conditions with pglast into predicates on (relation, column or expr
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
+import re
 from functools import lru_cache
 from typing import Any, Iterator
 
@@ -35,6 +35,7 @@ _RANGE_OPS = {"<", ">", "<=", ">="}
 _CONDITIONS = ("Filter", "Index Cond", "Recheck Cond", "Hash Cond", "Merge Cond", "Join Filter", "TID Cond")
 # Nodes a sort can sit under between it and its LIMIT and still be served by an index order.
 _PASS_THROUGH = {"Gather Merge", "Result", "Sort", "Incremental Sort", "Unique", "Subquery Scan"}
+_PARTITION_ALIAS = re.compile(r"^(.+)_\d+$")
 
 
 @dataclass(frozen=True)
@@ -107,19 +108,11 @@ def _nodes(node: Any) -> Iterator[Any]:
             yield from _nodes(getattr(node, name))
 
 
-@lru_cache(maxsize=4096)
 def _parse_condition(text: str) -> ast.Node | None:
+    """A fresh tree (the helpers below rewrite it in place; results are cached instead)."""
     try:
         return parse_sql(f"SELECT 1 WHERE {text}")[0].stmt.whereClause
     except ParseError:  # e.g. "(hashed SubPlan 1)": not SQL, nothing to index
-        return None
-
-
-@lru_cache(maxsize=1024)
-def _parse_sort_key(text: str) -> ast.SortBy | None:
-    try:
-        return parse_sql(f"SELECT 1 ORDER BY {text}")[0].stmt.sortClause[0]
-    except ParseError:
         return None
 
 
@@ -142,8 +135,8 @@ def _aliases(node: ast.Node, default: str | None) -> set[str | None]:
 
 def _strip(node: ast.Node) -> ast.Node:
     """The expression without alias qualifiers and without casts of bare columns
-    (`lower((u.email)::text)` -> `lower(email)`): how a person writes the index."""
-    node = copy.deepcopy(node)
+    (`lower((u.email)::text)` -> `lower(email)`): how a person writes the index.
+    Rewrites the tree in place: take aliases from it before."""
     for item in _nodes(node):
         if isinstance(item, ast.ColumnRef):
             item.fields = (item.fields[-1],)
@@ -174,63 +167,50 @@ def key_of(node: ast.Node) -> Key | None:
     return Key(RawStream()(node), is_column=False)
 
 
-def normalise(text: str) -> str | None:
-    """A condition as comparable text (no qualifiers, no casts of columns), e.g. to match
-    a partial index's predicate with a statement's filter."""
-    node = _parse_condition(text)
-    return None if node is None else RawStream()(_strip(node))
+def conjunct_texts(text: str) -> set[str]:
+    """A condition's conjuncts as comparable text (no qualifiers, no casts of columns), to
+    match a partial index's predicate with a statement's filter."""
+    parsed = _parse_condition(text)
+    return {RawStream()(_strip(part)) for part in _conjuncts(parsed)} if parsed is not None else {text}
 
 
-def _classify(conjunct: ast.Node, alias_of: dict[str, Relation], default: str | None) -> list[Predicate]:
-    """Predicates in one conjunct, for each relation it constrains."""
-    def rel(alias: str | None) -> Relation | None:
-        return alias_of.get(alias) if alias else None
+AliasPredicate = tuple[str, Key, str, str]  # (alias, key, kind, op): a predicate before aliases are resolved
+
+
+def _classify(conjunct: ast.Node, default: str | None) -> list[AliasPredicate]:
+    """Predicates in one conjunct, for each alias it constrains."""
+    def one(aliases: set[str | None]) -> str | None:
+        return next(iter(aliases)) if len(aliases) == 1 else None
 
     if isinstance(conjunct, ast.NullTest):
-        aliases = _aliases(conjunct.arg, default)
-        key = key_of(conjunct.arg)
-        if len(aliases) == 1 and key and conjunct.nulltesttype == NullTestType.IS_NULL and rel(next(iter(aliases))):
-            return [Predicate(rel(next(iter(aliases))), key, "null")]
-        return []
+        alias, key = one(_aliases(conjunct.arg, default)), key_of(conjunct.arg)
+        return [(alias, key, "null", "")] if alias and key and conjunct.nulltesttype == NullTestType.IS_NULL else []
     if isinstance(conjunct, ast.ColumnRef):  # WHERE active (a boolean column)
-        aliases = _aliases(conjunct, default)
-        key = key_of(conjunct)
-        relation = rel(next(iter(aliases))) if len(aliases) == 1 else None
-        return [Predicate(relation, key, "eq")] if relation and key else []
+        alias, key = one(_aliases(conjunct, default)), key_of(conjunct)
+        return [(alias, key, "eq", "")] if alias and key else []
     if not isinstance(conjunct, ast.A_Expr) or conjunct.rexpr is None or conjunct.lexpr is None:
         return []
     op = conjunct.name[-1].sval if conjunct.name else ""
     left, right = _aliases(conjunct.lexpr, default), _aliases(conjunct.rexpr, default)
-    if conjunct.kind == A_Expr_Kind.AEXPR_OP_ANY and op == "=":
-        key = key_of(conjunct.lexpr)
-        if len(left) == 1 and not right and key and rel(next(iter(left))):
-            return [Predicate(rel(next(iter(left))), key, "in")]
-        return []
-    if conjunct.kind == A_Expr_Kind.AEXPR_IN:
-        key = key_of(conjunct.lexpr)
-        if len(left) == 1 and key and rel(next(iter(left))):
-            return [Predicate(rel(next(iter(left))), key, "in")]
-        return []
+    if conjunct.kind in (A_Expr_Kind.AEXPR_OP_ANY, A_Expr_Kind.AEXPR_IN) and op in ("=", "IN"):
+        alias, key = one(left), key_of(conjunct.lexpr)
+        return [(alias, key, "in", "")] if alias and key and not right else []
     if conjunct.kind != A_Expr_Kind.AEXPR_OP or (op != "=" and op not in _RANGE_OPS):
         return []
-    out = []
     if len(left) == 1 and len(right) == 1 and left != right and None not in left | right:
-        if op == "=":  # a join condition: each side is a candidate on its own table
-            for side, aliases in ((conjunct.lexpr, left), (conjunct.rexpr, right)):
-                key, relation = key_of(side), rel(next(iter(aliases)))
-                if key and relation:
-                    out.append(Predicate(relation, key, "join"))
-        return out
-    for mine, other, aliases in ((conjunct.lexpr, conjunct.rexpr, left), (conjunct.rexpr, conjunct.lexpr, right)):
-        other_aliases = right if aliases is left else left
-        if len(aliases) == 1 and not other_aliases and None not in aliases:
-            key, relation = key_of(mine), rel(next(iter(aliases)))
-            if key and relation:
-                if mine is conjunct.rexpr:  # $1 < col reads as col > $1
-                    op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
-                out.append(Predicate(relation, key, "eq" if op == "=" else "range", "" if op == "=" else op))
-            break
-    return out
+        if op != "=":
+            return []
+        # A join condition: each side is a candidate on its own table.
+        sides = [(one(left), key_of(conjunct.lexpr)), (one(right), key_of(conjunct.rexpr))]
+        return [(alias, key, "join", "") for alias, key in sides if key]
+    for mine, aliases, others in ((conjunct.lexpr, left, right), (conjunct.rexpr, right, left)):
+        alias = one(aliases)
+        if alias and not others:
+            key = key_of(mine)
+            if mine is conjunct.rexpr:  # $1 < col reads as col > $1
+                op = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+            return [(alias, key, "eq" if op == "=" else "range", "" if op == "=" else op)] if key else []
+    return []
 
 
 def _sort_under_limit(limit: dict[str, Any]) -> dict[str, Any] | None:
@@ -247,23 +227,50 @@ def _sort_under_limit(limit: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def _sort_key(text: str) -> tuple[str, Key] | None:
+    """(alias, key) of one Sort Key item, e.g. "o.created_at DESC"."""
+    try:
+        item = parse_sql(f"SELECT 1 ORDER BY {text}")[0].stmt.sortClause[0]
+    except ParseError:
+        return None
+    aliases = _aliases(item.node, None)
+    if len(aliases) != 1 or None in aliases:
+        return None
+    key = key_of(item.node)
+    if key is None:
+        return None
+    desc = item.sortby_dir == SortByDir.SORTBY_DESC
+    nulls = {SortByNulls.SORTBY_NULLS_FIRST: True, SortByNulls.SORTBY_NULLS_LAST: False}.get(item.sortby_nulls)
+    return next(iter(aliases)), Key(key.expr, key.is_column, desc, nulls)
+
+
+@lru_cache(maxsize=16384)
+def _condition(text: str, default: str | None) -> tuple[tuple[AliasPredicate, ...], tuple[tuple[str, str], ...]]:
+    """One condition printed by EXPLAIN: its predicates, and its single-alias conjuncts as
+    normalised text (alias, text). Cached: a workload's plans repeat the same conditions."""
+    parsed = _parse_condition(text)
+    if parsed is None:
+        return (), ()
+    predicates: list[AliasPredicate] = []
+    conjuncts: list[tuple[str, str]] = []
+    for conjunct in _conjuncts(parsed):
+        aliases = _aliases(conjunct, default)
+        predicates += _classify(conjunct, default)
+        if len(aliases) == 1 and None not in aliases:
+            conjuncts.append((next(iter(aliases)), RawStream()(_strip(conjunct))))
+    return tuple(predicates), tuple(conjuncts)
+
+
 def _sort_need(sort: dict[str, Any], alias_of: dict[str, Relation]) -> SortNeed | None:
     keys: list[Key] = []
     relations: set[Relation] = set()
     for text in sort.get("Sort Key") or []:
-        item = _parse_sort_key(text)
-        if item is None:
+        found = _sort_key(text)
+        if found is None or found[0] not in alias_of:
             return None
-        aliases = _aliases(item.node, None)
-        if len(aliases) != 1 or None in aliases or next(iter(aliases)) not in alias_of:
-            return None
-        relations.add(alias_of[next(iter(aliases))])
-        key = key_of(item.node)
-        if key is None:
-            return None
-        desc = item.sortby_dir == SortByDir.SORTBY_DESC
-        nulls = {SortByNulls.SORTBY_NULLS_FIRST: True, SortByNulls.SORTBY_NULLS_LAST: False}.get(item.sortby_nulls)
-        keys.append(Key(key.expr, key.is_column, desc, nulls))
+        relations.add(alias_of[found[0]])
+        keys.append(found[1])
     if len(relations) != 1 or not keys:
         return None
     if keys[0].desc:  # a btree is read backwards as well: ORDER BY a DESC needs only (a)
@@ -282,6 +289,14 @@ def plan_facts(plan: dict[str, Any]) -> PlanFacts:
             facts.indexes.add(node["Index Name"])
         if node["Node Type"] == "Seq Scan" and node.get("Schema"):
             facts.seq_scanned.add((node["Schema"], node["Relation Name"]))
+    # A partitioned table's own alias ("e") appears only above its Append, whose members
+    # are its partitions aliased "e_1", "e_2"…: it stands for them (e.g. in a Sort Key).
+    for node in nodes:
+        if node["Node Type"] in ("Append", "Merge Append"):
+            for child in node.get("Plans") or []:
+                match = _PARTITION_ALIAS.match(child.get("Alias") or "")
+                if match and match.group(1) not in facts.relations and child.get("Schema"):
+                    facts.relations[match.group(1)] = (child["Schema"], child["Relation Name"])
     seen: set[Predicate] = set()
     for node in nodes:
         default = node.get("Alias") if "Relation Name" in node else None
@@ -289,15 +304,13 @@ def plan_facts(plan: dict[str, Any]) -> PlanFacts:
             text = node.get(label)
             if not text:
                 continue
-            parsed = _parse_condition(text)
-            if parsed is None:
-                continue
-            for conjunct in _conjuncts(parsed):
-                aliases = _aliases(conjunct, default)
-                if len(aliases) == 1 and None not in aliases and next(iter(aliases)) in facts.relations:
-                    relation = facts.relations[next(iter(aliases))]
-                    facts.conjuncts.setdefault(relation, set()).add(RawStream()(_strip(conjunct)))
-                for predicate in _classify(conjunct, facts.relations, default):
+            predicates, conjuncts = _condition(text, default)
+            for alias, conjunct in conjuncts:
+                if alias in facts.relations:
+                    facts.conjuncts.setdefault(facts.relations[alias], set()).add(conjunct)
+            for alias, key, kind, op in predicates:
+                if alias in facts.relations:
+                    predicate = Predicate(facts.relations[alias], key, kind, op)
                     if predicate not in seen:
                         seen.add(predicate)
                         facts.predicates.append(predicate)

@@ -80,12 +80,7 @@ class WhatIf:
             elif self.version >= 160000:
                 rows = self._run("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) " + statement.query)
             else:
-                self._run(f"PREPARE {_STATEMENT} AS " + statement.query)
-                try:
-                    nulls = ", ".join(["NULL"] * statement.params)
-                    rows = self._run(f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls})")
-                finally:
-                    self._run(f"DEALLOCATE {_STATEMENT}")
+                rows = self._prepared_plan(statement)
         except psycopg.errors.QueryCanceled as exc:
             raise PlanError("cannot be planned: planning hit perfcheck's statement_timeout") from exc
         except psycopg.Error as exc:
@@ -96,6 +91,24 @@ class WhatIf:
         if isinstance(value, str):
             value = json.loads(value)
         return value[0]["Plan"]
+
+    def _prepared_plan(self, statement: Statement) -> list[Any]:
+        """PREPARE, EXPLAIN EXECUTE with NULLs, DEALLOCATE: one round trip (a simple query
+        with three statements, each tagged). The newline ends a trailing -- comment; the
+        statement is one statement (workload.classify made sure)."""
+        nulls = ", ".join(["NULL"] * statement.params)
+        text = (f"PREPARE {_STATEMENT} AS {statement.query.rstrip().rstrip(';')}\n; "
+                f"{TAG}EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls}); {TAG}DEALLOCATE {_STATEMENT}")
+        try:
+            cur = self.conn.execute(TAG + text, prepare=False)
+            while cur.description is None and cur.nextset():
+                pass
+            return cur.fetchall()
+        except psycopg.Error:
+            # A prepared statement outlives the failed transaction around it.
+            if not self.conn.broken and self._run("SELECT 1 FROM pg_prepared_statements WHERE name = %s", (_STATEMENT,)):
+                self._run(f"DEALLOCATE {_STATEMENT}")
+            raise
 
     # --- hypothetical indexes -----------------------------------------------------------
     def create(self, schema: str, table: str, keys: list[str], method: str = "btree") -> tuple[int, str]:
