@@ -164,7 +164,7 @@ def cache_hit(facts, t):
     findings = []
     for read, hit, table in sorted(per_table, key=lambda item: -item[0])[:10]:
         name = qualified(table["schema"], table["name"])
-        findings.append(Finding("warn", name, f"{name}: {hit / (hit + read):.1%} of {hit + read:,} buffer accesses hit the cache "
+        findings.append(Finding("warn", name, f"{hit / (hit + read):.1%} of {hit + read:,} buffer accesses to {name} hit the cache "
                                 f"({read:,} blocks read from disk or the OS cache)", None,
                                 {"hit_ratio": round(hit / (hit + read), 4), "blocks_read": read, "blocks_hit": hit}))
     shared = facts["postgres.settings"].get("shared_buffers") or {}
@@ -206,9 +206,9 @@ def vacuum(facts, t):
                         "vacuum_age_h": None if age_h is None else round(age_h, 1)}
             if ratio >= t["dead_ratio_warn"]:
                 findings.append(Finding("fail" if ratio >= t["dead_ratio_fail"] else "warn", name,
-                                        f"{name}: {ratio:.0%} of its tuples are dead ({dead:,}), {when}", vacuum_fix, evidence))
+                                        f"{ratio:.0%} of the tuples of {name} are dead ({dead:,}), {when}", vacuum_fix, evidence))
             elif age_h is None or age_h > t["max_vacuum_age_h"]:
-                findings.append(Finding("warn", name, f"{name}: {dead:,} dead tuples and {when}: autovacuum lags",
+                findings.append(Finding("warn", name, f"{name} has {dead:,} dead tuples and was {when}: autovacuum lags",
                                         vacuum_fix, evidence))
         if any(opt.lower() == "autovacuum_enabled=false" for opt in table.get("options") or []):
             findings.append(Finding("warn", name, f"autovacuum is disabled on {name}",
