@@ -201,8 +201,10 @@ def test_fk_on_quoted_schema_partitioned_table_and_a_taken_name():
 
 def test_unused_large_index_fails_with_an_unsafe_drop():
     mb = 2 * 1024 * 1024
-    facts = {"postgres.server": {**SERVER, "stats_reset": "2024-05-01 10:00:00+00"}, "postgres.indexes": [
+    facts = {"postgres.server": {**SERVER, "stats_reset": "2024-05-01 10:00:00+00"},
+             "postgres.foreign_keys": [fk("events", ["user_id"], [8], "users")], "postgres.indexes": [
         index("events_payload_idx", "events", [3], size=mb),
+        index("events_user_id_idx", "events", [8], size=mb),  # unscanned, but serves a foreign key
         index("used", "events", [2], size=mb, scans=5),
         index("small", "events", [4], size=8192),
         index("events_pkey", "events", [1], size=mb, unique=True, primary=True, constraint=True),
@@ -217,10 +219,11 @@ def test_unused_large_index_fails_with_an_unsafe_drop():
     assert finding.fix.text == "DROP INDEX CONCURRENTLY IF EXISTS public.events_payload_idx;"
     assert finding.fix.applicability.value == "unsafe"
     assert "2024-05-01 10:00:00" in finding.message and finding.evidence["size_bytes"] == mb
+    assert out.metrics["kept_for_foreign_keys"] == 1
 
 
 def test_unused_on_a_standby_says_so_and_none_passes():
-    facts = {"postgres.server": {**SERVER, "in_recovery": True},
+    facts = {"postgres.server": {**SERVER, "in_recovery": True}, "postgres.foreign_keys": [],
              "postgres.indexes": [index("big", "t", [2], size=5 * 1024 * 1024)]}
     assert "standby" in judge(database_indexes.unused_indexes, facts).summary
     facts["postgres.indexes"][0]["scans"] = 1
@@ -293,7 +296,7 @@ def test_many_indexes_stay_fast():
     many = [index(f"i{n}", f"t{n // 3}", [2 + n % 3]) for n in range(30_000)]
     start = time.perf_counter()
     judge(database_indexes.duplicate_indexes, {"postgres.indexes": many})
-    judge(database_indexes.unused_indexes, {"postgres.indexes": many, "postgres.server": SERVER})
+    judge(database_indexes.unused_indexes, {"postgres.indexes": many, "postgres.server": SERVER, "postgres.foreign_keys": []})
     assert time.perf_counter() - start < 5  # generous: a quadratic pass would take minutes
 
 

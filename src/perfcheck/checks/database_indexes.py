@@ -104,16 +104,23 @@ def fk_indexes(facts, t):
 
 # --- db.unused_indexes -------------------------------------------------------------------
 
-@check("db.unused_indexes", requires=["postgres.indexes", "postgres.server"])
+@check("db.unused_indexes", requires=["postgres.indexes", "postgres.server", "postgres.foreign_keys"])
 def unused_indexes(facts, t):
     server = facts["postgres.server"]
     since = _stats_since(server)
-    unused = [
+    fk_columns: dict[tuple[str, str], list[set[int]]] = defaultdict(list)
+    for fk in facts["postgres.foreign_keys"]:
+        fk_columns[(fk["schema"], fk["table"])].append(set(fk["attnums"]))
+    candidates = [
         index for index in facts["postgres.indexes"]
         if index["scans"] == 0 and index["is_valid"] and not index["is_unique"] and not index["is_primary"]
         and not index["backs_constraint"] and not index.get("is_partition")  # a partition's index goes with its parent's
         and index["size_bytes"] >= t["min_size_bytes"]
     ]
+    # An index that serves a foreign key stays, even unscanned: the first DELETE on the
+    # referenced table would scan without it (and db.fk_indexes would ask for it back).
+    unused = [index for index in candidates
+              if not any(_covers(index, cols) for cols in fk_columns[(index["schema"], index["table"])])]
     unused.sort(key=lambda index: (-index["size_bytes"], index["schema"], index["name"]))
     findings = [
         Finding("fail", _name(index),
@@ -123,7 +130,8 @@ def unused_indexes(facts, t):
         for index in unused
     ]
     wasted = sum(index["size_bytes"] for index in unused)
-    metrics = {"unused": len(unused), "unused_bytes": wasted, "stats_reset": server.get("stats_reset"),
+    metrics = {"unused": len(unused), "unused_bytes": wasted, "kept_for_foreign_keys": len(candidates) - len(unused),
+               "stats_reset": server.get("stats_reset"),
                "in_recovery": server.get("in_recovery")}
     if not findings:
         return Outcome.passed(f"every index over {format_bytes(t['min_size_bytes'])} has been scanned {since}", metrics=metrics)
