@@ -442,6 +442,9 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     check_app_modules()
     bindir = postgres_bindir()  # before starting anything: say what to install, start nothing
     redis_binary()
+    if options.fix and not hypopg_available(bindir):
+        raise DemoError("--fix builds only indexes verified with HypoPG, which is not installed: "
+                        f"apt-get install -y postgresql-{bindir.parent.name}-hypopg", code=2)
     workload = load_workload(folder)
     stack = Stack(Path(tempfile.mkdtemp(prefix="perfcheck-demo-")))
     try:
