@@ -233,3 +233,19 @@ def test_bad_input_is_one_line(args, message):
     run = perfcheck("apply-indexes", *args)
     lines = [line for line in run.err.splitlines() if line.strip() and not line.startswith("analysing")]
     assert run.code == 2 and len(lines) == 1 and message in lines[0] and "s3cret" not in run.err, run.err
+
+
+def test_python_api_and_an_index_built_since_the_advice(database, hypopg):
+    from perfcheck.advisor import advise
+    from perfcheck.apply_indexes import apply
+
+    seed(database)
+    advice = advise(database.url)
+    assert [r.label for r in advice.recommendations] == ["public.orders (customer_id)"]
+    database.execute("CREATE INDEX my_own_idx ON orders (customer_id, status)")  # someone was quicker
+    lines: list[str] = []
+    result = apply(advice, database.url, events=lines.append)
+    (outcome,) = result.outcomes
+    assert result.ok and outcome.status == "exists"
+    assert outcome.message == "already served by public.my_own_idx, built since the advice was made"
+    assert INDEX not in indexes(database) and lines == [f"building public.{INDEX} on public.orders (customer_id)…"]

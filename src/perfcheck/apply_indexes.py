@@ -301,6 +301,23 @@ class Builder:
                         "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
         return rows[0] if rows else None
 
+    def equivalent(self, rec: Recommendation) -> str | None:
+        """Another valid index that already does what this one would (same leading keys in
+        the same order, or a hash index for its one key): built since the advice was made."""
+        from .advisor.candidates import Candidate, served_by_existing
+        from .advisor.catalog import Catalog
+        from .advisor.predicates import parse_key
+        from .collectors.postgres import query_text
+
+        keys = tuple(parse_key(key) for key in rec.keys)
+        if None in keys:
+            return None
+        catalog = Catalog(lambda name, params: self.conn.execute(query_text(name), params, prepare=False).fetchall())
+        catalog.load({(rec.schema, rec.table)})
+        table = catalog.table_for((rec.schema, rec.table))
+        index = served_by_existing(table, Candidate(table.relation, keys, 0), set()) if table else None
+        return None if index is None or index.name == rec.name else qualified(rec.schema, index.name)
+
     def blockers(self, schema: str, table: str) -> list[Blocker]:
         """Sessions a concurrent build would queue behind: a conflicting lock on the table,
         or a transaction older than the lock timeout (the build waits for old snapshots)."""
@@ -409,6 +426,9 @@ class Builder:
 
 
 def _apply_one(builder: Builder, rec: Recommendation) -> tuple[str, str]:
+    other = builder.equivalent(rec)
+    if other:
+        return "exists", f"already served by {other}, built since the advice was made"
     if rec.table_kind != "p":
         status, message = builder.build(rec.schema, rec.table, rec.name, rec.keys, rec.method)
     else:

@@ -245,6 +245,20 @@ def _sort_key(text: str) -> tuple[str, Key] | None:
     return next(iter(aliases)), Key(key.expr, key.is_column, desc, nulls)
 
 
+def parse_key(text: str) -> Key | None:
+    """An index key as the advice writes it ("created_at DESC", "(lower(email))") as a Key."""
+    try:
+        item = parse_sql(f"SELECT 1 ORDER BY {text}")[0].stmt.sortClause[0]
+    except ParseError:
+        return None
+    key = key_of(item.node)
+    if key is None:
+        return None
+    desc = item.sortby_dir == SortByDir.SORTBY_DESC
+    nulls = {SortByNulls.SORTBY_NULLS_FIRST: True, SortByNulls.SORTBY_NULLS_LAST: False}.get(item.sortby_nulls)
+    return Key(key.expr, key.is_column, desc, nulls)
+
+
 @lru_cache(maxsize=16384)
 def _condition(text: str, default: str | None) -> tuple[tuple[AliasPredicate, ...], tuple[tuple[str, str], ...]]:
     """One condition printed by EXPLAIN: its predicates, and its single-alias conjuncts as

@@ -57,13 +57,12 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
     if verified:
         after = sum(s["cost_after"] for s in statements)
         saved_ms = sum(s["total_ms"] * (_saving(s) or 0) for s in statements)
-        head = (f"an index on {table} ({keys}) cuts the planner cost of {len(statements)} statement(s) "
+        head = (f"this index cuts the planner cost of {len(statements)} statement(s) "
                 f"from {before:.1f} to {after:.1f} (−{1 - after / before:.0%}, verified with HypoPG)")
     else:
         after, saved_ms = None, None
         head = (f"UNVERIFIED (HypoPG is not installed in this database; estimated from column statistics): "
-                f"an index on {table} ({keys}) would spare {len(statements)} statement(s) a scan of "
-                f"{rec['table_rows']:,} rows")
+                f"this index would spare {len(statements)} statement(s) a scan of {rec['table_rows']:,} rows")
     message = (f"{head}; {calls:,} calls, {_ms(total_ms)} in total; estimated index size "
                f"{_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
     if rec.get("nested_partitions"):
