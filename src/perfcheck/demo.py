@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterator, TextIO
 
 import yaml
 
-from .model import Report, Status
+from .demo_view import Snapshot, comparison
+from .model import Report
 from .sandbox import (MissingServer, PostgresServer, RedisServer, free_port, hypopg_available, postgres_bindir,
                       redis_binary)
 
@@ -38,7 +39,6 @@ APP_ROLE, APP_DB = "music", "music"
 # The workload the demo drives before each audit: bounded in requests and seconds.
 WORKLOAD = {"requests": 600, "seconds": 15, "concurrency": 8}
 TRICKLE = {"requests": 1000, "seconds": 30}  # during the audit, one request at a time
-SLOWEST = 5  # statements shown in the before → after table
 # Python modules the music API needs (the `demo` extra), with the name to install.
 APP_MODULES = {"starlette": "starlette", "uvicorn": "uvicorn", "socketio": "python-socketio",
                "psycopg_pool": "psycopg-pool"}
@@ -244,7 +244,7 @@ def slowest_statements(stack: Stack, limit: int = 20) -> list[dict[str, Any]]:
             (APP_ROLE, limit)).fetchall()
 
 
-def demo_config(stack: Stack) -> dict[str, Any]:
+def demo_config(stack: Stack, session_code: str) -> dict[str, Any]:
     """The perfcheck.yaml a user would write for the music API (also left in the demo folder)."""
     return {
         "targets": {"db": stack.db_url, "redis": stack.redis.url, "url": stack.api_url},
@@ -259,7 +259,7 @@ def demo_config(stack: Stack) -> dict[str, Any]:
                 {"name": "user playlists", "path": "/api/users/4242/playlists?page=2", "kind": "list"},
                 {"name": "songs", "path": "/api/songs?page=100", "kind": "list"},
                 {"name": "user by email", "path": "/api/users/lookup?email=user4242@example.com", "kind": "api"},
-                {"name": "session", "path": "/api/sessions/" + session_code(4242), "kind": "api"},
+                {"name": "session", "path": f"/api/sessions/{session_code}", "kind": "api"},
                 {"name": "record play", "method": "POST", "path": "/api/plays", "kind": "write",
                  "body": {"user_id": 4242, "song_id": 7}, "status": 201},
                 {"name": "stream", "path": "/api/songs/7/stream", "kind": "media"},
@@ -270,16 +270,11 @@ def demo_config(stack: Stack) -> dict[str, Any]:
     }
 
 
-def session_code(i: int) -> str:
-    import hashlib
-
-    return hashlib.md5(f"session{i}".encode()).hexdigest()[:8].upper()
-
-
-def write_config(stack: Stack) -> Path:
+def write_config(stack: Stack, session_code: str) -> Path:
     path = stack.root / "perfcheck.yaml"
     path.write_text("# Written by `perfcheck demo` for its music API; audit it again with\n"
-                    f"#   perfcheck audit --config {path}\n" + yaml.safe_dump(demo_config(stack), sort_keys=False))
+                    f"#   perfcheck audit --config {path}\n"
+                    + yaml.safe_dump(demo_config(stack, session_code), sort_keys=False))
     path.chmod(0o600)  # it holds the app role's password
     return path
 
@@ -318,108 +313,6 @@ def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
     for outcome in result.failed:
         steps.say(f"  ! {outcome.rec.label}: {outcome.status}: {outcome.message}")
     return [statement for outcome in result.outcomes if outcome.ok for statement in statements(outcome.rec)]
-
-
-# --- before → after -----------------------------------------------------------------------------
-@dataclass
-class Snapshot:
-    report: Report
-    statements: list[dict[str, Any]]
-    workload: Any  # the workload's result (its own percentiles are the fallback for api.latency)
-
-    def latency(self) -> dict[str, dict[str, float | None]]:
-        """P50/P95/P99 per endpoint from api.latency; the workload's when that check did not run."""
-        try:
-            result = self.report.check("api.latency")
-        except KeyError:
-            result = None
-        endpoints = (result.metrics.get("endpoints") if result and result.status.judged else None) or {}
-        if endpoints:
-            return {name: {q: m.get(f"{q}_ms") for q in ("p50", "p95", "p99")} for name, m in endpoints.items()
-                    if isinstance(m, dict)}
-        w = self.workload
-        return {f"{name} (workload)": {f"p{q}": w.percentile(q, name) for q in (50, 95, 99)}
-                for name in sorted(w.latencies_ms)}
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value / 1000:.2f} s"
-    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
-
-
-def _change(before: float | None, after: float | None) -> str:
-    if before is None or after is None or before <= 0:
-        return ""
-    if after <= before:
-        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"-{(1 - after / before) * 100:.0f} %"
-    return f"+{(after / before - 1) * 100:.0f} %"
-
-
-def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool, width: int = 110) -> str:
-    import io
-
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    from .report.terminal import score_style
-
-    buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
-    console.print(Text("perfcheck demo --fix: before → after", style="bold"))
-    if built:
-        console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
-        for statement in built:
-            console.print(Text("  " + statement, style="cyan"), soft_wrap=True)
-
-    scores = Table("score", "before", "after", box=None, pad_edge=False, title_justify="left")
-    def cell(value: int | None) -> Text:
-        return Text("?" if value is None else str(value), style=score_style(value))
-    scores.add_row("overall", cell(before.report.score), cell(after.report.score))
-    for cat in before.report.categories:
-        try:
-            later = after.report.category(cat.id).score
-        except KeyError:
-            later = None
-        scores.add_row(cat.title, cell(cat.score), cell(later))
-    console.print()
-    console.print(scores)
-
-    changed = []
-    for result in before.report.checks:
-        try:
-            later = after.report.check(result.id)
-        except KeyError:
-            continue
-        if later.status is not result.status:
-            changed.append((result.id, result.status, later.status))
-    if changed:
-        console.print()
-        console.print(Text("checks that changed: " + ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
-
-    by_id = {row["queryid"]: row for row in after.statements}
-    slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
-                 box=None, pad_edge=False)
-    for row in before.statements[:SLOWEST]:
-        later = by_id.get(row["queryid"])
-        text = row["query"] if len(row["query"]) <= 60 else row["query"][:59] + "…"
-        slow.add_row(text, str(row["calls"]), _ms(row["mean_ms"]), _ms(later["mean_ms"] if later else None),
-                     _change(row["mean_ms"], later["mean_ms"] if later else None))
-    console.print()
-    console.print(slow)
-
-    lat_before, lat_after = before.latency(), after.latency()
-    lat = Table("API latency", "P50", "P95", "P99", "P95 change", box=None, pad_edge=False)
-    for name, b in lat_before.items():
-        a = lat_after.get(name, {})
-        lat.add_row(name, *(f"{_ms(b.get(q))} → {_ms(a.get(q))}" for q in ("p50", "p95", "p99")),
-                    _change(b.get("p95"), a.get("p95")))
-    console.print()
-    console.print(lat)
-    return buffer.getvalue()
 
 
 # --- the whole demo ---------------------------------------------------------------------------
@@ -462,7 +355,7 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
             with steps.step("music API started") as note:
                 start_api(stack, folder)
                 note["detail"] = stack.api_url
-            config_path = write_config(stack)
+            config_path = write_config(stack, workload.session_code(4242))
 
             before = measure(stack, workload, config_path, steps, options, seed=1)
             out.write(render(before.report))

@@ -1,0 +1,112 @@
+"""`perfcheck demo --fix`'s before → after view: the overall and category scores, the
+checks whose status changed, the slowest statements' mean time (pg_stat_statements) and
+the API's P50/P95/P99 per endpoint (api.latency), side by side."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .model import Report
+from .report.terminal import score_style
+
+SLOWEST = 5  # statements shown
+
+
+@dataclass
+class Snapshot:
+    report: Report
+    statements: list[dict[str, Any]]
+    workload: Any  # the workload's result (its own percentiles are the fallback for api.latency)
+
+    def latency(self) -> dict[str, dict[str, float | None]]:
+        """P50/P95/P99 per endpoint from api.latency; the workload's when that check did not run."""
+        try:
+            result = self.report.check("api.latency")
+        except KeyError:
+            result = None
+        endpoints = (result.metrics.get("endpoints") if result and result.status.judged else None) or {}
+        if endpoints:
+            return {name: {q: m.get(f"{q}_ms") for q in ("p50", "p95", "p99")} for name, m in endpoints.items()
+                    if isinstance(m, dict)}
+        w = self.workload
+        return {f"{name} (workload)": {f"p{q}": w.percentile(q, name) for q in (50, 95, 99)}
+                for name in sorted(w.latencies_ms)}
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
+
+
+def _change(before: float | None, after: float | None) -> str:
+    if before is None or after is None or before <= 0:
+        return ""
+    if after <= before:
+        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"-{(1 - after / before) * 100:.0f} %"
+    return f"+{(after / before - 1) * 100:.0f} %"
+
+
+def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool, width: int = 110) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    console.print(Text("perfcheck demo --fix: before → after", style="bold"))
+    if built:
+        console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
+        for statement in built:
+            console.print(Text("  " + statement, style="cyan"), soft_wrap=True)
+
+    def cell(value: int | None) -> Text:
+        return Text("?" if value is None else str(value), style=score_style(value))
+
+    scores = Table("score", "before", "after", box=None, pad_edge=False)
+    scores.add_row("overall", cell(before.report.score), cell(after.report.score))
+    for cat in before.report.categories:
+        try:
+            later = after.report.category(cat.id).score
+        except KeyError:
+            later = None
+        scores.add_row(cat.title, cell(cat.score), cell(later))
+    console.print()
+    console.print(scores)
+
+    changed = []
+    for result in before.report.checks:
+        try:
+            later = after.report.check(result.id)
+        except KeyError:
+            continue
+        if later.status is not result.status:
+            changed.append((result.id, result.status, later.status))
+    if changed:
+        console.print()
+        console.print(Text("checks that changed: " + ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
+
+    by_id = {row["queryid"]: row for row in after.statements}
+    slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
+                 box=None, pad_edge=False)
+    for row in before.statements[:SLOWEST]:
+        later = by_id.get(row["queryid"])
+        text = row["query"] if len(row["query"]) <= 60 else row["query"][:59] + "…"
+        slow.add_row(text, str(row["calls"]), _ms(row["mean_ms"]), _ms(later["mean_ms"] if later else None),
+                     _change(row["mean_ms"], later["mean_ms"] if later else None))
+    console.print()
+    console.print(slow)
+
+    lat_before, lat_after = before.latency(), after.latency()
+    lat = Table("API latency", "P50", "P95", "P99", "P95 change", box=None, pad_edge=False)
+    for name, b in lat_before.items():
+        a = lat_after.get(name, {})
+        lat.add_row(name, *(f"{_ms(b.get(q))} → {_ms(a.get(q))}" for q in ("p50", "p95", "p99")),
+                    _change(b.get("p95"), a.get("p95")))
+    console.print()
+    console.print(lat)
+    return buffer.getvalue()
