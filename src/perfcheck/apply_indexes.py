@@ -518,8 +518,9 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
             result.problem = "interrupted while waiting for the build lock; nothing was built"
             return result
         if holder is not None:
-            result.lock_holder = holder
-            result.problem = (f"another perfcheck apply-indexes (pid {holder}) is building indexes in this database; "
+            result.lock_holder = holder if holder > 0 else None
+            who = f" (pid {holder})" if holder > 0 else ""
+            result.problem = (f"another perfcheck apply-indexes{who} is building indexes in this database; "
                               f"waited {options.wait_s:g} s; nothing was built")
             return result
         builder.monitor.start()
