@@ -76,7 +76,7 @@ def main() -> None:
         runs.append(figures)
         print(f"run {i + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()))
     keys = list(runs[0])
-    print("\nmedian / worst over the runs:")
+    print("\nmedian / worst over the runs" + (" (with --fix, steps that run twice are summed):" if args.fix else ":"))
     for key in keys:
         values = [r[key] for r in runs if key in r]
         print(f"  {key:<32} {statistics.median(values):6.1f} s  {max(values):6.1f} s")
