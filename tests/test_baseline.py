@@ -374,6 +374,10 @@ def test_policy_reports_a_missing_or_broken_baseline_before_auditing(tmp_path):
         Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=broken)
     with pytest.raises(ConfigError, match="--update-baseline needs --baseline"):
         Policy.load(cfg, CHECK_IDS, CATEGORIES, update_baseline=True)
+    # regenerating a broken baseline is allowed, with a warning
+    policy = Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=broken, update_baseline=True)
+    assert policy.baseline is None and "unreadable" in policy.notes[0]
+    assert "unreadable" in policy.judge(report(result("db.timeouts"))).warnings[0]
 
 
 def test_the_config_file_sections_validate(tmp_path):

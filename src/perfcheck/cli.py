@@ -199,7 +199,7 @@ def compare(
         sys.stdout.write(comparison.to_markdown(result))
     else:
         sys.stdout.write(comparison.to_text(result, color=sys.stdout.isatty()))
-    for line in policy.lapsed:
+    for line in policy.notes:
         err.print(f"perfcheck: warning: {line}", markup=False)
     if result.regressed:
         raise typer.Exit(EXIT_GATE)

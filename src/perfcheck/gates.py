@@ -164,7 +164,7 @@ class Policy:
     mistake is a one-line error (exit 2), not a surprise after minutes of auditing."""
 
     mutes: list[Mute] = field(default_factory=list)
-    lapsed: list[str] = field(default_factory=list)  # mutes past their `until`
+    notes: list[str] = field(default_factory=list)  # warnings for the run: lapsed mutes, a replaced baseline
     assertions: dict[str, Assertion] = field(default_factory=dict)
     tolerances: Tolerances = field(default_factory=Tolerances.default)
     baseline: Report | None = None
@@ -185,7 +185,9 @@ class Policy:
                 try:
                     policy.baseline = json_report.read(baseline_path)
                 except ValueError as exc:
-                    raise ConfigError(f"--baseline {exc}") from None
+                    if not update_baseline:
+                        raise ConfigError(f"--baseline {exc}") from None
+                    policy.notes.append(f"the old baseline is unreadable ({exc}); --update-baseline replaces it")
             elif not update_baseline:
                 raise ConfigError(f"--baseline {baseline_path}: no such file; run once with --update-baseline to create it")
         return policy
@@ -195,7 +197,7 @@ class Policy:
         apply_mutes(report, self.mutes)
         comp = compare(self.baseline, report, self.tolerances) if self.baseline is not None else None
         gate = evaluate(report, fail_under=fail_under, fail_on=fail_on, assertions=self.assertions, comparison=comp,
-                        accept_regressions=self.update_baseline, notes=self.lapsed)
+                        accept_regressions=self.update_baseline, notes=self.notes)
         report.baseline = comp.to_dict() if comp is not None else None
         report.gate = gate.to_dict()
         return gate
