@@ -25,6 +25,7 @@ from pathlib import Path
 import socketio
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from psycopg.rows import dict_row
+from psycopg.types.numeric import Int8Dumper
 from psycopg_pool import AsyncConnectionPool
 from redis import asyncio as aioredis
 from starlette.applications import Starlette
@@ -315,11 +316,17 @@ class RecordDuration:
             REQUEST_SECONDS.labels(scope["method"], route, str(status["code"])).observe(time.perf_counter() - started)
 
 
+async def configure(conn) -> None:
+    # psycopg sends a Python int as the smallest type that holds it (int2, int4, int8), so
+    # `id = $1` becomes two statements in pg_stat_statements; the ids are bigint: say so.
+    conn.adapters.register_dumper(int, Int8Dumper)
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette):
     pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=2, max_size=int(os.environ.get("POOL_SIZE", "8")),
                                kwargs={"row_factory": dict_row, "autocommit": True,
-                                       "application_name": "music-api"}, open=False)
+                                       "application_name": "music-api"}, configure=configure, open=False)
     await pool.open(wait=True, timeout=15)
     app.state.pool = pool
     app.state.redis = aioredis.from_url(os.environ["REDIS_URL"])
