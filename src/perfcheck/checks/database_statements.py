@@ -7,6 +7,7 @@ many checks look at them; every pass is linear in the number of statements, plus
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -19,6 +20,7 @@ from .statement_shape import Shape, batched, shape
 
 Row = dict[str, Any]
 _WIDE_TYPES = ("text", "json", "jsonb", "bytea", "xml", "character varying", "tsvector")
+_WORD = re.compile(r"[a-z_][a-z0-9_$]*")  # identifiers in a lower-cased statement
 
 
 def _rows_per_call(row: Row) -> float:
@@ -172,10 +174,18 @@ def n_plus_one(facts, t):
     catalog = Catalog(tables)
     related = _related_tables(facts, tables)
     statements = facts["postgres.statements"]
-    # The most-called list query (a SELECT returning several rows per call) per table.
+    # Hot lookups first, with the tables whose list queries would drive them.
+    lookups = []
+    for row, sh in _workload(statements, t["min_calls"], "="):
+        key = catalog.resolve(sh.lookup.table.schema, sh.lookup.table.name) if sh.lookup else None
+        if key is not None:
+            lookups.append((row, sh.lookup, key, related(key, sh.lookup.columns)))
+    wanted = {name.lower() for *_, around in lookups for _, name in around}
+    # The most-called list query (a SELECT returning several rows per call) per wanted
+    # table; a statement that names none of them is not parsed.
     drivers: dict[tuple[str, str], Row] = {}
     for row in statements:
-        if _rows_per_call(row) < 2:
+        if _rows_per_call(row) < 2 or wanted.isdisjoint(_WORD.findall(row["query"].lower())):
             continue
         sh = shape(row["query"])
         if sh.kind == "select":
@@ -184,19 +194,14 @@ def n_plus_one(facts, t):
                 if key and (key not in drivers or drivers[key]["calls"] < row["calls"]):
                     drivers[key] = row
     worst: dict[tuple[str, str], tuple[float, Row, Row, Any]] = {}
-    for row, sh in _workload(statements, t["min_calls"], "="):
-        if sh.lookup is None:
-            continue
-        key = catalog.resolve(sh.lookup.table.schema, sh.lookup.table.name)
-        if key is None:
-            continue
-        around = [drivers[k] for k in related(key, sh.lookup.columns) if k in drivers and drivers[k] is not row]
+    for row, lookup, key, around_keys in lookups:
+        around = [drivers[k] for k in around_keys if k in drivers and drivers[k] is not row]
         if not around:
             continue  # a hot lookup with no list query around it is just a hot endpoint
         driver = max(around, key=lambda r: r["calls"])
         ratio = row["calls"] / max(1, driver["calls"])
         if ratio >= t["ratio"] and (key not in worst or worst[key][0] < ratio):
-            worst[key] = (ratio, row, driver, sh.lookup)
+            worst[key] = (ratio, row, driver, lookup)
     findings = []
     for key, (ratio, row, driver, lookup) in sorted(worst.items(), key=lambda kv: -kv[1][1]["calls"]):
         name = qualified(*key)
