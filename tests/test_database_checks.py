@@ -641,3 +641,15 @@ def test_slow_query_log():
     assert judge(monitoring.slow_query_log, facts).status is Status.FAIL
     facts["postgres.settings"]["log_min_duration_statement"] = setting(1000, "ms")
     assert judge(monitoring.slow_query_log, facts).findings[0].severity == "warn"
+
+
+def test_slow_query_log_pg_stat_statements_installed_but_not_loaded():
+    facts = {"postgres.settings": {"log_min_duration_statement": setting(100, "ms"),
+                                   "shared_preload_libraries": setting("auto_explain")},
+             "postgres.extensions": {"pg_stat_statements": {}}}
+    out = judge(monitoring.slow_query_log, facts)
+    assert out.status is Status.WARN and "not loaded" in out.summary
+    assert by_object(out)["pg_stat_statements"].fix.text.startswith(
+        "ALTER SYSTEM SET shared_preload_libraries = 'auto_explain,pg_stat_statements';")
+    facts["postgres.settings"]["shared_preload_libraries"] = setting("pg_stat_statements")
+    assert judge(monitoring.slow_query_log, facts).status is Status.PASS

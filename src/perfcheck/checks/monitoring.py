@@ -29,13 +29,25 @@ def slow_query_log(facts, t):
                                 Fix((f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
                                     Applicability.MANUAL),
                                 {"log_min_duration_ms": logged}))
+    # Installed but not preloaded, the extension's view errors. The setting is only
+    # visible to superusers and pg_read_all_settings: unknown is not held against it.
+    preload = (facts["postgres.settings"].get("shared_preload_libraries") or {}).get("setting")
+    loaded = None if preload is None else "pg_stat_statements" in preload
     if not has_pss:
         findings.append(Finding("fail", "pg_stat_statements",
                                 f"pg_stat_statements is not installed, so statement times are not tracked; enable it with {ENABLE_PG_STAT_STATEMENTS}",
                                 Fix(("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",), Applicability.MANUAL)))
+    elif loaded is False:
+        has_pss = False
+        findings.append(Finding("fail", "pg_stat_statements",
+                                "pg_stat_statements is installed but not loaded, so nothing is tracked: add it to "
+                                "shared_preload_libraries and restart",
+                                Fix((f"ALTER SYSTEM SET shared_preload_libraries = '{preload + ',' if preload else ''}pg_stat_statements';  -- then restart",),
+                                    Applicability.MANUAL)))
     score = log_score * (1.0 if has_pss else 0.5)
     shown = "off" if logged is None or logged < 0 else f"{logged} ms"
-    summary = f"log_min_duration_statement = {shown}, pg_stat_statements {'installed' if has_pss else 'missing'}"
+    state = "installed" if has_pss else "installed, not loaded" if loaded is False else "missing"
+    summary = f"log_min_duration_statement = {shown}, pg_stat_statements {state}"
     return Outcome.scored(score, summary, metrics={"log_min_duration_ms": logged, "pg_stat_statements": has_pss},
                           findings=findings)
 
