@@ -265,8 +265,10 @@ def big_keys(facts, t):
     if k.get("memory_usage_denied") and not k["largest"]:
         return Outcome.error(k["memory_usage_denied"])
     scanned, dbsize = k["scanned"], k["dbsize"]
+    hint = {"time budget": "; raise redis.sample_seconds to scan them all",
+            "key budget": "; raise redis.sample_keys to scan them all"}.get(k["stopped_by"], "")
     coverage = (f"every key scanned ({dbsize:,})" if k["complete"]
-                else f"{scanned:,} of {dbsize:,} keys scanned (stopped by the {k['stopped_by']})")
+                else f"{scanned:,} of {dbsize:,} keys scanned (stopped by the {k['stopped_by']}{hint})")
     metrics = {"scanned": scanned, "dbsize": dbsize, "complete": k["complete"], "scan_s": k["seconds"],
                "scanned_bytes": k["total_bytes"],
                "largest": [{"key": i["key"], "type": i["type"], "bytes": i["bytes"], "length": i["length"]}
