@@ -254,7 +254,7 @@ def test_old_info_without_maxmemory_falls_back_to_config_or_errors():
 
 def test_no_big_keys_passes_and_names_the_largest():
     out = judge(cache.big_keys, {"redis.keys": keys({"a:*": family(10, 10)}, largest=[big("a:1", "string", 500, 400)])})
-    assert out.status is Status.PASS and "the largest, a:1, is a string of 500 B" in out.summary
+    assert out.status is Status.PASS and "the largest, a:1, is a string of 500 bytes" in out.summary
 
 
 def test_big_string_and_big_hash_are_named_largest_first():

@@ -3,7 +3,8 @@ statements), a line per index applied, and the summary. Plain text; no I/O."""
 
 from __future__ import annotations
 
-from .advisor.ddl import format_bytes, statements
+from .advisor.ddl import statements
+from .units import format_bytes
 from .advisor.model import Advice, Recommendation
 from .apply_indexes import ApplyResult, IndexOutcome
 from .sqlnames import qualified

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from ..sqlnames import index_name, qualified, quote_ident
+from ..units import format_bytes
 from .model import Advice, Recommendation
 
 
@@ -70,9 +71,3 @@ def migration(advice: Advice, recommendations: list[Recommendation] | None = Non
     return "\n".join(lines).rstrip() + "\n"
 
 
-def format_bytes(size: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"

@@ -14,19 +14,11 @@ from typing import Any
 from ..model import Applicability, Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import higher_is_better, lognormal, status_for
+from ..units import format_bytes
 
 MB = 1024 * 1024
 # Replication's own commands: their per-call time is not something the application waits for.
 _REPLICATION = {"sync", "psync", "replconf"}
-
-
-def human_bytes(n: float | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("GB", 1024 ** 3), ("MB", MB), ("KB", 1024)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{int(n)} B"
 
 
 def severity(score: float) -> str:
@@ -184,16 +176,16 @@ def eviction(facts, t):
                else f"so maxmemory-policy {policy} never applies")
         findings.append(Finding("fail", "maxmemory",
                                 f"no maxmemory {why}: Redis grows until the host runs out of memory "
-                                f"({human_bytes(used)} used now)", fix,
+                                f"({format_bytes(used)} used now)", fix,
                                 {"maxmemory": 0, "maxmemory_policy": policy, "used_memory": used}))
-        summary = f"no maxmemory, policy {policy}, {human_bytes(used)} used"
+        summary = f"no maxmemory, policy {policy}, {format_bytes(used)} used"
     else:
-        summary = f"maxmemory {human_bytes(maxmemory)} ({ratio:.0%} used), policy {policy}"
+        summary = f"maxmemory {format_bytes(maxmemory)} ({ratio:.0%} used), policy {policy}"
         if policy == "noeviction":
             full = ratio > t["max_used_ratio"]
             score = 0.05 if full else 0.3
             findings.append(Finding("fail", "maxmemory-policy",
-                                    f"noeviction: once the cache is full ({ratio:.0%} of {human_bytes(maxmemory)} now) "
+                                    f"noeviction: once the cache is full ({ratio:.0%} of {format_bytes(maxmemory)} now) "
                                     "writes fail with OOM errors instead of evicting old entries",
                                     Fix(("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"), Applicability.MANUAL),
                                     {"maxmemory_policy": policy, "used_ratio": round(ratio, 4)}))
@@ -221,8 +213,8 @@ def eviction(facts, t):
         if system and maxmemory > system:
             score = min(score, 0.6)
             findings.append(Finding("warn", "maxmemory",
-                                    f"maxmemory {human_bytes(maxmemory)} is more than the host's "
-                                    f"{human_bytes(system)} of RAM: the limit will never be reached before swapping",
+                                    f"maxmemory {format_bytes(maxmemory)} is more than the host's "
+                                    f"{format_bytes(system)} of RAM: the limit will never be reached before swapping",
                                     Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
                                         Applicability.MANUAL), {"maxmemory": maxmemory, "total_system_memory": system}))
     if oom:
@@ -286,15 +278,15 @@ def big_keys(facts, t):
         coverage += f", {plural(k['memory_denied_keys'], 'key')} not read: {k['memory_usage_denied']}"
     if not offenders:
         largest = k["largest"][0] if k["largest"] else None
-        biggest = f"; the largest, {largest['key']}, is a {largest['type']} of {human_bytes(largest['bytes'])}" if largest else ""
+        biggest = f"; the largest, {largest['key']}, is a {largest['type']} of {format_bytes(largest['bytes'])}" if largest else ""
         return Outcome.passed(f"no key over the limits, {coverage}{biggest}", metrics=metrics)
     worst = max(measured / limit for _, measured, limit, _ in offenders)
     score = min(0.89, lognormal(worst, 1.0, 10.0))
     findings = []
     for item, measured, limit, unit in offenders[: int(t["top"])]:
-        size = f"{human_bytes(measured)}" if unit == "bytes" else f"{int(measured):,} {unit}"
-        shown_limit = human_bytes(limit) if unit == "bytes" else f"{int(limit):,} {unit}"
-        extra = "" if unit == "bytes" else f", {human_bytes(item['bytes'])}"
+        size = f"{format_bytes(measured)}" if unit == "bytes" else f"{int(measured):,} {unit}"
+        shown_limit = format_bytes(limit) if unit == "bytes" else f"{int(limit):,} {unit}"
+        extra = "" if unit == "bytes" else f", {format_bytes(item['bytes'])}"
         advice = ("compress it or split it" if item["type"] == "string"
                   else "split it into smaller keys (e.g. buckets by a hash of the member) and read it in pages")
         findings.append(Finding(severity(lognormal(measured / limit, 1.0, 10.0)), item["key"],
@@ -383,7 +375,7 @@ def memory(facts, t):
     judged_fragmentation = used >= t["min_used_bytes"] and isinstance(ratio, (int, float))
     metrics["fragmentation_judged"] = judged_fragmentation
     if not judged_fragmentation:
-        notes.append(f"fragmentation not judged below {human_bytes(t['min_used_bytes'])} used")
+        notes.append(f"fragmentation not judged below {format_bytes(t['min_used_bytes'])} used")
     elif ratio > t["max_fragmentation"]:
         part = lognormal(ratio - 1, t["max_fragmentation"] - 1, (t["max_fragmentation"] - 1) * 3)
         scores.append(part)
@@ -391,13 +383,13 @@ def memory(facts, t):
         fix = (Fix(("restart Redis in a quiet period (activedefrag is already on)",), Applicability.MANUAL)
                if defrag == "yes" else Fix(("CONFIG SET activedefrag yes", "CONFIG REWRITE"), Applicability.MANUAL))
         findings.append(Finding(severity(part), "mem_fragmentation_ratio",
-                                f"fragmentation {ratio:.2f}: {human_bytes(rss)} resident for {human_bytes(used)} of data "
+                                f"fragmentation {ratio:.2f}: {format_bytes(rss)} resident for {format_bytes(used)} of data "
                                 f"(MEMORY DOCTOR flags over 1.4); the difference is memory the host cannot use", fix,
                                 {"ratio": ratio, "used_memory": used, "used_memory_rss": rss}))
     elif ratio < 1.0:
         scores.append(0.5)
         findings.append(Finding("warn", "mem_fragmentation_ratio",
-                                f"fragmentation {ratio:.2f}: Redis holds {human_bytes(used)} but only {human_bytes(rss)} "
+                                f"fragmentation {ratio:.2f}: Redis holds {format_bytes(used)} but only {format_bytes(rss)} "
                                 "is resident, so part of it is probably swapped out (every access to it is a disk read)",
                                 None, {"ratio": ratio, "used_memory": used, "used_memory_rss": rss}))
     if maxmemory:
@@ -407,21 +399,21 @@ def memory(facts, t):
             part = 0.1 if policy == "noeviction" else 0.4
             scores.append(part)
             findings.append(Finding(severity(part), "maxmemory",
-                                    f"{headroom:.0%} headroom: {human_bytes(used)} of {human_bytes(maxmemory)} used with "
+                                    f"{headroom:.0%} headroom: {format_bytes(used)} of {format_bytes(maxmemory)} used with "
                                     f"policy {policy}, so writes will soon fail with OOM errors",
                                     Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
                                         Applicability.MANUAL), {"headroom": round(headroom, 4), "maxmemory": maxmemory}))
         elif headroom < t["min_headroom"]:
             notes.append(f"full at {1 - headroom:.0%} of maxmemory and evicting, as a {policy} cache should")
-        headroom_text = f"{headroom:.0%} headroom under maxmemory {human_bytes(maxmemory)}"
+        headroom_text = f"{headroom:.0%} headroom under maxmemory {format_bytes(maxmemory)}"
     elif system:
         headroom = 1 - max(rss, used) / system
         metrics["headroom"] = headroom
-        headroom_text = f"no maxmemory; {headroom:.0%} of the host's {human_bytes(system)} free of Redis"
+        headroom_text = f"no maxmemory; {headroom:.0%} of the host's {format_bytes(system)} free of Redis"
         if headroom < t["min_headroom"]:
             scores.append(0.1)
             findings.append(Finding("fail", "total_system_memory",
-                                    f"Redis uses {human_bytes(max(rss, used))} of the host's {human_bytes(system)} with no "
+                                    f"Redis uses {format_bytes(max(rss, used))} of the host's {format_bytes(system)} with no "
                                     "maxmemory: the kernel will kill it or swap",
                                     Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
                                         Applicability.MANUAL), {"headroom": round(headroom, 4)}))
@@ -429,12 +421,12 @@ def memory(facts, t):
         headroom_text = "no maxmemory and the host's RAM unknown"
     if judged_fragmentation and peak > 1.5 * used:
         findings.append(Finding("info", "used_memory_peak",
-                                f"the peak ({human_bytes(peak)}) is far above today's use ({human_bytes(used)}): the "
+                                f"the peak ({format_bytes(peak)}) is far above today's use ({format_bytes(used)}): the "
                                 "allocator may hold the difference as fragmentation", None,
                                 {"used_memory_peak": peak, "used_memory": used}))
     score = min(scores)
     ratio_text = f"fragmentation {ratio:.2f}" if isinstance(ratio, (int, float)) else "fragmentation unknown"
-    summary = f"{human_bytes(used)} used, {ratio_text}, {headroom_text}"
+    summary = f"{format_bytes(used)} used, {ratio_text}, {headroom_text}"
     if notes:
         summary += f" ({'; '.join(notes)})"
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

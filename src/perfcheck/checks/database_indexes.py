@@ -10,7 +10,8 @@ from typing import Any
 from ..model import Applicability, Finding, Fix
 from ..registry import Outcome, check
 from ..sqlnames import index_name, qualified, quote_ident
-from .pg import format_bytes, penalty
+from ..units import format_bytes
+from .pg import penalty
 
 Index = dict[str, Any]
 

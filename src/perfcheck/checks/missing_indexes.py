@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model import Applicability, Finding, Fix
+from ..units import format_bytes
 from ..registry import Outcome, check
 from ..scoring import lognormal
 from ..sqlnames import qualified
@@ -17,14 +18,6 @@ from ..sqlnames import qualified
 QUERY_CHARS = 120
 SHOWN_STATEMENTS = 3
 SLOW_MS = 20  # the checklist's budget for a database query
-
-
-def _bytes(size: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
 
 
 def _ms(value: float) -> str:
@@ -64,7 +57,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
         head = (f"UNVERIFIED (HypoPG is not installed in this database; estimated from column statistics): "
                 f"this index would spare {len(statements)} statement(s) a scan of {rec['table_rows']:,} rows")
     message = (f"{head}; {calls:,} calls, {_ms(total_ms)} in total; estimated index size "
-               f"{_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
+               f"{format_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
     if rec.get("nested_partitions"):
         message += ". Its partitions are partitioned in turn: build it per partition by hand"
     slow = any(s["mean_ms"] > SLOW_MS for s in statements)

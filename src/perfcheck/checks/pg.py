@@ -47,16 +47,6 @@ def penalty(findings: list[Any]) -> float:
     return score
 
 
-def format_bytes(size: float | None) -> str:
-    if size is None:
-        return "?"
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if abs(size) < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
 def short_sql(text: str | None, limit: int = 120) -> str:
     """A statement on one line, cut to `limit` characters, as an object name or in a message."""
     flat = " ".join((text or "").split())
