@@ -14,7 +14,7 @@ from rich.console import Console
 
 from . import __version__, checklist, config as config_mod
 from .config import ConfigError
-from .model import Report, Status
+from .model import Report
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 

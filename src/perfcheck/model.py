@@ -42,6 +42,11 @@ class Fix:
     def text(self) -> str:
         return "\n".join(self.statements)
 
+    @classmethod
+    def manual(cls, *statements: str) -> "Fix":
+        """Guidance a person applies: a setting, a header, a code change."""
+        return cls(tuple(statements), Applicability.MANUAL)
+
 
 @dataclass
 class Finding:

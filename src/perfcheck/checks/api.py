@@ -7,16 +7,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from .http_facts import (
     body_size, compressed, failed, header, is_compressible, is_html, is_json, kib, label, media_type,
     share_score, traceback_in,
 )
 
-
-def manual(*lines: str) -> Fix:
-    return Fix(tuple(lines), Applicability.MANUAL)
 
 
 def answered_2xx(e: dict[str, Any]) -> bool:
@@ -38,7 +35,7 @@ def compression(facts, t):
             if compressed(e):
                 findings.append(Finding("fail", label(e), f"streaming media ({mt}) is sent with Content-Encoding: "
                                         f"{e['content_encoding']}; compressing audio/video wastes CPU and breaks range requests",
-                                        manual(f"exclude {mt} from compression (nginx gzip_types / GZipMiddleware exclude_content_types)"),
+                                        Fix.manual(f"exclude {mt} from compression (nginx gzip_types / GZipMiddleware exclude_content_types)"),
                                         {"content_type": mt, "content_encoding": e["content_encoding"]}))
             else:
                 good += 1
@@ -50,7 +47,7 @@ def compression(facts, t):
         if not compressed(e):
             findings.append(Finding("fail", label(e), f"{kib(size)} of {mt} sent uncompressed (requested with "
                                     f"Accept-Encoding: gzip)",
-                                    manual(f"enable gzip or brotli for {mt} responses over {min_bytes} bytes"),
+                                    Fix.manual(f"enable gzip or brotli for {mt} responses over {min_bytes} bytes"),
                                     {"bytes": size, "content_type": mt, "min_bytes": min_bytes}))
             continue
         vary = header(e, "vary").lower()
@@ -58,7 +55,7 @@ def compression(facts, t):
             good += 0.8
             findings.append(Finding("warn", label(e), "compressed without Vary: Accept-Encoding: a shared cache may "
                                     "hand the compressed bytes to a client that did not ask for them",
-                                    manual("add Vary: Accept-Encoding to compressed responses"),
+                                    Fix.manual("add Vary: Accept-Encoding to compressed responses"),
                                     {"content_encoding": e["content_encoding"]}))
         else:
             good += 1
@@ -96,7 +93,7 @@ def validation(facts, t):
                 else:
                     good += 0.7
                     findings.append(Finding("warn", ep["name"], f"{what} got {status} but a {media_type(p) or 'bodiless'} "
-                                            "answer, not a JSON error", manual("answer validation errors as JSON (or problem+json)"),
+                                            "answer, not a JSON error", Fix.manual("answer validation errors as JSON (or problem+json)"),
                                             {"probe": what, "status": status}))
             elif status >= 500:
                 judged += 1
@@ -104,12 +101,12 @@ def validation(facts, t):
                 findings.append(Finding("fail", ep["name"], f"{what} crashed the endpoint: {status}"
                                         + (f", with a stack trace in the body ({leaked!r})" if leaked else "")
                                         + "; bad input must get 400 or 422",
-                                        manual("validate the request body before using it (pydantic, zod, joi) and answer 422"),
+                                        Fix.manual("validate the request body before using it (pydantic, zod, joi) and answer 422"),
                                         {"probe": what, "status": status, "traceback": bool(leaked)}))
             elif 200 <= status < 300:
                 judged += 1
                 findings.append(Finding("fail", ep["name"], f"{what} was accepted with {status}: the input is not validated",
-                                        manual("validate types and sizes of every field; answer 422 with the errors"),
+                                        Fix.manual("validate types and sizes of every field; answer 422 with the errors"),
                                         {"probe": what, "status": status}))
             else:
                 unjudged.append(f"{ep['name']} ({what}): answered {status} before validation"
@@ -154,21 +151,21 @@ def errors(facts, t):
                 scores.append(0.5)
                 findings.append(Finding("warn", label(p), f"an unknown route answered {status} "
                                         f"({media_type(p) or 'no content type'}), not 404: a catch-all hides mistakes",
-                                        manual("answer unknown API routes with a JSON 404"), {"status": status}))
+                                        Fix.manual("answer unknown API routes with a JSON 404"), {"status": status}))
             continue  # a bad query parameter that is ignored is not an error answer
         if leaked:
             scores.append(0.0)
             findings.append(Finding("fail", label(p), f"{what}: the {status} answer leaks a stack trace ({leaked!r})",
-                                    manual("log the traceback server-side; answer a JSON error without it"),
+                                    Fix.manual("log the traceback server-side; answer a JSON error without it"),
                                     {"status": status, "probe": what}))
         elif status >= 500 and what != "unknown route":
             scores.append(0.0)
             findings.append(Finding("fail", label(p), f"{what} got {status}: bad input must be a 4xx, not a server error",
-                                    manual("validate input and answer 400/422"), {"status": status, "probe": what}))
+                                    Fix.manual("validate input and answer 400/422"), {"status": status, "probe": what}))
         elif not is_json(p):
             scores.append(0.5)
             findings.append(Finding("warn", label(p), f"{what}: the {status} error is {media_type(p) or 'bodiless'}, not JSON",
-                                    manual('one error handler answering {"error": {"code", "message"}} or application/problem+json'),
+                                    Fix.manual('one error handler answering {"error": {"code", "message"}} or application/problem+json'),
                                     {"status": status, "content_type": media_type(p), "probe": what}))
         else:
             scores.append(1.0)
@@ -187,7 +184,7 @@ def errors(facts, t):
         score *= 0.7
         findings.append(Finding("warn", "error shape", "JSON errors come in %d shapes: %s" % (
             len(shapes), "; ".join(f"{s} ({', '.join(names)})" for s, names in shapes.items())),
-            manual("one error handler for every exception, one body shape"), {"shapes": sorted(shapes)}))
+            Fix.manual("one error handler for every exception, one body shape"), {"shapes": sorted(shapes)}))
     bad = [f for f in findings if f.severity in ("fail", "warn")]
     summary = (f"{len(bad)} problem(s) in {len(scores)} error answers" if bad
                else f"{len(scores)} error answers: JSON, one shape, no stack trace")
@@ -215,7 +212,7 @@ def rate_limit(facts, t):
     for e in api:
         if not _limit_headers(e):
             findings.append(Finding("fail", label(e), "no rate-limit headers (RateLimit-* or X-RateLimit-*) in the answer",
-                                    manual("rate-limit the API (a token bucket in Redis) and announce it with RateLimit headers"),
+                                    Fix.manual("rate-limit the API (a token bucket in Redis) and announce it with RateLimit headers"),
                                     {"status": e["status"]}))
     header_part = share_score(len(with_headers), len(api)) if api else 1.0
     metrics: dict[str, Any] = {"endpoints": len(api), "with_headers": len(with_headers), "burst": burst.get("enabled", False)}
@@ -234,14 +231,14 @@ def rate_limit(facts, t):
         else:
             burst_part = 0.6
             findings.append(Finding("warn", burst["endpoint"], f"the 429 after {limited['after']} requests has no Retry-After",
-                                    manual("send Retry-After with every 429"), {"after": limited["after"]}))
+                                    Fix.manual("send Retry-After with every 429"), {"after": limited["after"]}))
         summary = f"{burst['endpoint']}: 429 after {limited['after']} requests in {burst['seconds']} s" + (
             f" with Retry-After: {retry_after}" if retry_after else "")
     else:
         burst_part = 0.0
         findings.append(Finding("fail", burst["endpoint"], f"a burst of {burst['sent']} requests in {burst['seconds']} s "
                                 f"got no 429 ({', '.join(f'{k}: {v}' for k, v in burst['statuses'].items())})",
-                                manual("answer 429 with Retry-After once a client exceeds its rate"),
+                                Fix.manual("answer 429 with Retry-After once a client exceeds its rate"),
                                 {"sent": burst["sent"], "seconds": burst["seconds"], "statuses": burst["statuses"]}))
         summary = f"{burst['endpoint']}: no 429 in a burst of {burst['sent']} requests"
     return Outcome.scored(0.7 * burst_part + 0.3 * header_part, summary, metrics=metrics, findings=findings)
@@ -340,14 +337,14 @@ def pagination(facts, t):
         elif style == "offset":
             scores.append(0.0)
             findings.append(Finding("fail", label(e), f"pages by offset: {evidence}; deep pages get slower and "
-                                    "rows shift between pages", manual("page by cursor: WHERE id > $last ORDER BY id LIMIT $n, "
+                                    "rows shift between pages", Fix.manual("page by cursor: WHERE id > $last ORDER BY id LIMIT $n, "
                                                                         "and return next_cursor"),
                                     {"evidence": evidence, "items": n}))
         else:
             scores.append(0.5)
             findings.append(Finding("warn", label(e), f"answers {n if n is not None else 'a list of'} items with no "
                                     "pagination: an unbounded list grows with the data",
-                                    manual("limit the page size and return next_cursor"), {"items": n}))
+                                    Fix.manual("limit the page size and return next_cursor"), {"items": n}))
     for why in unjudged:
         findings.append(Finding("warn", why.split(" answered")[0].split(":")[0], why))
     good = scores.count(1.0)
@@ -375,16 +372,16 @@ def cors(facts, t):
             score = 0.0
             findings.append(Finding("fail", label(a), f"{how} with Access-Control-Allow-Credentials: true: any web site "
                                     "can call the API as the signed-in user",
-                                    manual("allow an explicit list of origins; never reflect Origin with credentials"),
+                                    Fix.manual("allow an explicit list of origins; never reflect Origin with credentials"),
                                     {"origin_sent": origin, "allow_origin": acao, "credentials": True}))
         elif acao == origin:
             score = min(score, 0.6)
             findings.append(Finding("warn", label(a), "reflects any Origin (without credentials): an allow-list is safer",
-                                    manual("allow an explicit list of origins"), {"origin_sent": origin, "allow_origin": acao}))
+                                    Fix.manual("allow an explicit list of origins"), {"origin_sent": origin, "allow_origin": acao}))
     pre = c["preflight"]
     if pre.get("status") is not None and pre["status"] >= 500:
         score = min(score, 0.6)
-        findings.append(Finding("warn", label(pre), f"the preflight crashed ({pre['status']})", manual("answer OPTIONS preflights"),
+        findings.append(Finding("warn", label(pre), f"the preflight crashed ({pre['status']})", Fix.manual("answer OPTIONS preflights"),
                                 {"status": pre["status"]}))
     allowed = c.get("allowed_preflight")
     if allowed is not None:
@@ -394,7 +391,7 @@ def cors(facts, t):
             findings.append(Finding("warn", label(allowed), f"the preflight from the allowed origin {c['allowed_origin']} "
                                     f"was not granted (status {allowed.get('status')}, Access-Control-Allow-Origin: "
                                     f"{header(allowed, 'access-control-allow-origin') or 'none'})",
-                                    manual("answer preflights from allowed origins with 204 and the CORS headers"),
+                                    Fix.manual("answer preflights from allowed origins with 204 and the CORS headers"),
                                     {"status": allowed.get("status")}))
     if not findings:
         wildcard = any(g["allow_origin"] == "*" for g in grants)
@@ -418,13 +415,13 @@ def connection_reuse(facts, t):
         score = 0.0 if r["connections"] >= r["requests"] else 0.6
         findings.append(Finding("fail" if score == 0 else "warn", f"GET {r['path']}",
                                 f"{r['requests']} requests needed {r['connections']} connections{close}: every new one "
-                                "costs a TCP (and TLS) handshake", manual("enable keep-alive in the server and proxy"),
+                                "costs a TCP (and TLS) handshake", Fix.manual("enable keep-alive in the server and proxy"),
                                 metrics))
         return Outcome.scored(score, findings[0].message, metrics=metrics, findings=findings)
     versions = ", ".join(r["http_versions"])
     if r["scheme"] == "https" and "HTTP/2" not in r["http_versions"]:
         findings.append(Finding("warn", f"GET {r['path']}", f"TLS without HTTP/2 (ALPN offered h2, got {versions})",
-                                manual("enable HTTP/2 in the TLS terminator (nginx: listen 443 ssl; http2 on;)"), metrics))
+                                Fix.manual("enable HTTP/2 in the TLS terminator (nginx: listen 443 ssl; http2 on;)"), metrics))
         return Outcome.scored(0.8, f"keep-alive works; {versions} over TLS, no HTTP/2", metrics=metrics, findings=findings)
     note = "" if r["scheme"] == "https" else " (plain HTTP: HTTP/2 is judged over TLS only)"
     return Outcome.passed(f"{r['requests']} requests over one connection, {versions}{note}", metrics=metrics)

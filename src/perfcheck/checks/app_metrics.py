@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import higher_is_better
 from .http_facts import is_html, is_json, media_type
@@ -17,9 +17,6 @@ LEVEL_LABELS = ("cache_level", "level", "layer", "tier")
 OK_WORDS = ("ok", "up", "pass", "healthy", "true", "green")
 
 
-def manual(*lines: str) -> Fix:
-    return Fix(tuple(lines), Applicability.MANUAL)
-
 
 @check("mon.metrics", requires=["http.metrics"])
 def metrics(facts, t):
@@ -27,7 +24,7 @@ def metrics(facts, t):
     path = m["path"]
     if m.get("status") is None:
         return Outcome.error(f"GET {path} got no answer: {m.get('error')}")
-    fix = manual("expose /metrics with a request-duration histogram (prometheus_client Histogram, "
+    fix = Fix.manual("expose /metrics with a request-duration histogram (prometheus_client Histogram, "
                  "prometheus-fastapi-instrumentator, express-prom-bundle)")
     if m["status"] != 200:
         return Outcome.scored(0.0, f"GET {path} answered {m['status']}: no metrics to scrape",
@@ -74,7 +71,7 @@ def health(facts, t):
     h = facts["http.health"]
     path = h.get("probe_path", h.get("path"))
     where = f"GET {path}"
-    fix = manual('answer /health with {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}, '
+    fix = Fix.manual('answer /health with {"status": "ok", "checks": {"database": "ok", "redis": "ok"}}, '
                  "and 503 naming the failing dependency when degraded")
     status = h.get("status")
     if status is None:
@@ -146,7 +143,7 @@ def cache_levels(facts, t):
         if rate < target:
             findings.append(Finding("fail" if rate < floor else "warn", f"cache level {level}",
                                     f"{level} hit rate {rate:.0%} is under the {target:.0%} target ({h:.0f} hits, {mi:.0f} misses)",
-                                    manual(f"size the {level} cache for the hot keys and align TTLs between levels"),
+                                    Fix.manual(f"size the {level} cache for the hot keys and align TTLs between levels"),
                                     {"hits": h, "misses": mi, "hit_rate": round(rate, 4)}))
     if not traffic:
         return Outcome.skip("the cache counters are all zero: no traffic to judge yet")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import higher_is_better, lognormal, status_for
 from ..units import format_bytes
@@ -121,7 +121,7 @@ def ttl(facts, t):
             f"{f['keys'] - f['with_ttl']:,} of {plural(f['keys'], 'sampled ' + name + ' key')} "
             f"{'has' if f['keys'] == 1 else 'have'} no TTL ({family_share:.0%} with one; about "
             f"{plural(estimate, 'key')} of this family in db{k['db']}): they live until memory runs out",
-            Fix((f"SET {example} <value> EX <seconds>",), Applicability.MANUAL),
+            Fix.manual(f"SET {example} <value> EX <seconds>"),
             {"sampled": f["keys"], "with_ttl": f["with_ttl"], "share": round(family_share, 4),
              "estimated_keys": estimate, "sampled_bytes": f["bytes"]}))
     summary = f"{share:.0%} of {of} have a TTL{cross}"
@@ -167,8 +167,8 @@ def eviction(facts, t):
     metrics = {"maxmemory": maxmemory, "maxmemory_policy": policy, "used_memory": used, "used_ratio": ratio,
                "evicted_keys": evicted, "evicted_in_window": window["evicted_keys"] if window else None,
                "oom_errors": oom, "ttl_share": expires / keys if keys else None}
-    fix = Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG SET maxmemory-policy allkeys-lru",
-               "CONFIG REWRITE"), Applicability.MANUAL)
+    fix = Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG SET maxmemory-policy allkeys-lru",
+               "CONFIG REWRITE")
     findings = []
     if maxmemory == 0:
         score = 0.0 if policy == "noeviction" else 0.25
@@ -187,7 +187,7 @@ def eviction(facts, t):
             findings.append(Finding("fail", "maxmemory-policy",
                                     f"noeviction: once the cache is full ({ratio:.0%} of {format_bytes(maxmemory)} now) "
                                     "writes fail with OOM errors instead of evicting old entries",
-                                    Fix(("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"), Applicability.MANUAL),
+                                    Fix.manual("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"),
                                     {"maxmemory_policy": policy, "used_ratio": round(ratio, 4)}))
         elif policy.startswith("volatile-"):
             share = expires / keys if keys else 1.0
@@ -199,14 +199,14 @@ def eviction(facts, t):
                                         f"{policy} evicts only keys with a TTL, and {1 - share:.0%} of the {keys:,} keys "
                                         f"have none: when memory is full ({ratio:.0%} now) those cannot be evicted and "
                                         "writes fail with OOM errors",
-                                        Fix(("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"), Applicability.MANUAL),
+                                        Fix.manual("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"),
                                         {"maxmemory_policy": policy, "ttl_share": round(share, 4), "keys": keys}))
         elif policy == "allkeys-random":
             score = 0.7
             findings.append(Finding("warn", "maxmemory-policy",
                                     "allkeys-random evicts hot keys as readily as cold ones; allkeys-lru or allkeys-lfu "
                                     "keep what is read often",
-                                    Fix(("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"), Applicability.MANUAL),
+                                    Fix.manual("CONFIG SET maxmemory-policy allkeys-lru", "CONFIG REWRITE"),
                                     {"maxmemory_policy": policy}))
         else:
             score = 1.0
@@ -215,8 +215,7 @@ def eviction(facts, t):
             findings.append(Finding("warn", "maxmemory",
                                     f"maxmemory {format_bytes(maxmemory)} is more than the host's "
                                     f"{format_bytes(system)} of RAM: the limit will never be reached before swapping",
-                                    Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
-                                        Applicability.MANUAL), {"maxmemory": maxmemory, "total_system_memory": system}))
+                                    Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"), {"maxmemory": maxmemory, "total_system_memory": system}))
     if oom:
         score = min(score, 0.3)
         findings.append(Finding("fail", "OOM", f"{oom:,} commands were refused with OOM errors since the stats were "
@@ -344,7 +343,7 @@ def latency(facts, t):
         if slower_than is not None and slower_than < 0:
             findings.append(Finding("info", "slowlog-log-slower-than",
                                     "the slowlog is off, so slow commands leave no trace",
-                                    Fix(("CONFIG SET slowlog-log-slower-than 10000",), Applicability.MANUAL),
+                                    Fix.manual("CONFIG SET slowlog-log-slower-than 10000"),
                                     {"slowlog_log_slower_than": slower_than}))
     for command, stats in sorted((lat.get("server") or {}).items(), key=lambda kv: -(kv[1].get("p99") or 0)):
         p99_server_ms = (stats.get("p99") or 0) / 1000
@@ -380,8 +379,8 @@ def memory(facts, t):
         part = lognormal(ratio - 1, t["max_fragmentation"] - 1, (t["max_fragmentation"] - 1) * 3)
         scores.append(part)
         defrag = (config.get("values") or {}).get("activedefrag")
-        fix = (Fix(("restart Redis in a quiet period (activedefrag is already on)",), Applicability.MANUAL)
-               if defrag == "yes" else Fix(("CONFIG SET activedefrag yes", "CONFIG REWRITE"), Applicability.MANUAL))
+        fix = (Fix.manual("restart Redis in a quiet period (activedefrag is already on)")
+               if defrag == "yes" else Fix.manual("CONFIG SET activedefrag yes", "CONFIG REWRITE"))
         findings.append(Finding(severity(part), "mem_fragmentation_ratio",
                                 f"fragmentation {ratio:.2f}: {format_bytes(rss)} resident for {format_bytes(used)} of data "
                                 f"(MEMORY DOCTOR flags over 1.4); the difference is memory the host cannot use", fix,
@@ -401,8 +400,7 @@ def memory(facts, t):
             findings.append(Finding(severity(part), "maxmemory",
                                     f"{headroom:.0%} headroom: {format_bytes(used)} of {format_bytes(maxmemory)} used with "
                                     f"policy {policy}, so writes will soon fail with OOM errors",
-                                    Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
-                                        Applicability.MANUAL), {"headroom": round(headroom, 4), "maxmemory": maxmemory}))
+                                    Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"), {"headroom": round(headroom, 4), "maxmemory": maxmemory}))
         elif headroom < t["min_headroom"]:
             notes.append(f"full at {1 - headroom:.0%} of maxmemory and evicting, as a {policy} cache should")
         headroom_text = f"{headroom:.0%} headroom under maxmemory {format_bytes(maxmemory)}"
@@ -415,8 +413,7 @@ def memory(facts, t):
             findings.append(Finding("fail", "total_system_memory",
                                     f"Redis uses {format_bytes(max(rss, used))} of the host's {format_bytes(system)} with no "
                                     "maxmemory: the kernel will kill it or swap",
-                                    Fix((f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"),
-                                        Applicability.MANUAL), {"headroom": round(headroom, 4)}))
+                                    Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"), {"headroom": round(headroom, 4)}))
     else:
         headroom_text = "no maxmemory and the host's RAM unknown"
     if judged_fragmentation and peak > 1.5 * used:
@@ -457,7 +454,7 @@ def commands(facts, t):
                                     "blocks every other client while it runs"
                                     + ("; iterate with SCAN cursor MATCH pattern COUNT 1000 instead" if name == "keys" else
                                        "; use the ASYNC form, and keep it out of the application's reach"),
-                                    Fix((f"ACL SETUSER <application user> -{name.replace('|', ' ')}",), Applicability.MANUAL),
+                                    Fix.manual(f"ACL SETUSER <application user> -{name.replace('|', ' ')}"),
                                     {"calls": calls, "usec_per_call": per_call, "calls_in_window": during.get(name, 0)}))
         elif per_call > t["slow_usec_per_call"] and calls and name not in _REPLICATION:
             part = lognormal(per_call, t["slow_usec_per_call"], t["slow_usec_per_call"] * 10)

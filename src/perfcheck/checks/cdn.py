@@ -3,7 +3,7 @@ an edge cache, compressed text assets, modern right-sized images."""
 
 from __future__ import annotations
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from .http_facts import (
     EDGE_HEADERS, body_size, cache_control, compressed, header, is_compressible, is_hashed, kib, label, max_age,
@@ -13,9 +13,6 @@ from .http_facts import (
 MODERN = ("image/webp", "image/avif", "image/svg+xml", "image/jxl")
 LEGACY = ("image/jpeg", "image/png", "image/gif", "image/bmp", "image/tiff")
 
-
-def manual(*lines: str) -> Fix:
-    return Fix(tuple(lines), Applicability.MANUAL)
 
 
 def _answered(assets: list[dict]) -> list[dict]:
@@ -51,14 +48,14 @@ def static_cache(facts, t):
         cc = cache_control(a)
         age = max_age(cc)
         immutable = "immutable" in cc
-        fix = manual(f"Cache-Control: public, max-age={year}, immutable")
+        fix = Fix.manual(f"Cache-Control: public, max-age={year}, immutable")
         evidence = {"cache_control": header(a, "cache-control") or None, "max_age_s": age}
         if not is_hashed(a["path"]):
             # Without a content hash in the name a long cache would serve stale files after a deploy.
             score_sum += 0.7
             findings.append(Finding("warn", a["path"], f"not fingerprinted (no content hash in the name), so it can't be "
                                     f"cached for long safely; Cache-Control: {header(a, 'cache-control') or 'none'}",
-                                    manual("build assets with a content hash in the file name (app.3f9a1c2b.js)"), evidence))
+                                    Fix.manual("build assets with a content hash in the file name (app.3f9a1c2b.js)"), evidence))
             continue
         hashed += 1
         if "no-store" in cc or "no-cache" in cc or not age or age <= 0:
@@ -97,7 +94,7 @@ def html_cache(facts, t):
         cc = cache_control(p)
         age = max_age(cc)
         raw = header(p, "cache-control") or "none"
-        fix = manual("Cache-Control: max-age=0, must-revalidate (or no-cache) and an ETag on HTML")
+        fix = Fix.manual("Cache-Control: max-age=0, must-revalidate (or no-cache) and an ETag on HTML")
         evidence = {"cache_control": None if raw == "none" else raw, "max_age_s": age}
         if "no-cache" in cc or (age == 0 and "must-revalidate" in cc):
             cache_part = 1.0
@@ -122,14 +119,14 @@ def html_cache(facts, t):
         if cond is None:
             reval_part = 0.0
             findings.append(Finding("warn", label(p), "no ETag or Last-Modified: a repeat visit downloads the whole page",
-                                    manual("send an ETag (or Last-Modified) with HTML"), {}))
+                                    Fix.manual("send an ETag (or Last-Modified) with HTML"), {}))
         elif cond.get("status") == 304:
             reval_part = 1.0
         else:
             reval_part = 0.3
             findings.append(Finding("warn", label(p), f"a conditional request ({cond['sent']}) got "
                                     f"{cond.get('status') or cond.get('error')}, not 304",
-                                    manual("answer If-None-Match / If-Modified-Since with 304 Not Modified"),
+                                    Fix.manual("answer If-None-Match / If-Modified-Since with 304 Not Modified"),
                                     {"status": cond.get("status")}))
         scores.append(0.6 * cache_part + 0.4 * reval_part)
     if not scores:
@@ -167,7 +164,7 @@ def edge(facts, t):
         if _served_from_cache(e) and "private" not in cache_control(e) and "no-store" not in cache_control(e):
             findings.append(Finding("fail", label(e), f"an API answer came from a shared cache ({_edge_headers(e)}): "
                                     "users may see each other's or stale data",
-                                    manual("bypass the CDN for /api (cache rule) or send Cache-Control: private, no-store"),
+                                    Fix.manual("bypass the CDN for /api (cache rule) or send Cache-Control: private, no-store"),
                                     {"headers": _edge_headers(e)}))
     if not assets:
         if findings:
@@ -182,7 +179,7 @@ def edge(facts, t):
         # Auditing the origin itself shows no edge even when a CDN fronts it in production.
         findings.append(Finding("warn", assets[0]["path"], "no edge cache seen on static assets (no Age, Cache-Status, "
                                 "CF-Cache-Status or X-Cache); if a CDN fronts this origin, audit its public URL",
-                                manual("serve static assets through a CDN or a caching proxy"), {}))
+                                Fix.manual("serve static assets through a CDN or a caching proxy"), {}))
         return Outcome.scored(0.5, "no edge cache seen in front of static assets", metrics=metrics, findings=findings)
     return Outcome.scored(share_score(len(edged), len(assets)),
                           f"{len(edged)}/{len(assets)} assets answered through an edge cache ({', '.join(metrics['edge_headers'])})",
@@ -203,7 +200,7 @@ def asset_compression(facts, t):
             good += 1
             continue
         findings.append(Finding("fail", a["path"], f"{kib(body_size(a))} of {media_type(a)} sent uncompressed",
-                                manual("enable brotli or gzip for text/css, application/javascript and image/svg+xml "
+                                Fix.manual("enable brotli or gzip for text/css, application/javascript and image/svg+xml "
                                        "(nginx: gzip on; gzip_types …; or precompressed gzip_static/brotli_static)"),
                                 {"bytes": body_size(a), "content_type": media_type(a)}))
     codings = sorted({a["content_encoding"] for a in text_assets if compressed(a)})
@@ -230,12 +227,12 @@ def images(facts, t):
         if mt in LEGACY and not a.get("modern_alternative"):
             score -= 0.5
             findings.append(Finding("warn", a["path"], f"served as {mt} although the request accepted AVIF and WebP",
-                                    manual("serve WebP/AVIF by content negotiation (Vary: Accept) or <picture> sources"),
+                                    Fix.manual("serve WebP/AVIF by content negotiation (Vary: Accept) or <picture> sources"),
                                     {"content_type": mt, "bytes": size}))
         if size > limit:
             score = 0.0
             findings.append(Finding("fail", a["path"], f"{kib(size)} image, over the {kib(limit)} budget",
-                                    manual("resize to the displayed size and compress (WebP/AVIF, srcset)"),
+                                    Fix.manual("resize to the displayed size and compress (WebP/AVIF, srcset)"),
                                     {"bytes": size, "max_bytes": limit, "content_type": mt}))
         score_sum += score
     formats = sorted({media_type(a) for a in imgs})

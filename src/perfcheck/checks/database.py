@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import higher_is_better, lognormal
 from ..sqlnames import qualified, quote_ident
@@ -25,7 +25,7 @@ def _set_timeout(name: str, value: str, server: dict, role_settings: list[dict])
         target = f"ROLE {quote_ident(server['user'])} IN DATABASE {database}"
     else:
         target = f"DATABASE {database}"
-    return Fix((f"ALTER {target} SET {name} = '{value}';",), Applicability.MANUAL)
+    return Fix.manual(f"ALTER {target} SET {name} = '{value}';")
 
 
 @check("db.timeouts", requires=["postgres.settings", "postgres.server", "postgres.role_settings"])
@@ -106,8 +106,7 @@ def pool(facts, t):
     if max_connections < t["min_max_connections"]:
         others.append(Finding("warn", "max_connections",
                               f"max_connections = {max_connections} leaves no headroom for {t['min_max_connections']} connections",
-                              Fix((f"ALTER SYSTEM SET max_connections = {t['min_max_connections']};  -- then restart",),
-                                  Applicability.MANUAL),
+                              Fix.manual(f"ALTER SYSTEM SET max_connections = {t['min_max_connections']};  -- then restart"),
                               {"max_connections": max_connections, "target": t["min_max_connections"]}))
     connect_ms, trip_ms = latency["connect_ms"], latency["round_trip_ms"]
     if pooler and connect_ms > t["connect_ms"]:
@@ -174,7 +173,7 @@ def cache_hit(facts, t):
             "fail" if score < 0.5 else "warn", "shared_buffers",
             f"{ratio:.2%} of reads hit shared buffers (target {t['target']:.0%}); shared_buffers is {size_mb} MB: "
             f"give it about 25 % of the memory, or shrink the working set",
-            Fix((f"ALTER SYSTEM SET shared_buffers = '{max(128, size_mb * 2)}MB';  -- then restart",), Applicability.MANUAL),
+            Fix.manual(f"ALTER SYSTEM SET shared_buffers = '{max(128, size_mb * 2)}MB';  -- then restart"),
             {"hit_ratio": round(ratio, 4), "shared_buffers_mb": size_mb}))
     metrics = {"hit_ratio": round(ratio, 5), "blocks_hit": hits, "blocks_read": reads}
     return Outcome.scored(score, f"{ratio:.2%} of {hits + reads:,} table and index block accesses hit shared buffers",
@@ -195,8 +194,8 @@ def vacuum(facts, t):
     for table in facts["postgres.tables"]:
         name = qualified(table["schema"], table["name"])
         dead, live = table.get("n_dead_tup") or 0, table.get("n_live_tup") or 0
-        vacuum_fix = Fix((f"VACUUM (ANALYZE) {name};",
-                          f"ALTER TABLE {name} SET (autovacuum_vacuum_scale_factor = 0.05);"), Applicability.MANUAL)
+        vacuum_fix = Fix.manual(f"VACUUM (ANALYZE) {name};",
+                          f"ALTER TABLE {name} SET (autovacuum_vacuum_scale_factor = 0.05);")
         if dead >= t["min_dead_tuples"]:
             ratio = dead / (dead + live)
             worst_ratio = max(worst_ratio, ratio)
@@ -212,17 +211,17 @@ def vacuum(facts, t):
                                         vacuum_fix, evidence))
         if any(opt.lower() == "autovacuum_enabled=false" for opt in table.get("options") or []):
             findings.append(Finding("warn", name, f"autovacuum is disabled on {name}",
-                                    Fix((f"ALTER TABLE {name} RESET (autovacuum_enabled);",), Applicability.MANUAL),
+                                    Fix.manual(f"ALTER TABLE {name} RESET (autovacuum_enabled);"),
                                     {"dead_tuples": dead}))
         xid_age = table.get("xid_age")
         if xid_age and xid_age > freeze_max_age:
             findings.append(Finding("fail" if xid_age > _WRAPAROUND_DANGER else "warn", f"{name} (xid age)",
                                     f"{name}'s oldest unfrozen transaction id is {xid_age:,} transactions old, past "
                                     f"autovacuum_freeze_max_age ({freeze_max_age:,}): freezing lags (wraparound at 2.1 billion)",
-                                    Fix((f"VACUUM (FREEZE, ANALYZE) {name};",), Applicability.MANUAL), {"xid_age": xid_age}))
+                                    Fix.manual(f"VACUUM (FREEZE, ANALYZE) {name};"), {"xid_age": xid_age}))
     if (settings.get("autovacuum") or {}).get("setting") == "off":
         findings.insert(0, Finding("fail", "autovacuum", "autovacuum is off for the whole server",
-                                   Fix(("ALTER SYSTEM SET autovacuum = on;", "SELECT pg_reload_conf();"), Applicability.MANUAL)))
+                                   Fix.manual("ALTER SYSTEM SET autovacuum = on;", "SELECT pg_reload_conf();")))
     findings.sort(key=lambda f: f.severity != "fail")
     ratio_score = lognormal(worst_ratio, t["dead_ratio_warn"], t["dead_ratio_fail"]) if worst_ratio else 1.0
     others = [f for f in findings if "dead_ratio" not in f.evidence or f.evidence["dead_ratio"] < t["dead_ratio_warn"]]
@@ -257,7 +256,7 @@ def long_transactions(facts, t):
             "fail", f"pid {row['pid']}",
             f"pid {row['pid']} {who} has been {what} for {age:.0f} s (limit {limit} s): it holds its locks and stops "
             f"vacuum from removing dead tuples; last statement: {short_sql(row.get('query'), 100)}",
-            Fix((f"SELECT pg_terminate_backend({int(row['pid'])});",), Applicability.MANUAL),
+            Fix.manual(f"SELECT pg_terminate_backend({int(row['pid'])});"),
             {"pid": row["pid"], "state": state, "age_s": round(float(age), 1), "xact_age_s": row.get("xact_age_s")}))
     findings.sort(key=lambda f: -f.evidence["age_s"])
     metrics = {"sessions": len(here), "other_databases": len(sessions) - len(here), "long": len(findings), "hidden": hidden}

@@ -87,7 +87,7 @@ def fk_indexes(facts, t):
                    f"joins on it and every DELETE or key UPDATE on {ref} scan ~{rows:,} rows")
         if fk.get("table_kind") == "p":
             # CONCURRENTLY is not supported on a partitioned table.
-            fix = Fix((f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns});",), Applicability.MANUAL)
+            fix = Fix.manual(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns});")
             message += " (partitioned: build it CONCURRENTLY on each partition, then ON ONLY the parent and ATTACH, to avoid a long lock)"
         else:
             fix = Fix((f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns});",), Applicability.SAFE)

@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import lognormal
 from ..sqlnames import qualified, quote_ident
@@ -211,7 +211,7 @@ def n_plus_one(facts, t):
             f"{name} is read one row at a time (WHERE {where}) {row['calls']:,} times, {ratio:.0f}× as often as the "
             f"list query it follows ({driver['calls']:,} calls, {_rows_per_call(driver):.0f} rows each: "
             f"{short_sql(driver['query'], 80)}); fetch them in one query with = ANY($1) or a join",
-            Fix((batched(row["query"], lookup),), Applicability.MANUAL),
+            Fix.manual(batched(row["query"], lookup)),
             {"calls": row["calls"], "driver_calls": driver["calls"], "ratio": round(ratio, 1),
              "driver_rows_per_call": round(_rows_per_call(driver), 1), "mean_ms": round(row["mean_ms"], 3),
              "total_ms": round(row["total_ms"], 1), "queryid": row["queryid"], "driver_queryid": driver["queryid"]}))
@@ -253,7 +253,7 @@ def offset_pagination(facts, t):
             f"OFFSET pagination, {row['calls']:,} calls: each page reads and discards the rows before it "
             f"({blocks:.0f} buffer pages per call for {rows:.0f} rows returned, mean {row['mean_ms']:.1f} ms){note}; "
             f"page by the last row seen instead (keyset), with an index on the sort columns",
-            Fix((_keyset(sh.paging.order_by),), Applicability.MANUAL),
+            Fix.manual(_keyset(sh.paging.order_by)),
             {"queryid": row["queryid"], "calls": row["calls"], "mean_ms": round(row["mean_ms"], 3),
              "rows_per_call": round(rows, 1), "blocks_per_call": round(blocks, 1),
              "blocks_per_row": round(per_row, 2)}))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import lognormal
 
@@ -63,8 +63,8 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
             "fail" if share > ERROR_FAIL_SHARE else "warn", name,
             f"{failed} of {attempted} requests failed during the latency run ({', '.join(parts)})"
             + (f": {samples[0]}" if samples else ""),
-            Fix((f"Find why {name} fails under {run.get('achieved_rate') or 'a modest'} requests/s "
-                 "(server logs, timeouts, connection limits).",), Applicability.MANUAL),
+            Fix.manual(f"Find why {name} fails under {run.get('achieved_rate') or 'a modest'} requests/s "
+                 "(server logs, timeouts, connection limits)."),
             {"failed": failed, "attempted": attempted, "errors": run.get("errors", 0),
              "timeouts": run.get("timeouts", 0), "unfinished": run.get("unfinished", 0),
              "server_errors": sum(server.values()), "error_samples": samples}))
@@ -132,7 +132,7 @@ def _judge(fact: dict[str, Any], targets: dict[str, float], metric_keys: tuple[s
             findings.append(Finding(
                 severity, name,
                 f"{shown} against {budget} ms ({', '.join(_label(k) for k in over)} over {what})",
-                Fix((fix_hint,), Applicability.MANUAL),
+                Fix.manual(fix_hint),
                 {**{k: measured[k] for k in targets}, **{f"target_{k}": targets[k] for k in targets},
                  "count": run.get("count"), "max_ms": run.get("max_ms")}))
     if not scores:

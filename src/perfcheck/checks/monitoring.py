@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 from ..scoring import lognormal
 from .pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
@@ -19,15 +19,13 @@ def slow_query_log(facts, t):
         log_score = 0.0
         findings.append(Finding("fail", "log_min_duration_statement",
                                 f"slow statements are not logged (log_min_duration_statement = -1); the target is {limit} ms",
-                                Fix((f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
-                                    Applicability.MANUAL),
+                                Fix.manual(f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
                                 {"log_min_duration_ms": logged}))
     elif logged > limit:
         log_score = lognormal(logged, limit, limit * 10)
         findings.append(Finding("warn", "log_min_duration_statement",
                                 f"only statements over {logged} ms are logged; the target is {limit} ms",
-                                Fix((f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
-                                    Applicability.MANUAL),
+                                Fix.manual(f"ALTER SYSTEM SET log_min_duration_statement = '{limit}ms';", "SELECT pg_reload_conf();"),
                                 {"log_min_duration_ms": logged}))
     # Installed but not preloaded, the extension's view errors. The setting is only
     # visible to superusers and pg_read_all_settings: unknown is not held against it.
@@ -36,14 +34,13 @@ def slow_query_log(facts, t):
     if not has_pss:
         findings.append(Finding("fail", "pg_stat_statements",
                                 f"pg_stat_statements is not installed, so statement times are not tracked; enable it with {ENABLE_PG_STAT_STATEMENTS}",
-                                Fix(("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",), Applicability.MANUAL)))
+                                Fix.manual("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;")))
     elif loaded is False:
         has_pss = False
         findings.append(Finding("fail", "pg_stat_statements",
                                 "pg_stat_statements is installed but not loaded, so nothing is tracked: add it to "
                                 "shared_preload_libraries and restart",
-                                Fix((f"ALTER SYSTEM SET shared_preload_libraries = '{preload + ',' if preload else ''}pg_stat_statements';  -- then restart",),
-                                    Applicability.MANUAL)))
+                                Fix.manual(f"ALTER SYSTEM SET shared_preload_libraries = '{preload + ',' if preload else ''}pg_stat_statements';  -- then restart")))
     score = log_score * (1.0 if has_pss else 0.5)
     shown = "off" if logged is None or logged < 0 else f"{logged} ms"
     state = "installed" if has_pss else "installed, not loaded" if loaded is False else "missing"

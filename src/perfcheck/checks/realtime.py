@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
+from ..model import Finding, Fix
 from ..registry import Outcome, check
 
 THROTTLE_WORDS = ("rate", "limit", "throttl", "too many", "slow down", "flood")
 
-
-def manual(*lines: str) -> Fix:
-    return Fix(tuple(lines), Applicability.MANUAL)
 
 
 @check("rt.heartbeat", requires=["http.socketio"])
@@ -30,7 +27,7 @@ def heartbeat(facts, t):
     interval, timeout = opened.get("pingInterval"), opened.get("pingTimeout")
     upgrades = opened.get("upgrades") or []
     metrics = {"ping_interval_ms": interval, "ping_timeout_ms": timeout, "upgrades": upgrades}
-    fix = manual(f"Socket.IO server options: pingInterval {want_interval}, pingTimeout {want_timeout}, "
+    fix = Fix.manual(f"Socket.IO server options: pingInterval {want_interval}, pingTimeout {want_timeout}, "
                  "transports ['polling', 'websocket']")
     findings = []
     score = 1.0
@@ -55,7 +52,7 @@ def heartbeat(facts, t):
     if "websocket" not in upgrades:
         score -= 0.3
         findings.append(Finding("warn", f"GET {path}", "no websocket upgrade offered: clients stay on HTTP long-polling",
-                                manual("allow the websocket transport (and proxy Upgrade headers)"), metrics))
+                                Fix.manual("allow the websocket transport (and proxy Upgrade headers)"), metrics))
     summary = (f"pingInterval {interval} ms, pingTimeout {timeout} ms, upgrades: {', '.join(upgrades) or 'none'}")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)
 
@@ -87,8 +84,8 @@ def throttle(facts, t):
         return Outcome.scored(0.5, f"no ack and no sign of throttling for a burst of {planned} messages "
                               "(does the handler acknowledge messages?)", metrics=metrics,
                               findings=[Finding("warn", where, "could not tell whether messages are throttled: no acks came back",
-                                                manual("acknowledge messages, and refuse the excess with an error ack"), metrics)])
+                                                Fix.manual("acknowledge messages, and refuse the excess with an error ack"), metrics)])
     return Outcome.scored(0.0, f"all {planned} messages of a burst were accepted", metrics=metrics,
                           findings=[Finding("fail", where, f"{planned} messages in one burst were all accepted: one client "
-                                            "can flood every listener", manual("throttle per socket (e.g. 10 messages per second) "
+                                            "can flood every listener", Fix.manual("throttle per socket (e.g. 10 messages per second) "
                                                                                "and refuse the excess"), metrics)])

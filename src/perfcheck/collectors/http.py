@@ -19,7 +19,7 @@ import json
 import secrets as random_tokens
 import time
 import zlib
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
