@@ -97,15 +97,15 @@ def walk(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from walk(child)
 
 
-def _nodes(node: Any) -> Iterator[Any]:
+def walk_tree(node: Any) -> Iterator[Any]:
     """Every pglast node under `node`, itself included."""
     if isinstance(node, (list, tuple)):
         for item in node:
-            yield from _nodes(item)
+            yield from walk_tree(item)
     elif isinstance(node, ast.Node):
         yield node
         for name in node:
-            yield from _nodes(getattr(node, name))
+            yield from walk_tree(getattr(node, name))
 
 
 def _parse_condition(text: str) -> ast.Node | None:
@@ -124,7 +124,7 @@ def _conjuncts(node: ast.Node) -> list[ast.Node]:
 
 def _aliases(node: ast.Node, default: str | None) -> set[str | None]:
     found: set[str | None] = set()
-    for item in _nodes(node):
+    for item in walk_tree(node):
         if isinstance(item, ast.ColumnRef):
             names = [f.sval for f in item.fields if isinstance(f, ast.String)]
             found.add(names[-2] if len(names) >= 2 else default)
@@ -137,7 +137,7 @@ def _strip(node: ast.Node) -> ast.Node:
     """The expression without alias qualifiers and without casts of bare columns
     (`lower((u.email)::text)` -> `lower(email)`): how a person writes the index.
     Rewrites the tree in place: take aliases from it before."""
-    for item in _nodes(node):
+    for item in walk_tree(node):
         if isinstance(item, ast.ColumnRef):
             item.fields = (item.fields[-1],)
         for name in item:
@@ -160,9 +160,9 @@ def key_of(node: ast.Node) -> Key | None:
         if not isinstance(name, ast.String):
             return None
         return Key(quote_ident(name.sval))
-    if not any(isinstance(item, ast.ColumnRef) for item in _nodes(node)):
+    if not any(isinstance(item, ast.ColumnRef) for item in walk_tree(node)):
         return None
-    if any(isinstance(item, (ast.SubLink, ast.ParamRef)) for item in _nodes(node)):
+    if any(isinstance(item, (ast.SubLink, ast.ParamRef)) for item in walk_tree(node)):
         return None
     return Key(RawStream()(node), is_column=False)
 
@@ -237,12 +237,8 @@ def _sort_key(text: str) -> tuple[str, Key] | None:
     aliases = _aliases(item.node, None)
     if len(aliases) != 1 or None in aliases:
         return None
-    key = key_of(item.node)
-    if key is None:
-        return None
-    desc = item.sortby_dir == SortByDir.SORTBY_DESC
-    nulls = {SortByNulls.SORTBY_NULLS_FIRST: True, SortByNulls.SORTBY_NULLS_LAST: False}.get(item.sortby_nulls)
-    return next(iter(aliases)), Key(key.expr, key.is_column, desc, nulls)
+    key = _key_of_sortby(item)
+    return None if key is None else (next(iter(aliases)), key)
 
 
 def parse_key(text: str) -> Key | None:
@@ -251,6 +247,11 @@ def parse_key(text: str) -> Key | None:
         item = parse_sql(f"SELECT 1 ORDER BY {text}")[0].stmt.sortClause[0]
     except ParseError:
         return None
+    return _key_of_sortby(item)
+
+
+def _key_of_sortby(item: ast.SortBy) -> Key | None:
+    """A SortBy node as an index key, with its direction and NULLS placement."""
     key = key_of(item.node)
     if key is None:
         return None

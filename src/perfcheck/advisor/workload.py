@@ -15,6 +15,7 @@ from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
 from .model import Options
+from .predicates import walk_tree
 
 OWN_PREFIX = "/* perfcheck */"
 _SYSTEM_SCHEMAS = {"pg_catalog", "information_schema"}
@@ -34,16 +35,6 @@ class Statement:
         return self.total_ms / self.calls if self.calls else 0.0
 
 
-def _walk(node: Any):
-    if isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _walk(item)
-    elif isinstance(node, ast.Node):
-        yield node
-        for name in node:
-            yield from _walk(getattr(node, name))
-
-
 def classify(query: str) -> tuple[str | None, int]:
     """(None, highest $n) for a statement to analyse, else (the reason to leave it out, 0)."""
     if query.lstrip().startswith(OWN_PREFIX):
@@ -59,7 +50,7 @@ def classify(query: str) -> tuple[str | None, int]:
         return "not a SELECT, UPDATE or DELETE", 0
     if isinstance(stmt, ast.SelectStmt) and stmt.intoClause is not None:
         return "not a SELECT, UPDATE or DELETE", 0
-    nodes = list(_walk(stmt))
+    nodes = list(walk_tree(stmt))
     tables = [n for n in nodes if isinstance(n, ast.RangeVar)]
     ctes = {c.ctename for n in nodes if isinstance(n, ast.WithClause) for c in n.ctes}
     user_tables = [t for t in tables if t.schemaname not in _SYSTEM_SCHEMAS and not t.relname.startswith("pg_")
@@ -81,7 +72,7 @@ def _unfiltered_aggregate(stmt: ast.SelectStmt) -> bool:
     aggregated = bool(stmt.groupClause) or any(
         isinstance(n, ast.FuncCall) and (n.agg_star or n.agg_distinct or
                                          n.funcname[-1].sval in ("count", "sum", "avg", "min", "max"))
-        for n in _walk(stmt.targetList))
+        for n in walk_tree(stmt.targetList))
     return aggregated
 
 
