@@ -109,19 +109,19 @@ def _progress():
 
 @app.command()
 def audit(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
-    db: Optional[str] = typer.Option(None, "--db", help="PostgreSQL URL (else DATABASE_URL)."),
-    redis: Optional[str] = typer.Option(None, "--redis", help="Redis URL (else REDIS_URL)."),
-    url: Optional[str] = typer.Option(None, "--url", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
-    only: list[str] = typer.Option([], "--only", help="Run only this check id or category (repeatable)."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip this check id or category (repeatable)."),
-    fmts: list[Format] = typer.Option([], "--format", "-f", help="Report format (repeatable with --output-dir; default terminal)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
-    output_dir: Optional[Path] = typer.Option(None, "--output-dir", help="Write one file per --format here (perfcheck-report.<ext>)."),
-    fail_under: Optional[int] = typer.Option(None, "--fail-under", min=0, max=100, help="Exit 1 when the overall score is under this."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL (else DATABASE_URL)."),
+    redis: Optional[str] = typer.Option(None, "--redis", metavar="URL", help="Redis URL (else REDIS_URL)."),
+    url: Optional[str] = typer.Option(None, "--url", metavar="URL", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
+    only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only this check id or category (repeatable)."),
+    skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Skip this check id or category (repeatable)."),
+    fmts: list[Format] = typer.Option([], "--format", "-f", metavar="terminal|json|markdown|sarif|junit|html|github", help="Report format (repeatable with --output-dir; default terminal)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to this file instead of stdout."),
+    output_dir: Optional[Path] = typer.Option(None, "--output-dir", metavar="DIR", help="Write one file per --format here (perfcheck-report.<ext>)."),
+    fail_under: Optional[int] = typer.Option(None, "--fail-under", min=0, max=100, metavar="SCORE", help="Exit 1 when the overall score is under this."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a check is at this level or worse."),
     insecure: bool = typer.Option(False, "--insecure", help="Do not verify the HTTP target's TLS certificate."),
-    baseline: Optional[Path] = typer.Option(None, "--baseline", help="Compare with this saved JSON report; exit 1 on a regression."),
+    baseline: Optional[Path] = typer.Option(None, "--baseline", metavar="FILE", help="Compare with this saved JSON report; exit 1 on a regression."),
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Then write this run to the --baseline file (regressions are accepted)."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
@@ -171,7 +171,7 @@ def audit(
 def compare(
     old: Path = typer.Argument(..., help="The baseline: a saved JSON report (perfcheck audit --format json)."),
     new: Path = typer.Argument(..., help="The newer JSON report."),
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="perfcheck.yaml for the mute list and baseline tolerances."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml for the mute list and baseline tolerances."),
     fmt: CompareFormat = typer.Option(CompareFormat.terminal, "--format", "-f", help="Output format."),
 ) -> None:
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
@@ -207,11 +207,11 @@ def compare(
 
 @app.command("apply-indexes")
 def apply_indexes(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
-    db: Optional[str] = typer.Option(None, "--db", help="PostgreSQL URL, a direct connection, not a transaction pooler (else DATABASE_URL)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL, a direct connection, not a transaction pooler (else DATABASE_URL)."),
     yes: bool = typer.Option(False, "--yes/--dry-run", help="Build the indexes (default: a dry run that prints the plan)."),
-    write_migration: Optional[Path] = typer.Option(None, "--write-migration", help="Write the statements to this SQL migration instead."),
-    only: list[str] = typer.Option([], "--only", help="Only indexes on this table, TABLE or SCHEMA.TABLE (repeatable)."),
+    write_migration: Optional[Path] = typer.Option(None, "--write-migration", metavar="FILE", help="Write the statements to this SQL migration instead."),
+    only: list[str] = typer.Option([], "--only", metavar="TABLE", help="Only indexes on this table, TABLE or SCHEMA.TABLE (repeatable)."),
     lock_timeout: float = typer.Option(5.0, "--lock-timeout", min=0.1, help="Seconds any one lock wait may last."),
     retries: int = typer.Option(3, "--retries", min=0, help="Further tries, with back-off, when the table is busy."),
     wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for another apply-indexes to finish."),
