@@ -47,7 +47,7 @@ def sample_report(*, with_baseline: bool = True) -> Report:
         CheckResult("db.slow_queries", "database", "postgres", "Slow statements", Status.ERROR, None,
                     "pg_stat_statements is not installed in this database"),
         CheckResult("cache.hit_rate", "cache", "redis", "Cache hits are above the target", Status.SKIP, None,
-                    "no redis target configured (--redis or its environment variable)"),
+                    "no redis target configured (--redis or REDIS_URL)"),
         CheckResult(
             "api.latency", "api", "http", "Slow responses", Status.WARN, 0.71,
             "P95 of GET /api/songs is 131 ms (target 100 ms)",

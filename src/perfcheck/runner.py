@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from . import __version__, checklist, scoring
 from .collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
-from .config import TARGET_FLAGS, Config, ConfigError
+from .config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
 from .model import CheckResult, Report, Status
 from .redact import scrub
 from .registry import Check, Outcome
@@ -106,8 +106,8 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
             config_key = TARGET_CONFIG.get(target)
             url = config.target(config_key) if config_key else None
             if not url:
-                flag = TARGET_FLAGS.get(config_key, "")
-                target_status[target] = Outcome.skip(f"no {target} target configured ({flag} or its environment variable)")
+                how = f"{TARGET_FLAGS[config_key]} or {ENV_TARGETS[config_key]}"
+                target_status[target] = Outcome.skip(f"no {target} target configured ({how})")
                 continue
             jobs[target] = pool.submit(_gather, target, url, names, config, progress, thresholds)
         for target, job in jobs.items():

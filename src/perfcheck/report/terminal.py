@@ -19,6 +19,7 @@ _STYLE = {
     Status.ERROR: ("!", "magenta"), Status.SKIP: ("-", "dim"), Status.MANUAL: ("?", "cyan"),
 }
 MAX_FINDINGS = 10
+FOLD_SKIPS_AT = 3
 
 
 def score_style(score: int | None) -> str:
@@ -37,6 +38,9 @@ def _header(report: Report) -> Table:
                                (_score_text(report.score), f"bold {score_style(report.score)}"), "/100"))
     cats = []
     for cat in report.categories:
+        if cat.score is None and not cat.errors:  # every check in it skipped: nothing was audited
+            cats.append(Text.assemble((cat.title, "bold dim"), (" not audited", "dim")))
+            continue
         label = Text.assemble((cat.title, "bold"), " ", (_score_text(cat.score), score_style(cat.score)))
         if cat.errors:
             label.append(f" ({cat.errors} unknown)", "magenta")
@@ -66,6 +70,29 @@ def _check_block(result: CheckResult) -> Group:
     return Group(*lines)
 
 
+def _print_folded(console: Console, results: list[CheckResult]) -> None:
+    """Passing and manual checks one line each; skips that share a reason (a target not
+    configured) folded into one line, so that what was judged stays in view."""
+    skipped: dict[str, list[str]] = {}
+    for result in results:
+        if result.status is Status.SKIP:
+            skipped.setdefault(result.summary, []).append(result.id)
+            continue
+        mark, style = _STYLE[result.status]
+        console.print(Text.assemble((f"{mark} {result.id:<22}", style), " ",
+                                    (result.summary, "dim" if result.status is not Status.PASS else "")))
+        for line in latency_view.lines(result):  # the latency table shows even when it passes
+            console.print(line)
+    mark, style = _STYLE[Status.SKIP]
+    for reason, ids in skipped.items():
+        if len(ids) < FOLD_SKIPS_AT:
+            for check_id in ids:
+                console.print(Text.assemble((f"{mark} {check_id:<22}", style), " ", (reason, "dim")))
+        else:
+            console.print(Text.assemble((f"{mark} {len(ids)} checks skipped: ", style), (reason, "dim")))
+            console.print(Text("  " + ", ".join(ids), "dim"))
+
+
 def to_text(report: Report, *, color: bool = False, width: int = 100) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
@@ -83,11 +110,7 @@ def to_text(report: Report, *, color: bool = False, width: int = 100) -> str:
     rest = [r for r in report.checks if r.status not in order]
     if rest:
         console.print()
-        for result in rest:
-            mark, style = _STYLE[result.status]
-            console.print(Text.assemble((f"{mark} {result.id:<22}", style), " ", (result.summary, "dim" if result.status is not Status.PASS else "")))
-            for line in latency_view.lines(result):  # the latency table shows even when it passes
-                console.print(line)
+        _print_folded(console, rest)
     counts = {s: sum(1 for r in report.checks if r.status is s) for s in Status}
     console.print()
     console.print(Text(", ".join(f"{n} {s.value}" for s, n in counts.items() if n) + f" · {report.duration_s:.1f}s", "dim"))
