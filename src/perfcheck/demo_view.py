@@ -50,9 +50,10 @@ def _ms(value: float | None) -> str:
 def _change(before: float | None, after: float | None) -> str:
     if before is None or after is None or before <= 0:
         return ""
+    # Times: "137× faster" for big wins, else the change in percent with its direction spelled out.
     if after <= before:
-        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"-{(1 - after / before) * 100:.0f} %"
-    return f"+{(after / before - 1) * 100:.0f} %"
+        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"{(1 - after / before) * 100:.0f} % faster"
+    return f"{(after / before - 1) * 100:.0f} % slower"
 
 
 def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool, width: int = 110) -> str:
