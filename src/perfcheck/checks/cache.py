@@ -163,6 +163,8 @@ def eviction(facts, t):
     evicted = int(info.get("evicted_keys", 0))
     window = window_of(facts)
     oom = info.get("errorstat_OOM", {}).get("count", 0) if isinstance(info.get("errorstat_OOM"), dict) else 0
+    if "total_error_replies" not in info and not oom:
+        oom = None  # INFO errorstats came with Redis 6.2: before it, OOM refusals are not counted anywhere
     ratio = used / maxmemory if maxmemory else None
     metrics = {"maxmemory": maxmemory, "maxmemory_policy": policy, "used_memory": used, "used_ratio": ratio,
                "evicted_keys": evicted, "evicted_in_window": window["evicted_keys"] if window else None,
@@ -227,6 +229,8 @@ def eviction(facts, t):
                                 "cache; if the hit rate is low, maxmemory is too small for the working set", None,
                                 {"evicted_keys": evicted}))
         summary += f", {evicted:,} evicted"
+    if oom is None and maxmemory:
+        summary += "; OOM errors not counted (INFO errorstats needs Redis 6.2)"
     if config.get("denied"):
         metrics["config"] = config["denied"]
         summary += f" (read from INFO memory: {config['denied']})"

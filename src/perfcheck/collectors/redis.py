@@ -50,6 +50,7 @@ LENGTH_COMMANDS = {"string": b"STRLEN", "hash": b"HLEN", "list": b"LLEN", "set":
 OWN_CLIENT_NAME = "perfcheck"
 _ID_SEGMENT = re.compile(r"^(?:\d+|[0-9a-fA-F-]{8,}|[A-Za-z0-9_-]{20,})$")
 _ID_RUN = re.compile(r"[0-9a-fA-F]{8,}|\d+")
+_KEY_DENIED = re.compile(r"access (?:one of the keys|a key\b|the '.*' key)")
 
 
 # --- connecting ------------------------------------------------------------------------
@@ -252,7 +253,8 @@ class RedisCollector(Collector):
 
     def _denial(self, command: str, exc: redis.RedisError) -> str:
         text = str(exc)
-        if isinstance(exc, NoPermissionError) and "access one of the keys" in text:
+        # "...access one of the keys used as arguments" (Redis 6, 7.0), "No permissions to access a key" (7.2 on)
+        if isinstance(exc, NoPermissionError) and _KEY_DENIED.search(text):
             return f"this user may not read some keys (NOPERM on {command})"
         if isinstance(exc, NoPermissionError):
             return f"{command} is not allowed for this user (NOPERM)"
