@@ -160,6 +160,7 @@ def test_statement_returning_most_of_its_table_is_left_out(session):
 
 @pytest.mark.parametrize("query, reason", [
     ("/* perfcheck */ SELECT * FROM orders WHERE user_id = $1", "perfcheck's own"),
+    ("SELECT * FROM orders WHERE user_id = $1\n/* perfcheck */", "perfcheck's own"),  # as PostgreSQL 18 keeps it
     ("SELECT * FROM no_such_table WHERE x = $1", 'cannot be planned: relation "…" does not exist'),
     ("SELECT * FROM tiny WHERE code = $1", "reads only tables under 10000 rows"),
     ("SELECT count(*) FROM orders", "an unfiltered aggregate"),
@@ -169,6 +170,12 @@ def test_statement_returning_most_of_its_table_is_left_out(session):
 def test_left_out_statements_say_why(session, query, reason):
     advice = advise(session, query)
     assert advice.recommendations == [] and advice.skipped == {reason: 1}
+
+
+def test_a_parameter_the_text_never_uses_is_no_obstacle(session):
+    # `$2` without `$1`: PREPARE (before 16) cannot infer a type for $1; GENERIC_PLAN (16+) does not need one.
+    advice = advise(session, "SELECT * FROM orders WHERE user_id = $2")
+    assert advice.skipped == {} and recommended(advice) == {("public.orders", ("user_id",))}
 
 
 def test_workload_thresholds(session):

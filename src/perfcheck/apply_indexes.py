@@ -40,7 +40,7 @@ from .advisor.ddl import create_statement, partition_index_name
 from .advisor.model import Advice, Recommendation
 from .collectors import TargetError
 from .collectors.postgres import connect, one_line
-from .sqlnames import qualified
+from .sqlnames import qualified, tagged
 
 # pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
 LOCK_KEY = 0x7065726663686B
@@ -185,10 +185,10 @@ class Monitor(threading.Thread):
             if not self.label:
                 continue
             try:
-                row = self.conn.execute(
-                    "/* perfcheck */ SELECT p.phase, p.blocks_total, p.blocks_done, p.tuples_total, p.tuples_done, "
+                row = self.conn.execute(tagged(
+                    "SELECT p.phase, p.blocks_total, p.blocks_done, p.tuples_total, p.tuples_done, "
                     "p.current_locker_pid, pg_blocking_pids(%(pid)s) AS blocking "
-                    "FROM (SELECT %(pid)s::int AS pid) x LEFT JOIN pg_stat_progress_create_index p ON p.pid = x.pid",
+                    "FROM (SELECT %(pid)s::int AS pid) x LEFT JOIN pg_stat_progress_create_index p ON p.pid = x.pid"),
                     {"pid": self.build_pid}).fetchone()
             except psycopg.Error:
                 return  # progress is a nicety; the build goes on
@@ -227,9 +227,9 @@ class Monitor(threading.Thread):
 
 
 def describe(conn: psycopg.Connection, pids: list[int]) -> list[Blocker]:
-    rows = conn.execute(
-        "/* perfcheck */ SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
-        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)",
+    rows = conn.execute(tagged(
+        "SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
+        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)"),
         (pids,)).fetchall()
     out = []
     for row in rows:
@@ -259,7 +259,7 @@ class Builder:
         self.run(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
 
     def run(self, text: str, params: Any = None) -> list[dict[str, Any]]:
-        cur = self.conn.execute("/* perfcheck */ " + text, params, prepare=False)
+        cur = self.conn.execute(tagged(text), params, prepare=False)
         return cur.fetchall() if cur.description else []
 
     # --- the advisory lock -----------------------------------------------------------

@@ -10,6 +10,18 @@ from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
 _NEEDS_QUOTES = set(RESERVED_KEYWORDS) | set(TYPE_FUNC_NAME_KEYWORDS) | set(COL_NAME_KEYWORDS)
 MAX_IDENTIFIER_BYTES = 63
+OWN_TAG = "/* perfcheck */"
+
+
+def tagged(text: str) -> str:
+    """A statement perfcheck sends, with its tag at both ends, so that the audit leaves it out
+    of the workload it judges: pg_stat_statements keeps a leading comment up to PostgreSQL 17,
+    but from 18 its text starts at the statement's first token (a trailing comment stays).
+    The newline ends a trailing -- comment."""
+    body = text.strip().rstrip(";").rstrip()
+    if not body.startswith(OWN_TAG):
+        body = f"{OWN_TAG} {body}"
+    return body if body.endswith(OWN_TAG) else f"{body}\n{OWN_TAG}"
 
 
 def quote_ident(name: str) -> str:

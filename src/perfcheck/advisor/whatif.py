@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..sqlnames import qualified
+from ..sqlnames import OWN_TAG, qualified, tagged
 from .workload import Statement
 
 TAG = "/* perfcheck */ "
@@ -68,7 +68,8 @@ class WhatIf:
             pass  # a broken session takes its hypothetical indexes with it
 
     def _run(self, text: str, params: Any = None) -> list[Any]:
-        cur = self.conn.execute(TAG + text if isinstance(text, str) else sql.SQL(TAG) + text, params, prepare=False)
+        text = tagged(text) if isinstance(text, str) else sql.SQL(TAG) + text + sql.SQL("\n" + OWN_TAG)
+        cur = self.conn.execute(text, params, prepare=False)
         return cur.fetchall() if cur.description else []
 
     # --- plans -------------------------------------------------------------------------
@@ -95,9 +96,17 @@ class WhatIf:
     def _prepared_plan(self, statement: Statement) -> list[Any]:
         """PREPARE, EXPLAIN EXECUTE with NULLs, DEALLOCATE: one round trip (a simple query
         with three statements, each tagged). The newline ends a trailing -- comment; the
-        statement is one statement (workload.classify made sure)."""
+        statement is one statement (workload.classify made sure).
+
+        A `$n` the text never uses (`… WHERE user_id = $2`) has no type PREPARE could infer,
+        where 16+'s GENERIC_PLAN does not mind: it is declared text, the others `unknown`
+        (inferred as without a declaration)."""
         nulls = ", ".join(["NULL"] * statement.params)
-        text = (f"PREPARE {_STATEMENT} AS {statement.query.rstrip().rstrip(';')}\n; "
+        used = {int(n) for n in re.findall(r"\$(\d+)", statement.query)}
+        types = ""
+        if any(n not in used for n in range(1, statement.params + 1)):
+            types = "(" + ", ".join("unknown" if n in used else "text" for n in range(1, statement.params + 1)) + ")"
+        text = (f"PREPARE {_STATEMENT}{types} AS {statement.query.rstrip().rstrip(';')}\n; "
                 f"{TAG}EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls}); {TAG}DEALLOCATE {_STATEMENT}")
         try:
             cur = self.conn.execute(TAG + text, prepare=False)

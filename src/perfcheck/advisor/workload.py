@@ -37,7 +37,7 @@ class Statement:
 
 def classify(query: str) -> tuple[str | None, int]:
     """(None, highest $n) for a statement to analyse, else (the reason to leave it out, 0)."""
-    if query.lstrip().startswith(OWN_PREFIX):
+    if query.lstrip().startswith(OWN_PREFIX) or query.rstrip().endswith(OWN_PREFIX):  # see sqlnames.tagged
         return "perfcheck's own", 0
     try:
         parsed = parse_sql(query)

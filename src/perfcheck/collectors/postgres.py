@@ -19,6 +19,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from ..redact import scrub
+from ..sqlnames import tagged
 from . import Collector, FactUnavailable, TargetError
 from ..checks.pg import ENABLE_PG_STAT_STATEMENTS
 from ..model import Status
@@ -36,7 +37,7 @@ SETTINGS = [
 
 @cache
 def query_text(name: str) -> str:
-    return (resources.files("perfcheck.collectors") / "sql" / "postgres" / f"{name}.sql").read_text()
+    return tagged((resources.files("perfcheck.collectors") / "sql" / "postgres" / f"{name}.sql").read_text())
 
 
 def one_line(exc: BaseException) -> str:
@@ -56,13 +57,13 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
         raise TargetError(describe_connect_error(url, exc)) from None
     try:
         # jit off: JIT compiles big catalog queries for longer than they run (6,000 indexes: 0.5 s → 0.2 s).
-        conn.execute("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
-                     "set_config('jit', 'off', false)",
+        conn.execute(tagged("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
+                            "set_config('jit', 'off', false)"),
                      (f"{int(options.get('statement_timeout_ms', 5000))}ms",
                       f"{int(options.get('lock_timeout_ms', 1000))}ms"))
         if read_only:
-            conn.execute("SET default_transaction_read_only = on")
-            conn.execute("SET idle_in_transaction_session_timeout = '10s'")
+            conn.execute(tagged("SET default_transaction_read_only = on"))
+            conn.execute(tagged("SET idle_in_transaction_session_timeout = '10s'"))
     except psycopg.Error as exc:
         conn.close()
         raise TargetError(f"postgres: cannot set up a read-only session: {one_line(exc)}") from None
@@ -158,8 +159,8 @@ class PostgresCollector(Collector):
             raise FactUnavailable(f"pg_stat_statements is not installed in this database; enable it with {ENABLE_PG_STAT_STATEMENTS}")
         schema = ext["schema"]
         columns = {row["column_name"] for row in self.query(
-            "columns_of_view", text="/* perfcheck */ SELECT column_name FROM information_schema.columns "
-                                    "WHERE table_schema = %(schema)s AND table_name = 'pg_stat_statements'",
+            "columns_of_view", text=tagged("SELECT column_name FROM information_schema.columns "
+                                           "WHERE table_schema = %(schema)s AND table_name = 'pg_stat_statements'"),
             params={"schema": schema})}
         if "total_exec_time" in columns:  # PostgreSQL 13+
             total, mean = "s.total_exec_time", "s.mean_exec_time"
@@ -236,6 +237,6 @@ class PostgresCollector(Collector):
         trips = []
         for _ in range(5):
             start = time.perf_counter()
-            self.conn.execute("/* perfcheck */ SELECT 1")
+            self.conn.execute(tagged("SELECT 1"))
             trips.append((time.perf_counter() - start) * 1000)
         return {"connect_ms": sorted(connects)[len(connects) // 2], "round_trip_ms": sorted(trips)[len(trips) // 2]}

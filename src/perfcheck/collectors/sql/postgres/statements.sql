@@ -9,7 +9,8 @@ SELECT s.queryid, s.query, s.calls, s.rows,
 FROM {schema}.pg_stat_statements s
 LEFT JOIN pg_roles r ON r.oid = s.userid
 WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND s.query NOT LIKE '/* perfcheck */%%'
+  AND s.query NOT LIKE '/* perfcheck */%%'  -- perfcheck's own: its tag leads the text up to 17,
+  AND s.query NOT LIKE '%%/* perfcheck */'  -- and ends it from 18, which drops leading comments
   AND s.query NOT LIKE '%%pg_stat_statements%%'
 ORDER BY {total_ms} DESC
 LIMIT %(limit)s
