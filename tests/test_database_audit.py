@@ -173,7 +173,11 @@ def test_settings_and_sessions(planted, shop):
 
 def test_a_pg_monitor_role_sees_the_same_problems(planted, monitor_role):
     superuser, monitor, idle_pid = planted
-    assert not [c["id"] for c in monitor["checks"] if c["status"] == "error"]
+    # EXPLAIN needs SELECT on the tables, which pg_monitor does not grant: the advisor says so
+    # (error) instead of passing on nothing analysed; every other check runs.
+    errors = {c["id"]: c["summary"] for c in monitor["checks"] if c["status"] == "error"}
+    assert errors.keys() == {"db.missing_indexes"}, errors
+    assert "needs SELECT on the application's tables" in errors["db.missing_indexes"]
     for check_id in PLANTED:
         assert check(monitor, check_id)["status"] == "fail", check_id
     assert f"pid {idle_pid}" in findings(monitor, "db.long_transactions")

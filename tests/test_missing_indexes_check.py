@@ -25,10 +25,10 @@ def rec(*statements, keys=("user_id",), table="orders", schema="public", **extra
             "ddl": [f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {schema}.{table} ({', '.join(keys)})"], **extra}
 
 
-def advice(*recs, mode="hypopg", workload_ms=10000.0, total=40, analysed=12, partial=False):
+def advice(*recs, mode="hypopg", workload_ms=10000.0, total=40, analysed=12, partial=False, skipped=None):
     return {"postgres.index_advice": {
         "mode": mode, "recommendations": list(recs), "statements_total": total, "statements_analysed": analysed,
-        "workload_ms": workload_ms, "skipped": {"fewer than 10 calls": 28}, "partial": partial, "elapsed_s": 0.2,
+        "workload_ms": workload_ms, "skipped": skipped or {"fewer than 10 calls": 28}, "partial": partial, "elapsed_s": 0.2,
         "server_version_num": 150000, "options": {"max_seconds": 30}}}
 
 
@@ -110,3 +110,18 @@ def test_the_fact_is_not_modified():
     kept = copy.deepcopy(facts)
     judge(facts)
     assert facts == kept
+
+
+DENIED = "cannot be planned: permission denied for table \"…\""
+
+
+def test_a_role_that_cannot_plan_any_statement_is_an_error_not_a_pass():
+    outcome = judge(advice(analysed=0, skipped={DENIED: 12, "fewer than 10 calls": 28}))
+    assert outcome.status is Status.ERROR and outcome.score is None
+    assert "permission denied for 12 of them" in outcome.summary and "needs SELECT" in outcome.summary
+
+
+def test_statements_that_could_not_be_planned_are_counted_in_a_pass():
+    outcome = judge(advice(skipped={DENIED: 3}))
+    assert outcome.status is Status.PASS
+    assert "3 statement(s) could not be planned (permission denied)" in outcome.summary

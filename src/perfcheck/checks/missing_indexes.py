@@ -101,6 +101,14 @@ def missing_indexes(facts, t):
     if advice["statements_total"] == 0:
         return Outcome.skip("pg_stat_statements has no statement for this database yet: run the application's "
                             "workload, then audit again", metrics=metrics)
+    # A role that may not read a table cannot EXPLAIN statements on it either: that is not a pass.
+    denied = sum(n for reason, n in advice["skipped"].items() if "permission denied" in reason)
+    if denied and not advice["statements_analysed"]:
+        return Outcome.error(f"none of the workload's statements could be planned: permission denied for {denied} of them; "
+                             "the audit role needs SELECT on the application's tables (EXPLAIN reads no rows)",
+                             metrics=metrics)
+    if denied:
+        partial += f"; {denied} statement(s) could not be planned (permission denied)"
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)
