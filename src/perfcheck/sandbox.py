@@ -91,6 +91,14 @@ class PostgresServer:
         return args
 
     def start(self) -> PostgresServer:
+        """Start it; if that fails, nothing it made is left behind (no process, no folder)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> PostgresServer:
         self.bindir = self.bindir or postgres_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-pg-"))
         if _run_as_postgres():
@@ -160,13 +168,23 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
+        """Start it; if that fails, nothing it made is left behind (no process, no folder)."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> RedisServer:
         binary = self.binary or redis_binary()
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-redis-"))
         self.port = self.port or free_port()
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.root), "--daemonize", "no", "--logfile", str(self.root / "log"), *self.args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # A bad option is reported on stdout before the log file exists.
+        with (self.root / "stdout").open("w") as stdout:
+            self.process = subprocess.Popen(
+                [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.root), "--daemonize", "no", "--logfile", str(self.root / "log"), *self.args],
+                stdout=stdout, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -174,7 +192,8 @@ class RedisServer:
                     return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {(self.root / 'log').read_text()[-500:]}")
+                    said = "".join(p.read_text() for p in (self.root / "stdout", self.root / "log") if p.exists())
+                    raise RuntimeError(f"redis-server exited: {' '.join(said.split())[-300:]}")
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start within 20 s")
 
