@@ -15,7 +15,7 @@ import pytest
 
 from perfcheck.sandbox import MissingServer, PostgresServer, RedisServer, hypopg_available
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+from helpers import IN_CI
 
 
 def _unavailable(message: str):

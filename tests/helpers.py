@@ -8,6 +8,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
 
 @dataclass
 class Run:

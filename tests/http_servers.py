@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import IN_CI
 from perfcheck.sandbox import free_port
 
 APP = Path(__file__).parent / "apps" / "sample_api.py"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:

@@ -13,16 +13,9 @@ from contextlib import contextmanager
 import pytest
 import redis
 
+from redis_scenario import CACHE_CHECKS, READ_ONLY, commandstats, plant_problems
 from helpers import category, check, perfcheck
 from perfcheck.sandbox import RedisServer, free_port
-
-CACHE_CHECKS = ["cache.hit_rate", "cache.ttl", "cache.eviction", "cache.big_keys", "cache.latency",
-                "cache.memory", "cache.commands"]
-# Everything the audit may send. Anything else appearing in commandstats during an audit
-# (SET, DEL, EXPIRE, CONFIG SET…) would mean it wrote to the target.
-READ_ONLY = {"info", "config|get", "slowlog|get", "slowlog|len", "dbsize", "scan", "memory|usage", "pttl", "type",
-             "strlen", "hlen", "llen", "scard", "zcard", "xlen", "ping", "get", "randomkey", "time", "hello",
-             "auth", "select", "client|setname", "client|setinfo"}
 
 
 @pytest.fixture
@@ -76,10 +69,6 @@ def traffic(url: str, hits: int, misses: int, *, max_requests: int = 100_000, ma
         thread.join(10)
 
 
-def commandstats(client: redis.Redis) -> dict[str, int]:
-    return {name.removeprefix("cmdstat_"): stat["calls"] for name, stat in client.info("commandstats").items()}
-
-
 def audit_json(url: str, *args: str, env: dict | None = None):
     run = perfcheck("audit", "--redis", url, "--only", "cache", "--format", "json", *args, env=env)
     assert run.code == 0, (run.code, run.err)
@@ -101,16 +90,7 @@ def one_line_error(run, *needles):
 def test_planted_problems_are_each_reported_and_the_audit_only_reads(new_redis):
     server = new_redis()  # the defaults: noeviction, no maxmemory
     r = redis.Redis(port=server.port)
-    pipe = r.pipeline(transaction=False)
-    for i in range(300):
-        pipe.set(f"user:{i}", "x" * 100, ex=3600)
-    for i in range(200):
-        pipe.set(f"session:{i:08x}", "s" * 40)  # no TTL
-    pipe.execute()
-    r.set("blob:report", b"z" * (5 * 1024 * 1024))
-    for chunk in range(10):
-        r.hset("big:hash", mapping={f"field:{chunk}:{i}": i for i in range(20_000)})
-    r.keys("user:*")  # the application "uses" KEYS
+    plant_problems(r, blob_bytes=5 * 1024 * 1024, hash_fields=200_000)
     before_size, before_stats = r.dbsize(), commandstats(r)
 
     with traffic(server.url, hits=11, misses=9) as load:

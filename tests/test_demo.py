@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import IN_CI
 from perfcheck.sandbox import MissingServer, postgres_bindir, redis_binary
 
 DEMO_TIMEOUT_S = 240
@@ -29,7 +30,7 @@ def _servers_installed() -> None:
         postgres_bindir()
         redis_binary()
     except MissingServer as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if IN_CI:
             pytest.fail(f"{exc} (CI requires every server)", pytrace=False)
         pytest.skip(str(exc))
 

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import IN_CI
 from report_fixture import sample_report
 
 from perfcheck import checklist
@@ -25,7 +26,6 @@ HERE = Path(__file__).resolve().parent
 SNAPSHOTS = HERE / "snapshots"
 ARTIFACTS = HERE.parent / "test-artifacts"
 UPDATE = os.environ.get("PERFCHECK_UPDATE_SNAPSHOTS") == "1"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def _fixed_meta(check_id: str) -> CheckMeta | None:
