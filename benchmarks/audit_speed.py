@@ -134,7 +134,8 @@ def main() -> None:
                              " ON d.oid = s.dbid WHERE d.datname = 'bench') || ' pg_stat_statements entries'", "bench")
         print(f"catalog: {counts} (built in {time.perf_counter() - start:.1f} s, PostgreSQL {server.psql('SHOW server_version')})")
 
-        script = Path(tempfile.mkdtemp(prefix="perfcheck-bench-")) / "catalog.sql"
+        scratch = tempfile.TemporaryDirectory(prefix="perfcheck-bench-")  # removed when the run ends
+        script = Path(scratch.name) / "catalog.sql"
         script.write_text(catalog_script(url))
         psql = [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1",
                 "-d", url, "-f", str(script)]
