@@ -15,13 +15,7 @@ import pytest
 
 from perfcheck.sandbox import MissingServer, PostgresServer, RedisServer, hypopg_available
 
-from helpers import IN_CI
-
-
-def _unavailable(message: str):
-    if IN_CI:
-        pytest.fail(f"{message} (CI requires every server)", pytrace=False)
-    pytest.skip(message)
+from helpers import unavailable
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +24,7 @@ def pg_server():
     try:
         server.start()
     except MissingServer as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     yield server
     server.stop()
 
@@ -73,7 +67,7 @@ def database(pg_server):
 @pytest.fixture(scope="session")
 def hypopg(pg_server):
     if not hypopg_available(pg_server.bindir):
-        _unavailable("HypoPG is not installed: apt-get install -y postgresql-15-hypopg")
+        unavailable("HypoPG is not installed: apt-get install -y postgresql-15-hypopg")
     return True
 
 
@@ -83,6 +77,6 @@ def redis_server():
     try:
         server.start()
     except MissingServer as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
     yield server
     server.stop()

@@ -11,6 +11,15 @@ from dataclasses import dataclass
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(message: str) -> None:
+    """A server or tool the test needs is missing: a failure in CI, a skip elsewhere."""
+    import pytest
+
+    if IN_CI:
+        pytest.fail(f"{message} (CI requires every server)", pytrace=False)
+    pytest.skip(message)
+
+
 @dataclass
 class Run:
     code: int

@@ -12,9 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from helpers import IN_CI
+from helpers import unavailable
 from perfcheck.sandbox import free_port
 
 APP = Path(__file__).parent / "apps" / "sample_api.py"
@@ -66,9 +65,7 @@ def nginx_binary() -> str:
     found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if not found:
         message = "nginx is not installed: apt-get install -y nginx (scripts/bootstrap does)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(message)
     return found
 
 

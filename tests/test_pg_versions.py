@@ -9,7 +9,7 @@ from the workload it judges. One lean cluster per version for the module: a tabl
 unindexed lookup, a short workload, one audit, one apply-indexes dry run.
 
 A platform the wheel has no build for (the extra's marker leaves it out) skips; anywhere
-else a missing package is `_unavailable`: a failure in CI, a skip elsewhere.
+else a missing package is `unavailable`: a failure in CI, a skip elsewhere.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from conftest import _unavailable
+from helpers import unavailable
 from helpers import check, perfcheck
 from perfcheck.sandbox import PostgresServer
 
@@ -65,7 +65,7 @@ def bindir(package: str, module: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         if not WHEEL_PLATFORM:
             pytest.skip(f"{package} has no wheel for {sys.platform}/{platform.machine()}")
-        _unavailable(f"{package} (a PostgreSQL server in a wheel) is not installed: pip install -e '.[test]'")
+        unavailable(f"{package} (a PostgreSQL server in a wheel) is not installed: pip install -e '.[test]'")
     package_dir = Path(next(iter(spec.submodule_search_locations)))
     bin_dir = package_dir / "pginstall" / "bin"
     if os.geteuid() != 0 or subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(bin_dir / "postgres")],
