@@ -62,15 +62,10 @@ def judge(check: Check, facts: dict[str, Any], thresholds: dict[str, Any], secre
         value = facts.get(name)
         if isinstance(value, Unavailable):
             return Outcome(value.status, None, value.reason)
-    # The facts are read-only while checks judge them: frozen, the garbage collector stops
-    # re-scanning them on every burst of allocations (half the judging time on a big catalog).
-    gc.freeze()
     try:
         return check.judge(facts, thresholds)
     except Exception as exc:  # a bug in one check (or a plugin) must not sink the audit
         return Outcome.error(scrub(f"the check failed: {type(exc).__name__}: {exc}", secrets))
-    finally:
-        gc.unfreeze()
 
 
 def _gather(target: str, url: str, needed: set[str], config: Config, progress: Progress,
@@ -83,6 +78,24 @@ def _gather(target: str, url: str, needed: set[str], config: Config, progress: P
         return collector.gather(needed, lambda fact: progress.step(target, fact))
     finally:
         progress.done(target)
+
+
+def _result(check: Check, facts: dict[str, Any], thresholds: dict[str, dict[str, Any]],
+            target_status: dict[str, Outcome], config: Config) -> CheckResult:
+    """One check's result: blocked by its target's state (not configured, unreachable), or judged."""
+    meta = check.meta
+    weight = float(config.check_overrides(check.id).get("weight", meta.weight))
+    targets = {fact.partition(".")[0] for fact in check.requires}
+    blocked = next((target_status[t] for t in sorted(targets) if t in target_status), None)
+    if meta.target in target_status and not targets:
+        blocked = target_status[meta.target]
+    outcome = blocked or judge(check, facts, thresholds[check.id], config.secrets)
+    title = meta.title if outcome.status in (Status.PASS, Status.SKIP, Status.MANUAL) or not meta.failure_title else meta.failure_title
+    return CheckResult(
+        id=meta.id, category=meta.category, target=meta.target, title=title,
+        status=outcome.status, score=outcome.score if outcome.status.judged else None,
+        summary=outcome.summary, metrics=outcome.metrics, findings=outcome.findings, weight=weight,
+    )
 
 
 def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | None = None,
@@ -123,21 +136,13 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     if jobs and all(target in target_status for target in jobs):
         raise NoTargetReached("; ".join(errors[-len(jobs):]))
 
-    results = []
-    for check in selected:
-        meta = check.meta
-        weight = float(config.check_overrides(check.id).get("weight", meta.weight))
-        targets = {fact.partition(".")[0] for fact in check.requires}
-        blocked = next((target_status[t] for t in sorted(targets) if t in target_status), None)
-        if meta.target in target_status and not targets:
-            blocked = target_status[meta.target]
-        outcome = blocked or judge(check, facts, thresholds[check.id], config.secrets)
-        title = meta.title if outcome.status in (Status.PASS, Status.SKIP, Status.MANUAL) or not meta.failure_title else meta.failure_title
-        results.append(CheckResult(
-            id=meta.id, category=meta.category, target=meta.target, title=title,
-            status=outcome.status, score=outcome.score if outcome.status.judged else None,
-            summary=outcome.summary, metrics=outcome.metrics, findings=outcome.findings, weight=weight,
-        ))
+    # The facts are read-only while checks judge them: frozen once, the garbage collector stops
+    # re-scanning them on every burst of allocations (half the judging time on a big catalog).
+    gc.freeze()
+    try:
+        results = [_result(check, facts, thresholds, target_status, config) for check in selected]
+    finally:
+        gc.unfreeze()
 
     cats = checklist.categories()
     known = {c.id for c in cats}
