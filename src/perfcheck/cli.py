@@ -14,7 +14,6 @@ from rich.console import Console
 
 from . import __version__, checklist, config as config_mod
 from .config import ConfigError
-from .model import Report
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 
@@ -67,14 +66,6 @@ def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
 ) -> None:
     """perfcheck: audit, fix what is safe, and gate CI on a scored report."""
-
-
-def gate(report: Report, fail_under: Optional[int], fail_on: Optional[FailOn]) -> list[str]:
-    """Why the gate fails (empty: it holds). The full gate, with assertions, mutes and a
-    baseline, is perfcheck.gates.Policy.judge."""
-    from .gates import evaluate
-
-    return evaluate(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None).failures
 
 
 def _progress():
