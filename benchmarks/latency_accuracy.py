@@ -27,7 +27,6 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,22 +34,11 @@ import time
 from pathlib import Path
 
 from perfcheck.loadgen import LoadEndpoint, run_load
-from perfcheck.sandbox import free_port
+from perfcheck.sandbox import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DELAY_SERVER = ROOT / "tests" / "apps" / "delay_server.py"
 DELAY_MS = 50
-
-
-def wait_for_port(port: int, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def start_nginx(folder: Path) -> tuple[subprocess.Popen, str]:

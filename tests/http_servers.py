@@ -6,30 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 
 from helpers import unavailable
-from perfcheck.sandbox import free_port
+from perfcheck.sandbox import free_port, wait_for_port
 
 APP = Path(__file__).parent / "apps" / "sample_api.py"
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode} before listening on {port}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds} s")
 
 
 def stop(proc: subprocess.Popen) -> None:

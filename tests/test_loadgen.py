@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from perfcheck.loadgen import LoadEndpoint, run_load
-from perfcheck.sandbox import free_port
+from perfcheck.sandbox import free_port, wait_for_port
 
 APP = Path(__file__).parent / "apps" / "delay_server.py"
 
@@ -231,13 +231,7 @@ http {{
 """)
     proc = subprocess.Popen([nginx, "-c", str(root / "nginx.conf"), "-e", str(root / "error.log")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for_port(port, proc, 5)
     yield f"https://127.0.0.1:{port}"
     proc.terminate()
     proc.wait()

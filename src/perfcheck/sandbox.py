@@ -27,6 +27,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_port(port: int, process: subprocess.Popen | None = None, seconds: float = 15.0) -> None:
+    """Return once something listens on 127.0.0.1:port; RuntimeError if `process` exits
+    first or nothing listens within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {seconds:g} s")
+
+
 def postgres_bindir() -> Path:
     candidates = []
     try:
@@ -185,17 +200,14 @@ class RedisServer:
                 [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--dir", str(self.root), "--daemonize", "no", "--logfile", str(self.root / "log"), *self.args],
                 stdout=stdout, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                if self.process.poll() is not None:
-                    said = "".join(p.read_text() for p in (self.root / "stdout", self.root / "log") if p.exists())
-                    raise RuntimeError(f"redis-server exited: {' '.join(said.split())[-300:]}")
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start within 20 s")
+        try:
+            wait_for_port(self.port, self.process, 20)
+        except RuntimeError:
+            if self.process.poll() is None:
+                raise
+            said = "".join(p.read_text() for p in (self.root / "stdout", self.root / "log") if p.exists())
+            raise RuntimeError(f"redis-server exited: {' '.join(said.split())[-300:]}") from None
+        return self
 
     def stop(self) -> None:
         if self.process is not None:
