@@ -409,3 +409,16 @@ def test_an_idle_in_transaction_blocker_is_named_as_such(database, hypopg):
     assert_clean(run, code=1)
     assert re.search(rf"pid {pid} \(idle in transaction for [1-9]\d* s[^)]*, application 'nightly-report'", run.out), run.out
     assert INDEX not in indexes(database)
+
+
+def test_an_index_under_the_name_built_since_the_advice_that_is_another_index_is_not_existing(database, hypopg):
+    from perfcheck.advisor import advise
+    from perfcheck.apply_indexes import apply
+
+    seed(database)
+    advice = advise(database.url)
+    database.execute(f"CREATE UNIQUE INDEX {INDEX} ON orders (id, customer_id)")  # the name, not the job
+    (outcome,) = apply(advice, database.url).outcomes
+    assert outcome.status == "skipped"
+    assert outcome.message.startswith(f"public.{INDEX} exists already but is another index (CREATE UNIQUE INDEX")
+    assert index_state(database) == [(True, True, f"CREATE UNIQUE INDEX {INDEX} ON public.orders USING btree (id, customer_id)")]

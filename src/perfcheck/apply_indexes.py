@@ -11,18 +11,20 @@ blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 - `pg_try_advisory_lock`, so that two deploys never build at once: the second waits a
   bounded time, then builds only what is still missing, or gives up with a clear message.
 - One index at a time. Right before each: does it exist already (valid: nothing to do;
-  INVALID, left by an earlier failed build: dropped concurrently and built again)? Does a
-  session hold a lock that conflicts with the build, or an old snapshot it would wait on?
-  Then it waits and retries with back-off, and in the end skips the index naming the
-  blocking pid, rather than queueing behind it.
+  INVALID: dropped concurrently and built again only when it is provably perfcheck's own
+  leftover, see "whose index is it?" below, else reported and left alone)? Does a session
+  hold a lock that conflicts with the build, or an old snapshot it would wait on? Then it
+  waits and retries with back-off, and in the end skips the index naming the blocking pid
+  (and how long it has sat idle in transaction), rather than queueing behind it.
 - `CREATE INDEX CONCURRENTLY IF NOT EXISTS`; a failure leaves an INVALID index, which is
   dropped concurrently at once (or, if that can't be done, repaired by the next run).
   `indisvalid` is checked after each build, then the table is ANALYZEd.
 - A partitioned table gets its index ON ONLY the parent, then one built concurrently on
   each partition and attached; partitions partitioned in turn are refused.
 - Progress comes from pg_stat_progress_create_index, read by a second session.
-- Ctrl-C cancels the running build (psycopg cancels it in the server), drops its INVALID
-  leftover, and the result says what was built and what was not.
+- Ctrl-C, and SIGTERM (raised as `Terminated`, a KeyboardInterrupt, by apply_command),
+  cancel the running build (psycopg cancels it in the server), drop its INVALID leftover,
+  release the lock, and the result says what was built and what was not.
 - Afterwards the statements each index was for are planned again and their cost before
   → after reported.
 """
@@ -210,13 +212,13 @@ _FOUND = (
 # Who is building (or reindexing, or dropping) this index right now. A progress row whose
 # relid is hidden (another role without pg_read_all_stats) might be it: counted.
 _BUILDERS = (
-    "SELECT p.pid, p.phase, p.command, a.application_name FROM pg_stat_progress_create_index p "
-    "LEFT JOIN pg_stat_activity a ON a.pid = p.pid "
+    "SELECT p.pid, 'progress' AS source, p.command AS what, p.phase, a.application_name "
+    "FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a ON a.pid = p.pid "
     "WHERE p.pid <> pg_backend_pid() AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND (p.index_relid = %(oid)s OR p.relid IS NULL OR (p.relid = %(table)s AND p.index_relid = 0)) "
+    "AND (p.index_relid = %(oid)s::oid OR p.relid IS NULL OR (p.relid = %(table)s::oid AND p.index_relid = 0)) "
     "UNION ALL "
-    "SELECT l.pid, NULL, l.mode, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.relation = %(oid)s AND l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) "
+    "SELECT l.pid, 'lock', l.mode, NULL, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.relation = %(oid)s::oid AND l.granted AND l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) "
     "AND l.pid NOT IN (SELECT pid FROM pg_stat_progress_create_index)")
 
 Query = Callable[[str, Any], list[dict[str, Any]]]
@@ -248,15 +250,31 @@ def differences(found: dict[str, Any], schema: str, table: str, keys: list[str],
     return ""
 
 
+def serves(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> bool:
+    """A valid index under the name that does the recommended index's job (its keys lead
+    with the same ones; UNIQUE or wider is fine): nothing to build."""
+    from .advisor.catalog import _key as existing_key
+    from .advisor.predicates import parse_key
+
+    wanted = [parse_key(key) for key in keys]
+    actual = [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])]
+    return ((found["table_schema"], found["table"]) == (schema, table) and not found["partial"]
+            and found["method"] == method and None not in wanted and actual[:len(wanted)] == wanted)
+
+
 def builders(query: Query, found: dict[str, Any]) -> str:
     """"" when no other session builds, reindexes or drops this index, else who does."""
     rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": _CONFLICTING})
     who = []
     for row in rows:
-        what = f"pid {row['pid']}"
         details = [f"application {row['application_name']!r}"] if row["application_name"] else []
-        details.append(f"{row['command']}, {row['phase']}" if row["phase"] else f"holding {row['command']}")
-        who.append(f"{what} ({'; '.join(details)})")
+        if row["source"] == "lock":
+            details.append(f"holding a {row['what']} on it")
+        elif row["what"]:
+            details.append(f"{row['what']}, {row['phase']}")
+        else:  # another role's build, details hidden without pg_read_all_stats: it might be this one
+            details.append("an index build whose details this role cannot see")
+        who.append(f"pid {row['pid']} ({'; '.join(details)})")
     return f"a live session is building it: {', '.join(who)}" if who else ""
 
 
@@ -506,10 +524,9 @@ class Builder:
             if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
                 return "failed", f"the name {qualified(schema, name)} is taken by another relation"
             if found["valid"]:
-                differs = differences(found, schema, table, keys, method)
-                if differs:
-                    return "skipped", (f"{qualified(schema, name)} exists already but {differs}; "
-                                       f"left untouched, the recommended index was not built")
+                if not serves(found, schema, table, keys, method):
+                    return "skipped", (f"{qualified(schema, name)} exists already but is another index "
+                                       f"({found['definition']}); left untouched, the recommended index was not built")
                 return "exists", f"{qualified(schema, name)} exists already"
             why = not_ours(self.run, found, schema, table, keys, method)
             if why:
@@ -636,10 +653,9 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
                                or parent["table_schema"] != rec.schema):
         return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
     if parent is not None and parent["valid"]:
-        differs = differences(parent, rec.schema, rec.table, rec.keys, rec.method)
-        if differs:
-            return "skipped", (f"{qualified(rec.schema, rec.name)} exists already but {differs}; "
-                               f"left untouched, the recommended index was not built")
+        if not serves(parent, rec.schema, rec.table, rec.keys, rec.method):
+            return "skipped", (f"{qualified(rec.schema, rec.name)} exists already but is another index "
+                               f"({parent['definition']}); left untouched, the recommended index was not built")
         return "exists", f"{qualified(rec.schema, rec.name)} exists already"
     if parent is not None:  # an INVALID parent: completed only if it is perfcheck's
         why = not_ours(builder.run, parent, rec.schema, rec.table, rec.keys, rec.method)
@@ -754,9 +770,12 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
         if not builder.conn.broken:
             builder.unlock()
         builder.close()
-    for outcome in outcomes:
-        if outcome.ok:
-            replan(url, pg_options, outcome)
+    try:
+        for outcome in outcomes:
+            if outcome.ok:
+                replan(url, pg_options, outcome)
+    except KeyboardInterrupt as exc:  # the indexes are built; only the before → after costs are cut short
+        result.interrupted, result.terminated = True, isinstance(exc, Terminated)
     return result
 
 
