@@ -235,13 +235,18 @@ def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def differences(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
-    """"" when `found` is the index perfcheck would build, else how it differs."""
+def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
+    """The recommended keys and the found index's, both as the advisor compares keys."""
     from .advisor.catalog import _key as existing_key
     from .advisor.predicates import parse_key
 
-    wanted = [parse_key(key) for key in keys]
-    actual = [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])]
+    return ([parse_key(key) for key in keys],
+            [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
+
+
+def differences(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+    """"" when `found` is the index perfcheck would build, else how it differs."""
+    wanted, actual = _keys(found, keys)
     collations = found["definition"].count(" COLLATE ") != " ".join(keys).count(" COLLATE ")
     if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] or found["partial"] \
             or found["has_include"] or found["has_options"] or found["custom_opclass"] or collations \
@@ -253,11 +258,7 @@ def differences(found: dict[str, Any], schema: str, table: str, keys: list[str],
 def serves(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> bool:
     """A valid index under the name that does the recommended index's job (its keys lead
     with the same ones; UNIQUE or wider is fine): nothing to build."""
-    from .advisor.catalog import _key as existing_key
-    from .advisor.predicates import parse_key
-
-    wanted = [parse_key(key) for key in keys]
-    actual = [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])]
+    wanted, actual = _keys(found, keys)
     return ((found["table_schema"], found["table"]) == (schema, table) and not found["partial"]
             and found["method"] == method and None not in wanted and actual[:len(wanted)] == wanted)
 
