@@ -344,9 +344,11 @@ def test_slow_queries_pass_skip_and_hidden_text():
     fast = judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", mean_ms=2)]})
     assert fast.status is Status.PASS and fast.score > 0.99
     assert judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", calls=1)]}).status is Status.SKIP
-    hidden = judge(database_statements.slow_queries, {"postgres.statements": [
-        stmt("<insufficient privilege>", mean_ms=100, queryid=42)]})
-    assert hidden.findings[0].object.startswith("queryid 42")
+    # Another role's slow statement, its text hidden: not a pass, not a finding named "queryid None".
+    hidden = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+        stmt("SELECT 1", mean_ms=2), stmt("<insufficient privilege>", mean_ms=100, queryid=None) | {"user": "other"}]})
+    assert hidden.status is Status.ERROR and not hidden.findings
+    assert "GRANT pg_monitor TO app;" in hidden.summary and "None" not in hidden.summary
 
 
 # --- db.select_star ---------------------------------------------------------------------------
@@ -626,7 +628,7 @@ def test_long_transactions():
     first = out.findings[0]
     assert first.object == f"pid {idle['pid']}" and first.fix.text == f"SELECT pg_terminate_backend({idle['pid']});"
     assert out.metrics == {**out.metrics, "other_databases": 1, "hidden": 1}
-    assert "grant pg_monitor" in out.summary
+    assert "GRANT pg_monitor TO app;" in out.summary
     calm = judge(database.long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session()]})
     assert calm.status is Status.PASS
 
