@@ -44,6 +44,16 @@ def _hidden(statements: list[Row], min_calls: int) -> list[Row]:
 HIDDEN_TEXTS = "statements of other roles (their text)"
 
 
+def _too_little(statements: list[Row], min_calls: int) -> str:
+    """Why a check skips for want of workload; other roles' statements that reach here were
+    called often enough but cannot change its verdict (their counters say so)."""
+    others = len(_hidden(statements, min_calls))
+    if others:
+        return (f"no statement whose text this role can read has been called {min_calls}+ times yet; the {others} "
+                f"of other roles that have cannot fail this check")
+    return f"no statement has been called {min_calls}+ times yet: too little workload to judge"
+
+
 def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
     tables: dict[tuple[str, str], list[Row]] = defaultdict(list)
     for column in columns:
@@ -81,8 +91,7 @@ def _slow_queries(statements: list[Row], t) -> Outcome:
         if row["mean_ms"] > t["mean_ms"]:
             slow.append(row)
     if worst is None:
-        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
-                            metrics={"statements": len(statements), "judged": 0})
+        return Outcome.skip(_too_little(statements, t["min_calls"]), metrics={"statements": len(statements), "judged": 0})
     slow.sort(key=lambda r: -r["total_ms"])
     findings = []
     for row in slow[: t["top"]]:
@@ -334,8 +343,7 @@ def prepared_statements(facts, t):
 def _prepared_statements(statements: list[Row], t) -> Outcome:
     judged = [row for row, sh in _workload(statements, t["min_calls"]) if sh.is_dml and row.get("plans") is not None]
     if not judged:
-        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
-                            metrics={"judged": 0})
+        return Outcome.skip(_too_little(statements, t["min_calls"]), metrics={"judged": 0})
     plan_ms = sum(row.get("total_plan_ms") or 0 for row in judged)
     exec_ms = sum(row["total_ms"] or 0 for row in judged)
     share = plan_ms / (plan_ms + exec_ms) if plan_ms + exec_ms > 0 else 0.0
