@@ -207,10 +207,10 @@ def n_plus_one(facts, t):
     statements = facts["postgres.statements"]
     # A hidden statement called min_calls+ times may be a lookup; one returning several rows
     # may be the list query that drives a hot lookup seen here without one.
+    hottest = max(undriven, default=0)  # the ratio grows with the lookup's calls: the hottest decides
     hidden = {id(row): row for row in _hidden(statements, t["min_calls"])}
     for row in statements:
-        if hidden_statement(row) and _rows_per_call(row) >= 2 and \
-                any(calls / max(1, row["calls"]) >= t["ratio"] for calls in undriven):
+        if hidden_statement(row) and _rows_per_call(row) >= 2 and hottest / max(1, row["calls"]) >= t["ratio"]:
             hidden[id(row)] = row
     return unless_hidden(outcome, len(hidden), HIDDEN_TEXTS, facts)
 
