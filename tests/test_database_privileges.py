@@ -152,8 +152,9 @@ def test_without_pg_monitor_connection_counts_stand_and_hidden_states_are_said(b
     _, hidden, _, full, _ = blind
     pool, full_pool = check(hidden, "db.pool"), check(full, "db.pool")
     assert pool["status"] == full_pool["status"] == "pass"
-    # The other role's sessions count; the checkpointer, walwriter and launchers do not.
-    assert pool["metrics"]["connections"] == full_pool["metrics"]["connections"]
+    # The other role's sessions count; the checkpointer, walwriter and launchers (five of them)
+    # do not. One apart at most: a just-closed session of perfcheck's own may still be exiting.
+    assert abs(pool["metrics"]["connections"] - full_pool["metrics"]["connections"]) <= 1
     assert pool["metrics"]["states"]["hidden"] == 2
     assert "GRANT pg_monitor TO" in pool["summary"]
 
@@ -200,8 +201,9 @@ def test_a_healthy_role_auditing_its_own_workload_keeps_its_verdicts(pg_server, 
         for check_id in ("db.long_transactions", "db.n_plus_one", "db.offset_pagination", "db.select_star"):
             assert runs["solo"][check_id]["status"] == "pass", (check_id, runs["solo"][check_id]["summary"])
         # The server's background processes, hidden from this role, are not its connections.
-        assert (runs["solo"]["db.pool"]["metrics"]["connections"]
-                == runs["superuser"]["db.pool"]["metrics"]["connections"])
+        # (One apart at most: a just-closed session of perfcheck's own may still be exiting.)
+        assert abs(runs["solo"]["db.pool"]["metrics"]["connections"]
+                   - runs["superuser"]["db.pool"]["metrics"]["connections"]) <= 1
         # Nothing of another role in this database (the pool counts the whole server's sessions).
         assert runs["solo"]["db.long_transactions"]["metrics"]["hidden_sessions"] == 0
     finally:
