@@ -718,7 +718,7 @@ def test_statement_checks_do_not_pass_over_hidden_statements(chk, visible, min_c
     assert rare.status is Status.PASS and rare.metrics["hidden"] == 0
     hot = judge(chk, {**facts, "postgres.statements": [*visible, hidden_stmt(calls=min_calls, mean_ms=500)]})
     assert hot.status is Status.ERROR and not hot.findings
-    assert "1 statements of other roles" in hot.summary and "GRANT pg_monitor TO app;" in hot.summary
+    assert "role app cannot see 1 statement of other roles" in hot.summary and "GRANT pg_monitor TO app;" in hot.summary
     assert "insufficient" not in hot.summary and "None" not in hot.summary
 
 

@@ -100,6 +100,9 @@ def unless_hidden(outcome: Outcome, hidden: int, what: str, facts: Any) -> Outco
     if not hidden:
         return outcome
     role = (facts.get("postgres.server") or {}).get("user") or "the audit role"
+    if hidden == 1:  # "statements of other roles …" → "statement of other roles …"
+        noun, _, rest = what.partition(" ")
+        what = f"{noun.removesuffix('s')} {rest}"
     if outcome.status in (Status.WARN, Status.FAIL):
         outcome.summary += f"; role {role} cannot see {hidden} {what} ({grant(facts)} shows them)"
         return outcome
