@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from ..redact import scrub
 from ..sqlnames import tagged
 from . import Collector, FactUnavailable, TargetError
-from ..checks.pg import ENABLE_PG_STAT_STATEMENTS
+from ..checks.pg import ENABLE_PG_STAT_STATEMENTS, HIDDEN_TEXT
 from ..model import Status
 
 # Settings the checks read (db.timeouts, db.pool, mon.slow_query_log, db.prepared_statements…).
@@ -175,8 +175,11 @@ class PostgresCollector(Collector):
         except psycopg.errors.ObjectNotInPrerequisiteState:
             raise FactUnavailable(f"pg_stat_statements is installed but not loaded; set {ENABLE_PG_STAT_STATEMENTS}") from None
         for row in rows:
-            if row["query"] is None:  # another role's statement, hidden without pg_read_all_stats
-                row["query"] = "<insufficient privilege>"
+            # Another role's statement, without pg_read_all_stats: its counters are there, its
+            # text and queryid are not. Marked, so that no check judges or names it by its text.
+            row["hidden"] = row["query"] is None or row["query"] == HIDDEN_TEXT or row["queryid"] is None
+            if row["hidden"]:
+                row["query"] = HIDDEN_TEXT
         return rows
 
     def _activity(self) -> list[dict[str, Any]]:
