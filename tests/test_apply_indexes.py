@@ -240,7 +240,7 @@ def test_bad_input_is_one_line(args, message):
 
 def test_python_api_and_an_index_built_since_the_advice(database, hypopg):
     from perfcheck.advisor import advise
-    from perfcheck.apply_indexes import apply
+    from perfcheck.apply.build import apply
 
     seed(database)
     advice = advise(database.url)
@@ -413,7 +413,7 @@ def test_an_idle_in_transaction_blocker_is_named_as_such(database, hypopg):
 
 def test_an_index_under_the_name_built_since_the_advice_that_is_another_index_is_not_existing(database, hypopg):
     from perfcheck.advisor import advise
-    from perfcheck.apply_indexes import apply
+    from perfcheck.apply.build import apply
 
     seed(database)
     advice = advise(database.url)

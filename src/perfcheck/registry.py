@@ -15,10 +15,10 @@ import types
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from . import checklist
-from .checklist import CheckMeta
-from .model import Finding, Status
-from .scoring import status_for
+from perfcheck import checklist
+from perfcheck.checklist import CheckMeta
+from perfcheck.model import Finding, Status
+from perfcheck.scoring import status_for
 
 ENTRY_POINT_GROUP = "perfcheck.checks"
 TARGETS = ("postgres", "redis", "http")

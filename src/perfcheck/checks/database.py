@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import higher_is_better, lognormal
-from ..sqlnames import qualified, quote_ident
-from .pg import format_ms, grant, hidden_session, int_setting, penalty, setting_ms, short_sql, unless_hidden
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import higher_is_better, lognormal
+from perfcheck.pg.names import qualified, quote_ident
+from perfcheck.checks.pg import (
+    format_ms,
+    grant,
+    hidden_session,
+    int_setting,
+    penalty,
+    setting_ms,
+    short_sql,
+    unless_hidden,
+)
 
 # --- db.timeouts -----------------------------------------------------------------
 

@@ -11,12 +11,12 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import lognormal
-from ..sqlnames import qualified, quote_ident
-from .pg import Catalog, hidden_statement, penalty, short_sql, statement_object, unless_hidden
-from .statement_shape import Shape, batched, shape
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
+from perfcheck.pg.names import qualified, quote_ident
+from perfcheck.checks.pg import Catalog, hidden_statement, penalty, short_sql, statement_object, unless_hidden
+from perfcheck.checks.statement_shape import Shape, batched, shape
 
 Row = dict[str, Any]
 _WIDE_TYPES = ("text", "json", "jsonb", "bytea", "xml", "character varying", "tsvector")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
-from ..units import format_bytes
-from ..registry import Outcome, check
-from ..scoring import lognormal
-from ..sqlnames import qualified
-from .pg import hidden_statement, unless_hidden
+from perfcheck.model import Applicability, Finding, Fix
+from perfcheck.units import format_bytes
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
+from perfcheck.pg.names import qualified
+from perfcheck.checks.pg import hidden_statement, unless_hidden
 
 QUERY_CHARS = 120
 SHOWN_STATEMENTS = 3

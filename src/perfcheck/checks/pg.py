@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Status
-from ..registry import Outcome
-from ..sqlnames import quote_ident
+from perfcheck.model import Status
+from perfcheck.registry import Outcome
+from perfcheck.pg.names import quote_ident
 
 ENABLE_PG_STAT_STATEMENTS = (
     "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf (then restart), "

@@ -3,11 +3,11 @@ statements), a line per index applied, and the summary. Plain text; no I/O."""
 
 from __future__ import annotations
 
-from .advisor.ddl import statements
-from .units import format_bytes
-from .advisor.model import Advice, Recommendation
-from .apply_indexes import ApplyResult, IndexOutcome, Leftover
-from .sqlnames import qualified
+from perfcheck.advisor.ddl import statements
+from perfcheck.units import format_bytes
+from perfcheck.advisor.model import Advice, Recommendation
+from perfcheck.apply.build import ApplyResult, IndexOutcome, Leftover
+from perfcheck.pg.names import qualified
 
 QUERY_CHARS = 100
 

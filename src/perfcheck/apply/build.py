@@ -2,7 +2,7 @@
 blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 
     from perfcheck.advisor import advise
-    from perfcheck.apply_indexes import apply
+    from perfcheck.apply.build import apply
     result = apply(advise(url), url)          # builds them; result.outcomes has each index
 
 - A direct session in autocommit (CREATE INDEX CONCURRENTLY can't run in a transaction),
@@ -39,11 +39,11 @@ from typing import Any, Callable
 
 import psycopg
 
-from .advisor.ddl import create_statement, partition_index_name
-from .advisor.model import Advice, Recommendation
-from .collectors import TargetError
-from .collectors.postgres import connect, one_line
-from .sqlnames import qualified, tagged
+from perfcheck.advisor.ddl import create_statement, partition_index_name
+from perfcheck.advisor.model import Advice, Recommendation
+from perfcheck.collectors import TargetError
+from perfcheck.collectors.postgres.collector import connect, one_line
+from perfcheck.pg.names import qualified, tagged
 
 # pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
 LOCK_KEY = 0x7065726663686B
@@ -237,8 +237,8 @@ def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
 
 def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
     """The recommended keys and the found index's, both as the advisor compares keys."""
-    from .advisor.catalog import _key as existing_key
-    from .advisor.predicates import parse_key
+    from perfcheck.advisor.catalog import _key as existing_key
+    from perfcheck.advisor.predicates import parse_key
 
     return ([parse_key(key) for key in keys],
             [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
@@ -315,7 +315,7 @@ class Leftover:
 def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, Any]) -> list[Leftover]:
     """The INVALID indexes under the names these recommendations would build: those --yes
     would drop and build again, and those it will leave alone (with why). Read-only."""
-    from . import config
+    from perfcheck import config
 
     conn = connect(url, {**config.DEFAULTS["postgres"], **(postgres_options or {})})
     query: Query = lambda text, params: conn.execute(tagged(text), params, prepare=False).fetchall()  # noqa: E731
@@ -489,10 +489,10 @@ class Builder:
     def equivalent(self, rec: Recommendation) -> str | None:
         """Another valid index that already does what this one would (same leading keys in
         the same order, or a hash index for its one key): built since the advice was made."""
-        from .advisor.candidates import Candidate, served_by_existing
-        from .advisor.catalog import Catalog
-        from .advisor.predicates import parse_key
-        from .collectors.postgres import query_text
+        from perfcheck.advisor.candidates import Candidate, served_by_existing
+        from perfcheck.advisor.catalog import Catalog
+        from perfcheck.advisor.predicates import parse_key
+        from perfcheck.collectors.postgres.collector import query_text
 
         keys = tuple(parse_key(key) for key in rec.keys)
         if None in keys:
@@ -687,8 +687,8 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
 
 def replan(url: str, postgres_options: dict[str, Any], outcome: IndexOutcome) -> None:
     """Plan the statements the index was for again, now that it exists."""
-    from .advisor.whatif import PlanError, WhatIf
-    from .advisor.workload import Statement, classify
+    from perfcheck.advisor.whatif import PlanError, WhatIf
+    from perfcheck.advisor.workload import Statement, classify
 
     try:
         conn = connect(url, postgres_options)
@@ -713,7 +713,7 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
           postgres_options: dict[str, Any] | None = None, events: Events = lambda line: None) -> ApplyResult:
     """Build the recommended indexes (those for `only` tables). Raises ApplyError when
     nothing may be applied, TargetError when the database can't be reached."""
-    from . import config
+    from perfcheck import config
 
     options = options or ApplyOptions()
     pg_options = {**config.DEFAULTS["postgres"], **(postgres_options or {})}
