@@ -15,10 +15,10 @@ def test_precedence_file_then_environment_then_flags(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("targets: [oops", "malformed YAML at line 1"),
+    ("targets: [oops", "perfcheck.yaml line 1: malformed YAML"),
     ("targetz: {}", "unknown key 'targetz'"),
-    ("postgres:\n  statement_timeout_ms: soon\n", "postgres.statement_timeout_ms: expected an integer, got str"),
-    ("checks:\n  db.pool:\n    weight: true\n", "expected an integer or a number, got true/false"),
+    ("postgres:\n  statement_timeout_ms: soon\n", "postgres.statement_timeout_ms: expected an integer, got a string"),
+    ("checks:\n  db.pool:\n    weight: true\n", "line 3: checks.db.pool.weight: expected a number, got true/false"),
     ("- a list", "expected a mapping at the top level"),
 ])
 def test_bad_files_are_one_line_errors(tmp_path, text, message):
