@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .config import ConfigError
-from .gates import write_atomic
+from .gates import check_writable, write_atomic
 from .model import Report
 from .report import EXTENSIONS, render
 from .report.github import to_github
@@ -32,9 +32,14 @@ def plan(formats: list[str], output: Path | None, output_dir: Path | None) -> li
     if output_dir is not None:
         if output_dir.exists() and not output_dir.is_dir():
             raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
-        return [Destination(fmt, output_dir / f"{BASENAME}.{EXTENSIONS[fmt]}") for fmt in formats]
+        found = [Destination(fmt, output_dir / f"{BASENAME}.{EXTENSIONS[fmt]}") for fmt in formats]
+        for dest in found:  # the folder is made when the report is written, if need be
+            check_writable(dest.path, "--output-dir", create_parents=True)
+        return found
     if len(formats) > 1:
         raise ConfigError(f"{len(formats)} formats ({', '.join(formats)}) need --output-dir DIR (one file each)")
+    if output is not None:  # checked now, not after minutes of auditing
+        check_writable(output, "--output")
     return [Destination(formats[0], output)]
 
 
