@@ -53,6 +53,10 @@ def test_binary_config_is_one_line_not_a_unicode_traceback(tmp_path):
     error_line(audit("-c", config_file(tmp_path, b"targets:\n" + noise)), "perfcheck.yaml line", "not UTF-8")
 
 
+def test_a_nul_byte_in_the_config_is_named_with_its_line(tmp_path):
+    error_line(audit("-c", config_file(tmp_path, b"only: []\nskip: [\x00]\n")), "perfcheck.yaml line 2", "U+0000")
+
+
 @pytest.mark.parametrize("text", [
     "only: " + "[" * 5000 + "]" * 5000,
     "- " * 5000 + "x\n",  # block sequences, each inside the one before
