@@ -265,3 +265,8 @@ def test_odd_flags_are_one_line(args, needles):
 def test_compare_without_arguments_is_one_line():
     run, _ = run_bounded("compare", seconds=SECONDS)
     error_line(run, "Missing argument")
+
+
+def test_explain_a_misspelt_check_suggests_the_right_one():
+    run, _ = run_bounded("explain", "db.slow_querys", seconds=SECONDS)
+    error_line(run, "unknown check 'db.slow_querys'", "did you mean 'db.slow_queries'")

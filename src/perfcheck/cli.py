@@ -251,7 +251,7 @@ def explain(check_id: str = typer.Argument(..., help="A check id, e.g. db.fk_ind
     check = loaded.checks.get(check_id)
     meta = check.meta if check else checklist.meta(check_id)
     if meta is None:
-        raise fail(f"unknown check {check_id!r} (see `perfcheck checks`)")
+        raise fail(f"unknown check {check_id!r}{config_mod.did_you_mean(check_id, loaded.checks)} (see `perfcheck checks`)")
     out = Console(highlight=False)
     out.print(f"[bold]{meta.id}[/bold]  {meta.title}  ({meta.category}, target: {meta.target})")
     for label, text in (("Why it matters", meta.why), ("How it is measured", meta.measured), ("How to fix it", meta.how_to_fix)):
