@@ -450,8 +450,9 @@ def parse_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
     except ValueError as exc:
         sep = " " if str(exc).startswith("line ") else ": "
         raise ConfigError(f"{path}{sep}{exc}") from None
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)  # checks every character first: a NUL byte is a ReaderError
         node = loader.get_single_node()
         if node is None:
             return None, {}
@@ -467,13 +468,15 @@ def parse_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
         raise ConfigError(f"{path}{where}: malformed YAML{column}: {problem}") from None
     except yaml.reader.ReaderError as exc:  # a control character, e.g. a NUL byte
         line = text[: exc.position].count("\n") + 1
-        raise ConfigError(f"{path} line {line}: malformed YAML: character {exc.character!r} is not allowed") from None
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{path} line {line}: malformed YAML: control character U+{code:04X} is not allowed") from None
     except ValueError as exc:  # an integer of 5,000 digits
         raise ConfigError(f"{path}: malformed YAML: {str(exc).partition(':')[0][:200]}") from None
     except (yaml.YAMLError, RecursionError) as exc:
         raise ConfigError(f"{path}: malformed YAML: {' '.join(str(exc).split())[:200]}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def read_file(path: Path, known: Known | None = None) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
