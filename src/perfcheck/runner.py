@@ -14,6 +14,7 @@ from . import __version__, checklist, scoring
 from .collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
 from .config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
 from .model import CheckResult, Report, Status
+from . import redact
 from .redact import scrub
 from .registry import Check, Outcome
 
@@ -149,7 +150,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     order = [(c.id, c.title) for c in cats] + sorted({(r.category, r.category) for r in results if r.category not in known})
     category_scores = scoring.score_categories(results, order)
     weights = {c.id: float(config.data["categories"].get(c.id, {}).get("weight", c.weight)) for c in cats}
-    return Report(
+    report = Report(
         score=scoring.overall(category_scores, weights),
         categories=category_scores,
         checks=results,
@@ -159,3 +160,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - started,
     )
+    # The one choke point: every string of the finished report (summaries, findings, evidence,
+    # metrics, excerpts of what the server answered, errors) loses the configured secrets
+    # here, before any view, baseline or gate sees it.
+    return redact.for_config(config.data).record(report)
