@@ -49,9 +49,22 @@ class FailOn(str, Enum):
     fail = "fail"
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+def _redactor(extra: list[str] | None = None):
+    """What an error may not show: secrets in the command line and the target variables
+    (and the loaded configuration's, when the caller has it)."""
+    import os
+
+    from . import redact
+
+    known = redact.secrets_in_args(sys.argv[1:])
+    for var in config_mod.ENV_TARGETS.values():
+        known += redact.secrets_in_url(os.environ.get(var) or "")
+    return redact.Redactor(known + (extra or []), known)
+
+
+def fail(message: str, code: int = EXIT_USAGE, secrets: list[str] | None = None) -> typer.Exit:
     """One line on stderr, then exit (usage and configuration errors are exit 2)."""
-    err.print(f"perfcheck: error: {message}", markup=False)
+    err.print(f"perfcheck: error: {_redactor(secrets).scrub(message)}", markup=False)
     return typer.Exit(code)
 
 
@@ -289,7 +302,27 @@ def demo(
 
 
 def main() -> None:
-    app()
+    import click
+
+    # Typer ≥ 0.22 raises its own copy of Click's exceptions; older ones raise Click's.
+    usage_errors = tuple({getattr(typer, "TyperException", click.ClickException), click.ClickException})
+    try:
+        code = app(standalone_mode=False)
+    except usage_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `perfcheck`: the help, as before
+            exc.show()
+            sys.exit(exc.exit_code)
+        # Click echoes the offending argument, which may be a mistyped URL with its password
+        # (`--db postgres ql://app:pw@x`): one redacted line, like every other usage error.
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        fail(message + hint, exc.exit_code)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, click.exceptions.Abort):
+        err.print("Aborted!", markup=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":
