@@ -163,18 +163,21 @@ class Redactor:
             forms |= _forms(secret)
         # Longest first: a secret that contains another is masked whole.
         self.forms = sorted(forms, key=len, reverse=True)
-        heads: set[str] = set()
+        # The forms of each credential grouped by their first PREFIX characters: a cut excerpt
+        # is masked as far as any of them follows it ("tok…/sla" decoded, "tok…%2Fsla" raw).
+        self.prefixed: dict[str, list[str]] = {}
         for secret in credentials:
-            heads |= {f for f in _forms(secret) if len(f) >= MIN_PREFIXED}
-        self.prefixed = sorted(heads, key=len, reverse=True)
+            for form in _forms(secret):
+                if len(form) >= MIN_PREFIXED:
+                    self.prefixed.setdefault(form[:PREFIX], []).append(form)
 
     def scrub(self, text: str) -> str:
         for form in self.forms:
             if form in text:
                 text = text.replace(form, _MASK)
-        for form in self.prefixed:
-            if form[:PREFIX] in text:
-                text = _mask_heads(text, form)
+        for head, forms in self.prefixed.items():
+            if head in text:
+                text = _mask_heads(text, head, forms)
         if "://" in text:
             text = _USERINFO.sub(r"\1:" + _MASK + "@", text)
         return text
@@ -202,27 +205,35 @@ class Redactor:
         return dataclasses.replace(obj, **changes)
 
 
-def _mask_heads(text: str, form: str) -> str:
-    """Mask every place the text starts spelling `form` (its first PREFIX characters or more)."""
-    head = form[:PREFIX]
+def _mask_heads(text: str, head: str, forms: list[str]) -> str:
+    """Mask every place the text starts spelling one of `forms` (which all begin with `head`),
+    as far as the longest of them follows."""
     out: list[str] = []
     start = 0
     i = text.find(head)
     while i >= 0:
-        j = PREFIX
-        while j < len(form):  # follow the secret in blocks, then character by character
-            step = min(64, len(form) - j)
-            if text[i + j:i + j + step] == form[j:j + step]:
-                j += step
-                continue
-            while j < len(form) and i + j < len(text) and text[i + j] == form[j]:
-                j += 1
-            break
+        end = i + len(head)
+        for form in forms:
+            end = max(end, i + _follows(text, i, form))
         out += [text[start:i], _MASK]
-        start = i + j
+        start = end
         i = text.find(head, start)
     out.append(text[start:])
     return "".join(out)
+
+
+def _follows(text: str, i: int, form: str) -> int:
+    """How many characters of `form` the text spells from position i."""
+    j = 0
+    while j < len(form):  # in blocks, then character by character
+        step = min(64, len(form) - j)
+        if text[i + j:i + j + step] == form[j:j + step]:
+            j += step
+            continue
+        while j < len(form) and i + j < len(text) and text[i + j] == form[j]:
+            j += 1
+        break
+    return j
 
 
 def scrub(text: str, secrets: list[str]) -> str:

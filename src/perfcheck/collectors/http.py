@@ -208,7 +208,7 @@ class HttpCollector(Collector):
                                        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, raise_errors=True)
         except FactUnavailable as exc:  # only the budget can say no this early
             raise TargetError(f"http: {exc.reason}") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: e.g. longer than httpx takes (64 KiB)
             self.close()
             raise TargetError(scrub(f"http: cannot audit {describe_request_error(exc, self.url)}", self.secrets)) from None
 
