@@ -14,7 +14,6 @@ from . import __version__, checklist, scoring
 from .collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
 from .config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
 from .model import CheckResult, Report, Status
-from . import redact
 from .redact import scrub
 from .registry import Check, Outcome
 
@@ -163,4 +162,6 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     # The one choke point: every string of the finished report (summaries, findings, evidence,
     # metrics, excerpts of what the server answered, errors) loses the configured secrets
     # here, before any view, baseline or gate sees it.
-    return redact.for_config(config.data).record(report)
+    from perfcheck.redact import for_config
+
+    return for_config(config.data).record(report)
