@@ -49,9 +49,22 @@ class FailOn(str, Enum):
     fail = "fail"
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+def _redactor(extra: list[str] | None = None):
+    """What an error may not show: secrets in the command line and the target variables
+    (and the loaded configuration's, when the caller has it)."""
+    import os
+
+    from perfcheck import redact
+
+    known = redact.secrets_in_args(sys.argv[1:])
+    for var in config_mod.ENV_TARGETS.values():
+        known += redact.secrets_in_url(os.environ.get(var) or "")
+    return redact.Redactor(known + (extra or []), known)
+
+
+def fail(message: str, code: int = EXIT_USAGE, secrets: list[str] | None = None) -> typer.Exit:
     """One line on stderr, then exit (usage and configuration errors are exit 2)."""
-    err.print(f"perfcheck: error: {message}", markup=False)
+    err.print(f"perfcheck: error: {_redactor(secrets).scrub(message)}", markup=False)
     return typer.Exit(code)
 
 
@@ -303,10 +316,12 @@ def main() -> None:
         else:
             command = exc.ctx.command_path if exc.ctx else "perfcheck"
             message = " ".join(exc.format_message().split())
-            err.print(f"perfcheck: error: {message} (see `{command} -h`)", markup=False)
+            # Click echoes the offending argument, which may be a mistyped URL with its password
+            # (`--db postgres ql://app:pw@x`): fail() redacts it like every other error line.
+            fail(f"{message} (see `{command} -h`)")
             code = EXIT_USAGE
     except click_exception as exc:
-        err.print(f"perfcheck: error: {' '.join(exc.format_message().split())}", markup=False)
+        fail(" ".join(exc.format_message().split()))
         code = exc.exit_code
     except typer.Abort:
         err.print("perfcheck: aborted", markup=False)

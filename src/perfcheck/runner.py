@@ -149,7 +149,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     order = [(c.id, c.title) for c in cats] + sorted({(r.category, r.category) for r in results if r.category not in known})
     category_scores = scoring.score_categories(results, order)
     weights = {c.id: float(config.data["categories"].get(c.id, {}).get("weight", c.weight)) for c in cats}
-    return Report(
+    report = Report(
         score=scoring.overall(category_scores, weights),
         categories=category_scores,
         checks=results,
@@ -159,3 +159,9 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - started,
     )
+    # The one choke point: every string of the finished report (summaries, findings, evidence,
+    # metrics, excerpts of what the server answered, errors) loses the configured secrets
+    # here, before any view, baseline or gate sees it.
+    from perfcheck.redact import for_config
+
+    return for_config(config.data).record(report)

@@ -112,12 +112,16 @@ def describe_request_error(exc: Exception, url: str) -> str:
 
 
 def join_url(base: str, path: str, query: dict[str, str] | None = None) -> str:
-    """`path` under the base URL (a base with a path prefix keeps it), query merged in."""
-    parts = urlsplit(base.rstrip("/") + path)
-    q = parts.query
-    if query:
-        q = f"{q}&{urlencode(query)}" if q else urlencode(query)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, q, ""))
+    """`path` joined onto the base URL's path (a base with a path prefix keeps it), never
+    after its query string. The base URL's query (an auth token, say) is sent with every
+    probe: the API asked for it on the base URL, so it presumably wants it everywhere. A
+    parameter the probe sets itself (`path`'s own query, then `query`) replaces the base's."""
+    parts = urlsplit(base)
+    probe = urlsplit(path)
+    own = [item for item in (probe.query, urlencode(query) if query else "") if item]
+    names = {item.partition("=")[0] for q in own for item in q.split("&")}
+    kept = [item for item in parts.query.split("&") if item and item.partition("=")[0] not in names]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + probe.path, "&".join(kept + own), ""))
 
 
 class Budget:
@@ -204,7 +208,7 @@ class HttpCollector(Collector):
                                        headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}, raise_errors=True)
         except FactUnavailable as exc:  # only the budget can say no this early
             raise TargetError(f"http: {exc.reason}") from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: e.g. longer than httpx takes (64 KiB)
             self.close()
             raise TargetError(scrub(f"http: cannot audit {describe_request_error(exc, self.url)}", self.secrets)) from None
 
