@@ -8,8 +8,22 @@ from __future__ import annotations
 
 import pytest
 
-from perfcheck.checks import database, database_indexes, database_statements, monitoring
-from perfcheck.checks.statement_shape import UNPARSED, batched, shape
+from perfcheck.checks.db.cache_hit import cache_hit
+from perfcheck.checks.db.duplicate_indexes import duplicate_indexes
+from perfcheck.checks.db.fk_indexes import fk_indexes
+from perfcheck.checks.db.invalid_indexes import invalid_indexes
+from perfcheck.checks.db.long_transactions import long_transactions
+from perfcheck.checks.db.n_plus_one import n_plus_one
+from perfcheck.checks.db.offset_pagination import offset_pagination
+from perfcheck.checks.db.pool import pool
+from perfcheck.checks.db.prepared_statements import prepared_statements
+from perfcheck.checks.db.select_star import select_star
+from perfcheck.checks.db.slow_queries import slow_queries
+from perfcheck.checks.db.timeouts import timeouts
+from perfcheck.checks.db.unused_indexes import unused_indexes
+from perfcheck.checks.db.vacuum import vacuum
+from perfcheck.checks.mon.slow_query_log import slow_query_log
+from perfcheck.checks.support.statement_shape import UNPARSED, batched, shape
 from perfcheck.model import Status
 
 
@@ -138,7 +152,7 @@ def test_shape_is_parsed_once_per_text():
 # --- db.fk_indexes ---------------------------------------------------------------------------
 
 def test_fk_without_index_fails_with_a_safe_concurrent_fix():
-    out = judge(database_indexes.fk_indexes, {
+    out = judge(fk_indexes, {
         "postgres.foreign_keys": [fk("orders", ["customer_id"], [2], "customers")],
         "postgres.indexes": [index("orders_pkey", "orders", [1], unique=True, primary=True, constraint=True),
                              index("orders_status_customer_idx", "orders", [3, 2])],  # not leading
@@ -156,12 +170,12 @@ def test_fk_without_index_fails_with_a_safe_concurrent_fix():
 ])
 def test_fk_covered_by_leading_columns_in_any_order(covering):
     facts = {"postgres.foreign_keys": [fk("orders", ["a", "b"], [2, 3], "x")], "postgres.indexes": [covering]}
-    assert judge(database_indexes.fk_indexes, facts).status is Status.PASS
+    assert judge(fk_indexes, facts).status is Status.PASS
 
 
 def test_fk_on_one_column_covered_by_a_hash_index():
     facts = {"postgres.foreign_keys": [fk("orders", ["a"], [2], "x")], "postgres.indexes": [index("h", "orders", [2], method="hash")]}
-    assert judge(database_indexes.fk_indexes, facts).status is Status.PASS
+    assert judge(fk_indexes, facts).status is Status.PASS
 
 
 @pytest.mark.parametrize("useless", [
@@ -172,16 +186,16 @@ def test_fk_on_one_column_covered_by_a_hash_index():
 ])
 def test_fk_not_covered_by_partial_invalid_gin_or_another_tables_index(useless):
     facts = {"postgres.foreign_keys": [fk("orders", ["customer_id"], [2], "customers")], "postgres.indexes": [useless]}
-    assert judge(database_indexes.fk_indexes, facts).status is Status.FAIL
+    assert judge(fk_indexes, facts).status is Status.FAIL
 
 
 def test_fk_severity_by_table_size_and_small_tables_left_alone():
     facts = {"postgres.foreign_keys": [fk("mid", ["a_id"], [2], "a", rows=5_000), fk("tiny", ["a_id"], [2], "a", rows=10)],
              "postgres.indexes": []}
-    out = judge(database_indexes.fk_indexes, facts)
+    out = judge(fk_indexes, facts)
     assert [f.severity for f in out.findings] == ["warn"] and out.status is Status.WARN
     assert out.metrics["unindexed_small_tables"] == 1
-    small_only = judge(database_indexes.fk_indexes, {"postgres.foreign_keys": [facts["postgres.foreign_keys"][1]],
+    small_only = judge(fk_indexes, {"postgres.foreign_keys": [facts["postgres.foreign_keys"][1]],
                                                       "postgres.indexes": []})
     assert small_only.status is Status.PASS and "1 on tables under 1,000 rows" in small_only.summary
 
@@ -191,7 +205,7 @@ def test_fk_on_quoted_schema_partitioned_table_and_a_taken_name():
         "postgres.foreign_keys": [fk("Invoices", ["CustomerId"], [2], "customers", schema="Billing", table_kind="p")],
         "postgres.indexes": [index("invoices_customerid_idx", "Other", [1], schema="Billing")],
     }
-    finding = judge(database_indexes.fk_indexes, facts).findings[0]
+    finding = judge(fk_indexes, facts).findings[0]
     assert finding.object == '"Billing"."Invoices"'
     assert finding.fix.text == 'CREATE INDEX IF NOT EXISTS invoices_customerid_idx2 ON "Billing"."Invoices" ("CustomerId");'
     assert finding.fix.applicability.value == "manual" and "partitioned" in finding.message
@@ -213,7 +227,7 @@ def test_unused_large_index_fails_with_an_unsafe_drop():
         index("part_idx", "events_2024", [3], size=mb, partition=True),
         index("broken", "events", [7], size=mb, valid=False),
     ]}
-    out = judge(database_indexes.unused_indexes, facts)
+    out = judge(unused_indexes, facts)
     assert list(by_object(out)) == ["public.events_payload_idx"] and out.status is Status.FAIL
     finding = out.findings[0]
     assert finding.fix.text == "DROP INDEX CONCURRENTLY IF EXISTS public.events_payload_idx;"
@@ -225,9 +239,9 @@ def test_unused_large_index_fails_with_an_unsafe_drop():
 def test_unused_on_a_standby_says_so_and_none_passes():
     facts = {"postgres.server": {**SERVER, "in_recovery": True}, "postgres.foreign_keys": [],
              "postgres.indexes": [index("big", "t", [2], size=5 * 1024 * 1024)]}
-    assert "standby" in judge(database_indexes.unused_indexes, facts).summary
+    assert "standby" in judge(unused_indexes, facts).summary
     facts["postgres.indexes"][0]["scans"] = 1
-    assert judge(database_indexes.unused_indexes, facts).status is Status.PASS
+    assert judge(unused_indexes, facts).status is Status.PASS
 
 
 # --- db.duplicate_indexes ---------------------------------------------------------------------
@@ -239,7 +253,7 @@ def test_identical_and_prefix_indexes():
         index("orders_created_idx", "orders", [4]),
         index("orders_created_status_idx", "orders", [4, 3]),
     ]}
-    out = judge(database_indexes.duplicate_indexes, facts)
+    out = judge(duplicate_indexes, facts)
     found = by_object(out)
     assert set(found) == {"public.orders_status_copy_idx", "public.orders_created_idx"}
     assert found["public.orders_status_copy_idx"].severity == "fail"
@@ -256,7 +270,7 @@ def test_duplicates_keep_the_constraint_index_and_spare_unique_ones():
         index("t_email_key", "t", [2], unique=True, constraint=True),  # unique prefix of (email, name): kept
         index("t_email_name_idx", "t", [2, 3]),
     ]}
-    out = judge(database_indexes.duplicate_indexes, facts)
+    out = judge(duplicate_indexes, facts)
     assert list(by_object(out)) == ["public.plain_on_id"]
     assert out.findings[0].evidence["covered_by"] == "public.t_pkey"
 
@@ -264,7 +278,7 @@ def test_duplicates_keep_the_constraint_index_and_spare_unique_ones():
 def test_two_constraint_indexes_get_no_drop_fix():
     facts = {"postgres.indexes": [index("a_key", "t", [2], unique=True, constraint=True),
                                   index("b_key", "t", [2], unique=True, constraint=True)]}
-    finding = judge(database_indexes.duplicate_indexes, facts).findings[0]
+    finding = judge(duplicate_indexes, facts).findings[0]
     assert finding.fix is None and "DROP CONSTRAINT" in finding.message
 
 
@@ -278,16 +292,16 @@ def test_two_constraint_indexes_get_no_drop_fix():
     index("b", "u", [2]),
 ])
 def test_not_duplicates(other):
-    assert judge(database_indexes.duplicate_indexes, {"postgres.indexes": [index("a", "t", [2]), other]}).status is Status.PASS
+    assert judge(duplicate_indexes, {"postgres.indexes": [index("a", "t", [2]), other]}).status is Status.PASS
 
 
 def test_non_btree_only_identical_counts_and_include_columns_matter():
     gin = [index("g1", "t", [2], method="gin"), index("g2", "t", [2], method="gin"), index("g3", "t", [2, 3], method="gin")]
-    assert list(by_object(judge(database_indexes.duplicate_indexes, {"postgres.indexes": gin}))) == ["public.g2"]
+    assert list(by_object(judge(duplicate_indexes, {"postgres.indexes": gin}))) == ["public.g2"]
     covering = [index("inc", "t", [2, 5], key_columns=1), index("wide", "t", [2, 3])]  # INCLUDE (c5) not in wide
-    assert judge(database_indexes.duplicate_indexes, {"postgres.indexes": covering}).status is Status.PASS
+    assert judge(duplicate_indexes, {"postgres.indexes": covering}).status is Status.PASS
     covering[1]["attnums"], covering[1]["key_columns"] = [2, 3, 5], 2
-    assert list(by_object(judge(database_indexes.duplicate_indexes, {"postgres.indexes": covering}))) == ["public.inc"]
+    assert list(by_object(judge(duplicate_indexes, {"postgres.indexes": covering}))) == ["public.inc"]
 
 
 def test_many_indexes_stay_fast():
@@ -295,8 +309,8 @@ def test_many_indexes_stay_fast():
 
     many = [index(f"i{n}", f"t{n // 3}", [2 + n % 3]) for n in range(30_000)]
     start = time.perf_counter()
-    judge(database_indexes.duplicate_indexes, {"postgres.indexes": many})
-    judge(database_indexes.unused_indexes, {"postgres.indexes": many, "postgres.server": SERVER, "postgres.foreign_keys": []})
+    judge(duplicate_indexes, {"postgres.indexes": many})
+    judge(unused_indexes, {"postgres.indexes": many, "postgres.server": SERVER, "postgres.foreign_keys": []})
     assert time.perf_counter() - start < 5  # generous: a quadratic pass would take minutes
 
 
@@ -309,7 +323,7 @@ def test_invalid_indexes_fixes_by_kind():
         index("parent_idx", "p", [2], valid=False, table_kind="p"),
         index("fine", "t", [4]),
     ]}
-    out = judge(database_indexes.invalid_indexes, facts)
+    out = judge(invalid_indexes, facts)
     found = by_object(out)
     assert set(found) == {"public.plain", "public.uniq", "public.parent_idx"}
     assert found["public.plain"].fix.statements == (
@@ -319,7 +333,7 @@ def test_invalid_indexes_fixes_by_kind():
     assert found["public.uniq"].fix.applicability.value == "unsafe" and "duplicate values" in found["public.uniq"].message
     assert found["public.parent_idx"].fix is None
     assert out.status is Status.FAIL
-    assert judge(database_indexes.invalid_indexes, {"postgres.indexes": [index("ok", "t", [2])]}).status is Status.PASS
+    assert judge(invalid_indexes, {"postgres.indexes": [index("ok", "t", [2])]}).status is Status.PASS
 
 
 # --- db.slow_queries --------------------------------------------------------------------------
@@ -332,20 +346,20 @@ def test_slow_queries_ranked_by_total_time_utility_left_out():
         stmt("CREATE INDEX i ON a (x)", calls=10, mean_ms=5000),
         stmt("SELECT * FROM rare", calls=2, mean_ms=9000),
     ]}
-    out = judge(database_statements.slow_queries, facts)
+    out = judge(slow_queries, facts)
     assert [f.object for f in out.findings] == ["SELECT * FROM a WHERE x = $1", "SELECT * FROM b WHERE y = $1"]
     assert [f.severity for f in out.findings] == ["warn", "fail"]
     assert out.metrics["worst_mean_ms"] == 400 and out.status is Status.FAIL
     assert out.findings[0].evidence["calls"] == 1000
-    assert len(judge(database_statements.slow_queries, facts, top=1).findings) == 1
+    assert len(judge(slow_queries, facts, top=1).findings) == 1
 
 
 def test_slow_queries_pass_skip_and_hidden_text():
-    fast = judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", mean_ms=2)]})
+    fast = judge(slow_queries, {"postgres.statements": [stmt("SELECT 1", mean_ms=2)]})
     assert fast.status is Status.PASS and fast.score > 0.99
-    assert judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", calls=1)]}).status is Status.SKIP
+    assert judge(slow_queries, {"postgres.statements": [stmt("SELECT 1", calls=1)]}).status is Status.SKIP
     # Another role's slow statement, its text hidden: not a pass, not a finding named "queryid None".
-    hidden = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+    hidden = judge(slow_queries, {"postgres.server": SERVER, "postgres.statements": [
         stmt("SELECT 1", mean_ms=2), stmt("<insufficient privilege>", mean_ms=100, queryid=None) | {"user": "other"}]})
     assert hidden.status is Status.ERROR and not hidden.findings
     assert "GRANT pg_monitor TO app;" in hidden.summary and "None" not in hidden.summary
@@ -366,13 +380,13 @@ def test_select_star_on_wide_tables_only():
             stmt("SELECT * FROM unknown_table", calls=100),
         ],
     }
-    out = judge(database_statements.select_star, facts)
+    out = judge(select_star, facts)
     found = by_object(out)
     assert list(found) == ["public.wide", '"Billing"."Invoices"']
     assert found["public.wide"].evidence == {**found["public.wide"].evidence, "columns": 24, "calls": 50, "statements": 2,
                                              "variable_width_columns": 23}
     assert out.status is Status.FAIL
-    assert judge(database_statements.select_star, {**facts, "postgres.statements": facts["postgres.statements"][2:4]}).status is Status.PASS
+    assert judge(select_star, {**facts, "postgres.statements": facts["postgres.statements"][2:4]}).status is Status.PASS
 
 
 # --- db.n_plus_one -----------------------------------------------------------------------------
@@ -391,7 +405,7 @@ LIST_POSTS = stmt("SELECT id, author_id FROM posts ORDER BY id DESC LIMIT $1", c
 
 
 def test_n_plus_one_parent_lookup_per_child_row():
-    out = judge(database_statements.n_plus_one, _blog([LIST_POSTS, stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)]))
+    out = judge(n_plus_one, _blog([LIST_POSTS, stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)]))
     finding = by_object(out)["public.authors"]
     assert out.status is Status.FAIL
     assert finding.fix.text == "SELECT id, name FROM authors WHERE id = ANY($1)"
@@ -401,10 +415,10 @@ def test_n_plus_one_parent_lookup_per_child_row():
 
 def test_n_plus_one_children_per_parent_row_and_by_naming_without_fks():
     children = stmt("SELECT id, body FROM comments WHERE post_id = $1", calls=450, rows=900)
-    assert "public.comments" in by_object(judge(database_statements.n_plus_one, _blog([LIST_POSTS, children])))
+    assert "public.comments" in by_object(judge(n_plus_one, _blog([LIST_POSTS, children])))
     lookup = stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)
-    assert "public.authors" in by_object(judge(database_statements.n_plus_one, _blog([LIST_POSTS, lookup], fks=False)))
-    assert "public.comments" in by_object(judge(database_statements.n_plus_one, _blog([LIST_POSTS, children], fks=False)))
+    assert "public.authors" in by_object(judge(n_plus_one, _blog([LIST_POSTS, lookup], fks=False)))
+    assert "public.comments" in by_object(judge(n_plus_one, _blog([LIST_POSTS, children], fks=False)))
 
 
 @pytest.mark.parametrize("statements", [
@@ -416,7 +430,7 @@ def test_n_plus_one_children_per_parent_row_and_by_naming_without_fks():
      stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)],
 ])
 def test_not_n_plus_one(statements):
-    assert judge(database_statements.n_plus_one, _blog(statements)).status is Status.PASS
+    assert judge(n_plus_one, _blog(statements)).status is Status.PASS
 
 
 # --- db.offset_pagination -------------------------------------------------------------------------
@@ -428,7 +442,7 @@ def test_deep_offset_fails_shallow_warns_with_a_keyset_fix():
         stmt("SELECT id FROM t LIMIT $1 OFFSET $2", calls=10, rows=100, hit=5, mean_ms=50),
         stmt("SELECT id FROM rare ORDER BY id LIMIT $1 OFFSET $2", calls=5),
     ]}
-    out = judge(database_statements.offset_pagination, facts)
+    out = judge(offset_pagination, facts)
     found = {f.evidence["calls"]: f for f in out.findings}
     assert [f.severity for f in out.findings] == ["fail", "fail", "warn"]
     assert found[20].fix.text == "… WHERE id < $1 ORDER BY id DESC LIMIT $2"
@@ -440,8 +454,8 @@ def test_deep_offset_fails_shallow_warns_with_a_keyset_fix():
 
 def test_offset_mixed_directions_and_none():
     facts = {"postgres.statements": [stmt("SELECT id FROM t ORDER BY a DESC, b LIMIT $1 OFFSET $2", calls=10)]}
-    assert judge(database_statements.offset_pagination, facts).findings[0].fix.text.startswith("-- page by")
-    assert judge(database_statements.offset_pagination, {"postgres.statements": []}).status is Status.PASS
+    assert judge(offset_pagination, facts).findings[0].fix.text.startswith("-- page by")
+    assert judge(offset_pagination, {"postgres.statements": []}).status is Status.PASS
 
 
 # --- db.prepared_statements --------------------------------------------------------------------
@@ -452,23 +466,23 @@ def _tracking(on=True):
 
 def test_plans_on_every_call_fail_reused_plans_pass():
     replanned = stmt("SELECT name FROM authors WHERE id = $1", calls=1000, mean_ms=0.02, plans=1000, plan_ms=30)
-    out = judge(database_statements.prepared_statements, {"postgres.statements": [replanned], "postgres.settings": _tracking()})
+    out = judge(prepared_statements, {"postgres.statements": [replanned], "postgres.settings": _tracking()})
     assert out.status is Status.FAIL and out.metrics["plans_per_call"] == 1.0
     assert out.findings[0].severity == "warn" and out.findings[0].evidence["plans"] == 1000
     reused = stmt("SELECT name FROM authors WHERE id = $1", calls=1000, mean_ms=0.02, plans=5, plan_ms=0.2)
-    assert judge(database_statements.prepared_statements, {"postgres.statements": [reused], "postgres.settings": _tracking()}).status is Status.PASS
+    assert judge(prepared_statements, {"postgres.statements": [reused], "postgres.settings": _tracking()}).status is Status.PASS
     heavy = stmt("SELECT sum(x) FROM big", calls=1000, mean_ms=50, plans=1000, plan_ms=100)
-    ok = judge(database_statements.prepared_statements, {"postgres.statements": [heavy], "postgres.settings": _tracking()})
+    ok = judge(prepared_statements, {"postgres.statements": [heavy], "postgres.settings": _tracking()})
     assert ok.status is Status.PASS and ok.findings[0].severity == "info"
 
 
 def test_prepared_statements_skip_when_it_cannot_be_measured():
     pre13 = stmt("SELECT 1", calls=1000)
-    assert judge(database_statements.prepared_statements, {"postgres.statements": [pre13], "postgres.settings": _tracking()}).status is Status.SKIP
-    off = judge(database_statements.prepared_statements, {"postgres.statements": [stmt("SELECT 1", plans=0, plan_ms=0)],
+    assert judge(prepared_statements, {"postgres.statements": [pre13], "postgres.settings": _tracking()}).status is Status.SKIP
+    off = judge(prepared_statements, {"postgres.statements": [stmt("SELECT 1", plans=0, plan_ms=0)],
                                                            "postgres.settings": _tracking(False)})
     assert off.status is Status.SKIP and "track_planning = on" in off.summary
-    few = judge(database_statements.prepared_statements, {"postgres.statements": [stmt("SELECT 1", calls=3, plans=3, plan_ms=1)],
+    few = judge(prepared_statements, {"postgres.statements": [stmt("SELECT 1", calls=3, plans=3, plan_ms=1)],
                                                           "postgres.settings": _tracking()})
     assert few.status is Status.SKIP
 
@@ -491,21 +505,21 @@ def _pool_facts(sessions=(), max_connections=100, connect_ms=2.0, url_port=5432,
 
 
 def test_pool_with_headroom_passes():
-    out = judge(database.pool, _pool_facts([_session(), _session("active"), _session(None)]))
+    out = judge(pool, _pool_facts([_session(), _session("active"), _session(None)]))
     assert out.status is Status.PASS and out.metrics["connections"] == 3
     assert out.metrics["states"] == {"idle": 1, "active": 1, "hidden": 1}
     assert out.metrics["pooler"] is None
 
 
 def test_pool_near_the_limit_warns_then_fails():
-    warn = judge(database.pool, _pool_facts([_session() for _ in range(75)]))
+    warn = judge(pool, _pool_facts([_session() for _ in range(75)]))
     assert warn.status is Status.WARN and warn.findings[0].object == "max_connections"
-    fail = judge(database.pool, _pool_facts([_session() for _ in range(95)]))
+    fail = judge(pool, _pool_facts([_session() for _ in range(95)]))
     assert fail.status is Status.FAIL and fail.findings[0].severity == "fail"
 
 
 def test_pool_small_max_connections_and_oversized_url_pool():
-    out = judge(database.pool, _pool_facts(max_connections=40, params={"pool_size": "200", "sslmode": "require"}))
+    out = judge(pool, _pool_facts(max_connections=40, params={"pool_size": "200", "sslmode": "require"}))
     found = by_object(out)
     assert "ALTER SYSTEM SET max_connections = 100" in found["max_connections"].fix.text
     assert found["url:pool_size"].evidence == {"pool_size": 200, "usable": 37}
@@ -514,19 +528,19 @@ def test_pool_small_max_connections_and_oversized_url_pool():
 
 
 def test_pool_detects_a_pooler_and_judges_its_connect_time():
-    behind = judge(database.pool, _pool_facts(url_port=6432, server_port=5432, connect_ms=12))
+    behind = judge(pool, _pool_facts(url_port=6432, server_port=5432, connect_ms=12))
     assert "6432" in behind.metrics["pooler"] and by_object(behind)["pooler"].severity == "warn"
-    by_name = judge(database.pool, _pool_facts([_session(app="pgbouncer")], connect_ms=1))
+    by_name = judge(pool, _pool_facts([_session(app="pgbouncer")], connect_ms=1))
     assert "pgbouncer" in by_name.metrics["pooler"] and by_name.status is Status.PASS
-    assert judge(database.pool, _pool_facts(params={"pgbouncer": "true"})).metrics["pooler"] == "pgbouncer=true in the URL"
-    direct = judge(database.pool, _pool_facts(connect_ms=12))
+    assert judge(pool, _pool_facts(params={"pgbouncer": "true"})).metrics["pooler"] == "pgbouncer=true in the URL"
+    direct = judge(pool, _pool_facts(connect_ms=12))
     assert by_object(direct)["pooler"].severity == "info" and direct.status is Status.PASS
 
 
 def test_pool_short_sessions_mean_no_pool():
-    out = judge(database.pool, _pool_facts(stats={"sessions": 50_000, "session_time": 50_000 * 40.0}))
+    out = judge(pool, _pool_facts(stats={"sessions": 50_000, "session_time": 50_000 * 40.0}))
     assert by_object(out)["sessions"].evidence["avg_session_ms"] == 40 and out.status is Status.WARN
-    assert judge(database.pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0})).status is Status.PASS
+    assert judge(pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0})).status is Status.PASS
 
 
 # --- db.timeouts ------------------------------------------------------------------------------
@@ -539,10 +553,10 @@ def _timeout_facts(statement="30000", idle="60000", lock="10000", role_settings=
 
 
 def test_timeouts_pass_warn_and_fail():
-    assert judge(database.timeouts, _timeout_facts()).status is Status.PASS
-    above = judge(database.timeouts, _timeout_facts(statement="300000"))
+    assert judge(timeouts, _timeout_facts()).status is Status.PASS
+    above = judge(timeouts, _timeout_facts(statement="300000"))
     assert above.status is Status.WARN and by_object(above)["statement_timeout"].severity == "warn"
-    off = judge(database.timeouts, _timeout_facts(statement="0", idle="0", lock="0"))
+    off = judge(timeouts, _timeout_facts(statement="0", idle="0", lock="0"))
     assert off.status is Status.FAIL and off.score == 0
     assert by_object(off)["lock_timeout"].severity == "warn"
     assert by_object(off)["statement_timeout"].fix.text == "ALTER DATABASE shop SET statement_timeout = '30s';"
@@ -550,7 +564,7 @@ def test_timeouts_pass_warn_and_fail():
 
 def test_timeouts_fix_targets_the_role_when_a_role_setting_would_win():
     facts = _timeout_facts(statement="0", role_settings=[{"level": "role", "name": "statement_timeout", "value": "0"}])
-    fix = by_object(judge(database.timeouts, facts))["statement_timeout"].fix
+    fix = by_object(judge(timeouts, facts))["statement_timeout"].fix
     assert fix.text == "ALTER ROLE app IN DATABASE shop SET statement_timeout = '30s';"
 
 
@@ -563,16 +577,16 @@ def _table(name, hit=0, read=0, idx_hit=0, idx_read=0, **kw):
 
 
 def test_cache_hit_ratio():
-    good = judge(database.cache_hit, {"postgres.tables": [_table("a", hit=99_900, read=100)],
+    good = judge(cache_hit, {"postgres.tables": [_table("a", hit=99_900, read=100)],
                                       "postgres.settings": {"shared_buffers": setting(16384, "8kB")}})
     assert good.status is Status.PASS and good.metrics["hit_ratio"] == 0.999
-    bad = judge(database.cache_hit, {"postgres.tables": [_table("a", hit=80_000, read=20_000, idx_hit=10, idx_read=0),
+    bad = judge(cache_hit, {"postgres.tables": [_table("a", hit=80_000, read=20_000, idx_hit=10, idx_read=0),
                                                          _table("b", hit=5_000)],
                                      "postgres.settings": {"shared_buffers": setting(16384, "8kB")}})
     found = by_object(bad)
     assert bad.status is Status.FAIL and set(found) == {"shared_buffers", "public.a"}
     assert found["shared_buffers"].fix.text.startswith("ALTER SYSTEM SET shared_buffers = '256MB'")
-    few = judge(database.cache_hit, {"postgres.tables": [_table("a", hit=10, read=10)], "postgres.settings": {}})
+    few = judge(cache_hit, {"postgres.tables": [_table("a", hit=10, read=10)], "postgres.settings": {}})
     assert few.status is Status.SKIP
 
 
@@ -588,7 +602,7 @@ def test_vacuum_dead_tuples_lag_and_wraparound():
         _table("no_auto", options=["autovacuum_enabled=false", "fillfactor=90"]),
         _table("old_xids", xid_age=1_200_000_000),
     ]}
-    out = judge(database.vacuum, facts)
+    out = judge(vacuum, facts)
     found = by_object(out)
     assert found["public.bloated"].severity == "fail" and "never vacuumed" in found["public.bloated"].message
     assert found["public.bloated"].fix.statements[0] == "VACUUM (ANALYZE) public.bloated;"
@@ -602,9 +616,9 @@ def test_vacuum_dead_tuples_lag_and_wraparound():
 
 def test_vacuum_clean_and_autovacuum_off():
     clean = {"postgres.settings": {"autovacuum": setting("on")}, "postgres.tables": [_table("a")]}
-    assert judge(database.vacuum, clean).status is Status.PASS
+    assert judge(vacuum, clean).status is Status.PASS
     off = {**clean, "postgres.settings": {"autovacuum": setting("off")}}
-    out = judge(database.vacuum, off)
+    out = judge(vacuum, off)
     assert out.findings[0].object == "autovacuum" and out.status is Status.FAIL
 
 
@@ -623,13 +637,13 @@ def test_long_transactions():
         _session("active", xact_age_s=9999.0, backend="autovacuum worker"),
         _session(None),
     ]}
-    out = judge(database.long_transactions, facts)
+    out = judge(long_transactions, facts)
     assert len(out.findings) == 3 and out.status is Status.FAIL
     first = out.findings[0]
     assert first.object == f"pid {idle['pid']}" and first.fix.text == f"SELECT pg_terminate_backend({idle['pid']});"
     assert out.metrics == {**out.metrics, "other_databases": 1, "hidden": 1}
     assert "GRANT pg_monitor TO app;" in out.summary
-    calm = judge(database.long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session()]})
+    calm = judge(long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session()]})
     assert calm.status is Status.PASS
 
 
@@ -638,23 +652,23 @@ def test_long_transactions():
 def test_slow_query_log():
     facts = {"postgres.settings": {"log_min_duration_statement": setting(100, "ms")},
              "postgres.extensions": {"pg_stat_statements": {}}}
-    assert judge(monitoring.slow_query_log, facts).status is Status.PASS
+    assert judge(slow_query_log, facts).status is Status.PASS
     facts["postgres.settings"]["log_min_duration_statement"] = setting(-1, "ms")
-    assert judge(monitoring.slow_query_log, facts).status is Status.FAIL
+    assert judge(slow_query_log, facts).status is Status.FAIL
     facts["postgres.settings"]["log_min_duration_statement"] = setting(1000, "ms")
-    assert judge(monitoring.slow_query_log, facts).findings[0].severity == "warn"
+    assert judge(slow_query_log, facts).findings[0].severity == "warn"
 
 
 def test_slow_query_log_pg_stat_statements_installed_but_not_loaded():
     facts = {"postgres.settings": {"log_min_duration_statement": setting(100, "ms"),
                                    "shared_preload_libraries": setting("auto_explain")},
              "postgres.extensions": {"pg_stat_statements": {}}}
-    out = judge(monitoring.slow_query_log, facts)
+    out = judge(slow_query_log, facts)
     assert out.status is Status.WARN and "not loaded" in out.summary
     assert by_object(out)["pg_stat_statements"].fix.text.startswith(
         "ALTER SYSTEM SET shared_preload_libraries = 'auto_explain,pg_stat_statements';")
     facts["postgres.settings"]["shared_preload_libraries"] = setting("pg_stat_statements")
-    assert judge(monitoring.slow_query_log, facts).status is Status.PASS
+    assert judge(slow_query_log, facts).status is Status.PASS
 
 
 # --- what a role without pg_read_all_stats cannot see ---------------------------------------------
@@ -679,7 +693,7 @@ SERVER_PROCESSES = [hidden_session(None, None, False), hidden_session(None, "pos
 
 def test_long_transactions_with_hidden_sessions():
     def judged(*rows):
-        return judge(database.long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session(), *rows]})
+        return judge(long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session(), *rows]})
 
     # Inside a transaction, of unknown age: never a pass; the grant is named.
     blind = judged(hidden_session(), hidden_session())
@@ -696,7 +710,7 @@ def test_long_transactions_with_hidden_sessions():
 
 
 def test_pool_counts_hidden_client_sessions_not_server_processes():
-    out = judge(database.pool, _pool_facts([_session(), _session("idle in transaction"), hidden_session(),
+    out = judge(pool, _pool_facts([_session(), _session("idle in transaction"), hidden_session(),
                                             hidden_session("other_db"), *SERVER_PROCESSES]))
     assert out.status is Status.PASS and out.metrics["connections"] == 4
     assert out.metrics["states"] == {"idle": 1, "idle in transaction": 1, "hidden": 2}
@@ -705,10 +719,10 @@ def test_pool_counts_hidden_client_sessions_not_server_processes():
 
 
 @pytest.mark.parametrize("chk, visible, min_calls", [
-    (database_statements.select_star, [], 10),
-    (database_statements.n_plus_one, [LIST_POSTS], 100),
-    (database_statements.offset_pagination, [], 10),
-    (database_statements.slow_queries, [stmt("SELECT 1")], 5),
+    (select_star, [], 10),
+    (n_plus_one, [LIST_POSTS], 100),
+    (offset_pagination, [], 10),
+    (slow_queries, [stmt("SELECT 1")], 5),
 ])
 def test_statement_checks_do_not_pass_over_hidden_statements(chk, visible, min_calls):
     facts = {**_blog(visible), "postgres.server": SERVER}
@@ -724,18 +738,18 @@ def test_statement_checks_do_not_pass_over_hidden_statements(chk, visible, min_c
 
 def test_hidden_statements_that_cannot_change_the_verdict_are_ignored():
     # A fast hidden statement cannot be slow; a hidden one reusing its plans cannot be replanned.
-    fast = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+    fast = judge(slow_queries, {"postgres.server": SERVER, "postgres.statements": [
         stmt("SELECT 1"), hidden_stmt(calls=1000, mean_ms=2)]})
     assert fast.status is Status.PASS
-    only = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+    only = judge(slow_queries, {"postgres.server": SERVER, "postgres.statements": [
         hidden_stmt(calls=1000, mean_ms=2)]})
     assert only.status is Status.SKIP and "the 1 of other roles that have cannot fail this check" in only.summary
     reused = stmt("SELECT name FROM authors WHERE id = $1", calls=1000, mean_ms=0.02, plans=5, plan_ms=0.2)
     facts = {"postgres.server": SERVER, "postgres.settings": _tracking()}
-    ok = judge(database_statements.prepared_statements,
+    ok = judge(prepared_statements,
                {**facts, "postgres.statements": [reused, hidden_stmt(calls=1000, plans=5)]})
     assert ok.status is Status.PASS
-    blind = judge(database_statements.prepared_statements,
+    blind = judge(prepared_statements,
                   {**facts, "postgres.statements": [reused, hidden_stmt(calls=1000, plans=1000)]})
     assert blind.status is Status.ERROR and "planned on most calls" in blind.summary
 
@@ -743,16 +757,16 @@ def test_hidden_statements_that_cannot_change_the_verdict_are_ignored():
 def test_n_plus_one_a_hidden_list_query_could_drive_a_hot_lookup():
     lookup = stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)
     facts = {**_blog([lookup]), "postgres.server": SERVER}
-    assert judge(database_statements.n_plus_one, facts).status is Status.PASS  # a hot endpoint
+    assert judge(n_plus_one, facts).status is Status.PASS  # a hot endpoint
     driver = hidden_stmt(calls=15, rows=300)  # rarely called, several rows a call
-    out = judge(database_statements.n_plus_one, {**facts, "postgres.statements": [lookup, driver]})
+    out = judge(n_plus_one, {**facts, "postgres.statements": [lookup, driver]})
     assert out.status is Status.ERROR
     # Visible N+1 found: reported, the hidden one noted.
-    seen = judge(database_statements.n_plus_one, {**facts, "postgres.statements": [LIST_POSTS, lookup, hidden_stmt(calls=500)]})
+    seen = judge(n_plus_one, {**facts, "postgres.statements": [LIST_POSTS, lookup, hidden_stmt(calls=500)]})
     assert seen.status is Status.FAIL and "public.authors" in by_object(seen) and "GRANT pg_monitor TO app;" in seen.summary
 
 
 def test_a_hidden_statement_never_becomes_a_finding_named_by_its_placeholder():
-    from perfcheck.checks.pg import statement_object
+    from perfcheck.checks.support.pg import statement_object
 
     assert statement_object(hidden_stmt()) == "a statement of role other (text hidden)"

@@ -95,7 +95,7 @@ def test_an_unreachable_url_beside_a_reachable_database_leaves_the_database_audi
 
 
 @pytest.mark.parametrize("endpoints, message", [
-    ('"/api/items"', "http.endpoints: expected a list, got str"),
+    ('"/api/items"', "http.endpoints: expected a list, got a string"),
     ("[{kind: list}]", "http.endpoints[0]: 'path' is required"),
     ("[{path: api/items}]", "http.endpoints[0].path: 'api/items' must start with /"),
     ("[{path: /api/items, kind: lst}]", "http.endpoints[0].kind: unknown kind 'lst'"),

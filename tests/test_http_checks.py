@@ -3,7 +3,21 @@ audits of the sample API and nginx don't reach. Plus the collector's pure parser
 
 from __future__ import annotations
 
-from perfcheck.checks import api, app_metrics, cdn, realtime
+from perfcheck.checks.api.connection_reuse import connection_reuse
+from perfcheck.checks.api.cors import cors
+from perfcheck.checks.api.errors import errors
+from perfcheck.checks.api.pagination import pagination
+from perfcheck.checks.api.rate_limit import rate_limit
+from perfcheck.checks.api.validation import validation
+from perfcheck.checks.cache.levels import cache_levels
+from perfcheck.checks.cdn.edge import edge
+from perfcheck.checks.cdn.html_cache import html_cache
+from perfcheck.checks.cdn.images import images
+from perfcheck.checks.cdn.static_cache import static_cache
+from perfcheck.checks.mon.health import health
+from perfcheck.checks.mon.metrics import metrics
+from perfcheck.checks.rt.heartbeat import heartbeat
+from perfcheck.checks.rt.throttle import throttle
 from perfcheck.collectors.http import engineio
 from perfcheck.collectors.http.html_assets import find_assets
 from perfcheck.model import Status
@@ -32,15 +46,15 @@ def cors_facts(acao="", creds=False, allowed=None):
 
 
 def test_cors_wildcard_with_credentials_fails_and_without_passes():
-    assert judge(api.cors, cors_facts("*", creds=True)).status is Status.FAIL
-    public = judge(api.cors, cors_facts("*"))
+    assert judge(cors, cors_facts("*", creds=True)).status is Status.FAIL
+    public = judge(cors, cors_facts("*"))
     assert public.status is Status.PASS and "any origin may read public answers" in public.summary
 
 
 def test_cors_reflected_origin_without_credentials_warns_and_an_unanswered_allowed_preflight_warns():
-    assert judge(api.cors, cors_facts("https://evil.invalid")).status is Status.WARN
+    assert judge(cors, cors_facts("https://evil.invalid")).status is Status.WARN
     refused = {"origin": "https://app.example.com", "answer": ex(400, method="OPTIONS")}
-    outcome = judge(api.cors, cors_facts(allowed=refused))
+    outcome = judge(cors, cors_facts(allowed=refused))
     assert outcome.status is Status.WARN and "https://app.example.com was not granted" in outcome.findings[0].message
 
 
@@ -50,21 +64,21 @@ def reuse(connections, scheme="http", versions=("HTTP/1.1",), close=False):
 
 
 def test_connection_reuse_branches():
-    none = judge(api.connection_reuse, reuse(3, close=True))
+    none = judge(connection_reuse, reuse(3, close=True))
     assert none.status is Status.FAIL and "Connection: close" in none.summary
-    assert judge(api.connection_reuse, reuse(1, "https")).status is Status.WARN  # TLS without HTTP/2
-    assert judge(api.connection_reuse, reuse(1, "https", ["HTTP/2"])).status is Status.PASS
+    assert judge(connection_reuse, reuse(1, "https")).status is Status.WARN  # TLS without HTTP/2
+    assert judge(connection_reuse, reuse(1, "https", ["HTTP/2"])).status is Status.PASS
 
 
 def test_pagination_reads_link_headers_and_flags_unbounded_and_offset_lists():
     cursor = ex(headers={"Link": '<https://x/api/items?after=abc>; rel="next"'}, kind="list", body=[{"id": 1}, {"id": 2}])
-    assert judge(api.pagination, {"http.endpoints": [cursor]}).status is Status.PASS
+    assert judge(pagination, {"http.endpoints": [cursor]}).status is Status.PASS
     bare = ex(kind="list", body=[{"id": i} for i in range(50)])
-    outcome = judge(api.pagination, {"http.endpoints": [bare]})
+    outcome = judge(pagination, {"http.endpoints": [bare]})
     assert outcome.status is Status.WARN and "50 items with no pagination" in outcome.findings[0].message
     # An endpoint not declared a list is still recognised as one by its body.
     offset = ex(path="/api/songs", body={"data": [{"id": 1}, {"id": 2}], "meta": {"current_page": 1, "last_page": 9}})
-    found = judge(api.pagination, {"http.endpoints": [offset]})
+    found = judge(pagination, {"http.endpoints": [offset]})
     assert found.status is Status.FAIL and found.findings[0].object == "GET /api/songs"
 
 
@@ -72,41 +86,41 @@ def test_errors_count_problem_json_and_flag_two_shapes_and_a_catch_all():
     problem = ex(404, content_type="application/problem+json", body={"type": "about:blank", "title": "Not Found"},
                  probe="unknown route")
     other = ex(422, body={"detail": "bad"}, probe="bad query parameter")
-    outcome = judge(api.errors, {"http.errors": {"probes": [problem, other]}, "http.validation": [], "http.endpoints": []})
+    outcome = judge(errors, {"http.errors": {"probes": [problem, other]}, "http.validation": [], "http.endpoints": []})
     assert outcome.status is Status.WARN
     assert "2 shapes" in outcome.findings[-1].message
     spa = ex(200, content_type="text/html", probe="unknown route")
-    caught = judge(api.errors, {"http.errors": {"probes": [spa]}, "http.validation": [], "http.endpoints": []})
+    caught = judge(errors, {"http.errors": {"probes": [spa]}, "http.validation": [], "http.endpoints": []})
     assert "not 404" in caught.findings[0].message
 
 
 def test_errors_flag_a_configured_endpoint_that_fails():
     broken = ex(503, expected_status=200, path="/api/report")
     ok = ex(404, body={"error": {"code": "x"}}, probe="unknown route")
-    outcome = judge(api.errors, {"http.errors": {"probes": [ok]}, "http.validation": [], "http.endpoints": [broken]})
+    outcome = judge(errors, {"http.errors": {"probes": [ok]}, "http.validation": [], "http.endpoints": [broken]})
     assert any(f.object == "GET /api/report" and "expected 200" in f.message for f in outcome.findings)
 
 
 def test_rate_limit_headers_without_a_burst_pass_and_a_429_without_retry_after_warns():
     limited = ex(headers={"RateLimit-Limit": "50"})
-    outcome = judge(api.rate_limit, {"http.endpoints": [limited], "http.rate_limit_burst": {"enabled": False}})
+    outcome = judge(rate_limit, {"http.endpoints": [limited], "http.rate_limit_burst": {"enabled": False}})
     assert outcome.status is Status.PASS and "burst not probed" in outcome.summary
     burst = {"enabled": True, "endpoint": "GET /api/items", "sent": 60, "seconds": 0.3, "statuses": {"200": 59, "429": 1},
              "limited": {"after": 60, "headers": {}}}
-    warned = judge(api.rate_limit, {"http.endpoints": [limited], "http.rate_limit_burst": burst})
+    warned = judge(rate_limit, {"http.endpoints": [limited], "http.rate_limit_burst": burst})
     assert warned.status is Status.WARN and "no Retry-After" in warned.findings[0].message
 
 
 def test_validation_that_never_gets_past_auth_is_an_error_with_the_reason():
     probes = [ex(401, method="POST", probe="malformed JSON"), ex(401, method="POST", probe="oversized field")]
-    outcome = judge(api.validation, {"http.validation": [{"name": "POST /api/items", "path": "/api/items", "probes": probes}]})
+    outcome = judge(validation, {"http.validation": [{"name": "POST /api/items", "path": "/api/items", "probes": probes}]})
     assert outcome.status is Status.ERROR and "add the endpoint's auth headers" in outcome.summary
 
 
 def test_static_cache_unhashed_and_not_immutable_assets_warn():
     unhashed = ex(path="/static/app.css", content_type="text/css", headers={"Cache-Control": "max-age=3600"})
     mutable = ex(path="/static/app.3f9a1c2b.css", content_type="text/css", headers={"Cache-Control": "max-age=31536000"})
-    outcome = judge(cdn.static_cache, {"http.assets": [unhashed, mutable]})
+    outcome = judge(static_cache, {"http.assets": [unhashed, mutable]})
     assert {f.object: f.severity for f in outcome.findings} == {"/static/app.css": "warn", "/static/app.3f9a1c2b.css": "warn"}
     assert outcome.status is Status.WARN
 
@@ -116,20 +130,20 @@ def page(headers, conditional):
 
 
 def test_html_cache_no_store_and_missing_headers():
-    assert judge(cdn.html_cache, page({"Cache-Control": "no-store"}, None)).status is Status.WARN
-    bare = judge(cdn.html_cache, page({}, None))
+    assert judge(html_cache, page({"Cache-Control": "no-store"}, None)).status is Status.WARN
+    bare = judge(html_cache, page({}, None))
     assert bare.status is Status.FAIL  # heuristic caching and no validator
     assert {f.message.split(":")[0] for f in bare.findings} == {"no Cache-Control on HTML", "no ETag or Last-Modified"}
-    stale = judge(cdn.html_cache, page({"Cache-Control": "no-cache", "ETag": '"x"'}, {"sent": "If-None-Match", "status": 200}))
+    stale = judge(html_cache, page({"Cache-Control": "no-cache", "ETag": '"x"'}, {"sent": "If-None-Match", "status": 200}))
     assert "got 200, not 304" in stale.findings[0].message
 
 
 def test_images_in_a_picture_with_webp_sources_are_not_flagged_and_an_api_served_from_cache_fails():
     fallback = ex(path="/img/a.1234abcd.jpg", content_type="image/jpeg", modern_alternative=True, wire_bytes=50_000)
-    assert judge(cdn.images, {"http.assets": [fallback]}).status is Status.PASS
+    assert judge(images, {"http.assets": [fallback]}).status is Status.PASS
     cached_api = ex(headers={"Age": "120", "X-Cache": "HIT"})
     asset = ex(path="/a.1234abcd.js", content_type="application/javascript", headers={"X-Cache": "HIT"})
-    outcome = judge(cdn.edge, {"http.assets": [asset], "http.endpoints": [cached_api]})
+    outcome = judge(edge, {"http.assets": [asset], "http.endpoints": [cached_api]})
     assert outcome.status is Status.FAIL and outcome.findings[0].object == "GET /api/items"
 
 
@@ -140,38 +154,38 @@ def handshake(**opened):
 
 
 def test_heartbeat_branches():
-    assert judge(realtime.heartbeat, handshake(upgrades=[])).status is Status.WARN
-    assert judge(realtime.heartbeat, handshake(pingTimeout=20000)).status is Status.WARN  # the Socket.IO default
+    assert judge(heartbeat, handshake(upgrades=[])).status is Status.WARN
+    assert judge(heartbeat, handshake(pingTimeout=20000)).status is Status.WARN  # the Socket.IO default
     missing = {"http.socketio": {"path": "/socket.io/", "status": 404, "error": None, "open": None, "protocol_error": None}}
-    assert judge(realtime.heartbeat, missing).status is Status.SKIP
+    assert judge(heartbeat, missing).status is Status.SKIP
 
 
 def test_throttle_without_acks_is_inconclusive_and_a_disconnect_counts():
     base = {"enabled": True, "event": "message", "namespace": "/", "planned": 20, "post_statuses": [200, 200], "events": []}
-    assert judge(realtime.throttle, {"http.socketio_burst": {**base, "acks": [], "disconnected": False}}).status is Status.WARN
-    cut = judge(realtime.throttle, {"http.socketio_burst": {**base, "acks": [["ok"]] * 5, "disconnected": True}})
+    assert judge(throttle, {"http.socketio_burst": {**base, "acks": [], "disconnected": False}}).status is Status.WARN
+    cut = judge(throttle, {"http.socketio_burst": {**base, "acks": [["ok"]] * 5, "disconnected": True}})
     assert cut.status is Status.PASS and "disconnected" in cut.summary
-    assert judge(realtime.throttle, {"http.socketio_burst": {"enabled": False}}).status is Status.SKIP
+    assert judge(throttle, {"http.socketio_burst": {"enabled": False}}).status is Status.SKIP
 
 
 def test_health_degraded_and_plain_text():
     degraded = ex(503, path="/health", body={"status": "degraded", "checks": {"database": "ok", "redis": "down"}},
                   probe_path="/health")
-    outcome = judge(app_metrics.health, {"http.health": degraded})
+    outcome = judge(health, {"http.health": degraded})
     assert outcome.status is Status.WARN and [f.object for f in outcome.findings] == ["GET /health redis"]
     plain = ex(200, path="/health", content_type="text/plain", text="OK", probe_path="/health")
-    told = judge(app_metrics.health, {"http.health": plain})
+    told = judge(health, {"http.health": plain})
     assert told.status is Status.WARN and "can't say which dependency failed" in told.findings[0].message
 
 
 def test_metrics_summary_warns_and_cache_levels_need_misses():
     summary = {"path": "/metrics", "status": 200, "families": [
         {"name": "http_request_duration_seconds", "type": "summary", "samples": []}]}
-    assert judge(app_metrics.metrics, {"http.metrics": summary}).status is Status.WARN
+    assert judge(metrics, {"http.metrics": summary}).status is Status.WARN
     hits_only = {"path": "/metrics", "status": 200, "families": [
         {"name": "cache_hits", "type": "counter", "samples": [
             {"name": "cache_hits_total", "labels": {"cache_level": "l1"}, "value": 5.0}]}]}
-    outcome = judge(app_metrics.cache_levels, {"http.metrics": hits_only})
+    outcome = judge(cache_levels, {"http.metrics": hits_only})
     assert outcome.status is Status.SKIP and "cache_misses_total" in outcome.summary
 
 

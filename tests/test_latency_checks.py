@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from perfcheck.checks.latency import latency, ttfb
+from helpers import check as check_in, perfcheck
+from perfcheck.checks.api.latency import latency
+from perfcheck.checks.api.ttfb import ttfb
 from perfcheck.model import CheckResult, Report, Status
 from perfcheck.report.terminal import to_text
 from perfcheck.runner import judge
-
-from helpers import check as check_in, perfcheck
 
 APP = Path(__file__).parent / "apps" / "delay_server.py"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from perfcheck import checklist
-from perfcheck.checks.missing_indexes import missing_indexes
+from perfcheck.checks.db.missing_indexes import missing_indexes
 from perfcheck.model import Applicability, Status
 
 T = dict(checklist.meta("db.missing_indexes").thresholds)

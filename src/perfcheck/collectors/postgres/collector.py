@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from perfcheck.redact import scrub
 from perfcheck.pg.names import tagged
 from perfcheck.collectors import Collector, FactUnavailable, TargetError
-from perfcheck.checks.pg import ENABLE_PG_STAT_STATEMENTS, HIDDEN_TEXT
+from perfcheck.checks.support.pg import ENABLE_PG_STAT_STATEMENTS, HIDDEN_TEXT
 from perfcheck.model import Status
 
 # Settings the checks read (db.timeouts, db.pool, mon.slow_query_log, db.prepared_statements…).

@@ -6,12 +6,41 @@ from __future__ import annotations
 import re
 from typing import Any
 
+
+def answered_2xx(e: dict[str, Any]) -> bool:
+    return e.get("status") is not None and 200 <= e["status"] < 300
+
+
+MODERN = ("image/webp", "image/avif", "image/svg+xml", "image/jxl")
+
+
+def answered_200(assets: list[dict]) -> list[dict]:
+    return [a for a in assets if a.get("status") == 200]
+
+
+def human_seconds(s: int | None) -> str:
+    if s is None:
+        return "none"
+    for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
+        if s >= size:
+            return f"{s // size} {unit}" if s % size == 0 else f"{s / size:.1f} {unit}"
+    return f"{s} s"
+
+
 COMPRESSIBLE = ("text/", "json", "javascript", "ecmascript", "xml", "svg", "wasm", "font/ttf", "font/otf",
                 "x-font-ttf", "vnd.ms-fontobject", "graphql", "csv")
+
+
 CODINGS = ("gzip", "br", "zstd", "deflate", "x-gzip")
+
+
 # A content hash in a file name (app.3f9a1c2b.css, main-BxQ2k9Lz.js) or a version in its query.
 _HASHED_NAME = re.compile(r"[.\-_~]([0-9a-f]{8,}|(?=[A-Za-z0-9_]*\d)(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8,})\.[a-z0-9]+$")
+
+
 _VERSION_QUERY = re.compile(r"[?&](v|ver|version|hash|h|rev)=[^&]{6,}", re.I)
+
+
 # Stack traces as Python, Node, Java, Ruby, PHP, .NET and Go print them.
 _TRACEBACK = re.compile(
     r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|^\s+at [\w$.<>]+ \(.*:\d+:\d+\)"
@@ -19,6 +48,8 @@ _TRACEBACK = re.compile(
     r"|^\s+at .*\.cs:line \d+|goroutine \d+ \[running\]",
     re.M,
 )
+
+
 EDGE_HEADERS = ("cache-status", "cf-cache-status", "x-cache", "x-cache-status", "x-proxy-cache", "x-vercel-cache",
                 "x-served-by", "x-fastly-request-id", "x-amz-cf-id", "x-akamai-cache-status", "cdn-cache-control")
 

@@ -1,23 +1,22 @@
-"""db.missing_indexes: the index advisor's recommendations, judged.
-
-A pure function of the `postgres.index_advice` fact (see perfcheck.advisor): the score
-follows the share of the analysed workload's time the recommended indexes would save
-(estimated from planner costs); any recommendation makes it a warning at least.
-"""
+"""`db.missing_indexes`: The workload's queries have the indexes they need."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from perfcheck.checks.support.pg import hidden_statement, unless_hidden
 from perfcheck.model import Applicability, Finding, Fix
-from perfcheck.units import format_bytes
+from perfcheck.pg.names import qualified
 from perfcheck.registry import Outcome, check
 from perfcheck.scoring import lognormal
-from perfcheck.pg.names import qualified
-from perfcheck.checks.pg import hidden_statement, unless_hidden
+from perfcheck.units import format_bytes
 
 QUERY_CHARS = 120
+
+
 SHOWN_STATEMENTS = 3
+
+
 SLOW_MS = 20  # the checklist's budget for a database query
 
 

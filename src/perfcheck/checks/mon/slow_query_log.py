@@ -1,11 +1,11 @@
-"""Monitoring checks that read PostgreSQL settings, and the manual error-tracking item."""
+"""`mon.slow_query_log`: Slow queries are logged and tracked."""
 
 from __future__ import annotations
 
+from perfcheck.checks.support.pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
 from perfcheck.scoring import lognormal
-from perfcheck.checks.pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
 
 
 @check("mon.slow_query_log", requires=["postgres.settings", "postgres.extensions"])
@@ -47,9 +47,3 @@ def slow_query_log(facts, t):
     summary = f"log_min_duration_statement = {shown}, pg_stat_statements {state}"
     return Outcome.scored(score, summary, metrics={"log_min_duration_ms": logged, "pg_stat_statements": has_pss},
                           findings=findings)
-
-
-@check("mon.error_tracking")
-def error_tracking(facts, t):
-    return Outcome.manual("cannot be judged from outside: check that unhandled errors reach an error tracker "
-                          "(Sentry, Rollbar…) with request context, and that new errors and error-rate spikes alert someone")

@@ -5,13 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from perfcheck.model import Status
-from perfcheck.registry import Outcome
 from perfcheck.pg.names import quote_ident
+from perfcheck.registry import Outcome
+
+
+def _client_session(row: dict) -> bool:
+    """A session of a client. Another role's hidden row has no backend_type: a client's has
+    a user and a database, while the checkpointer, walwriter, autovacuum and replication
+    launchers and workers lack one or the other (and must not count as connections)."""
+    if row.get("backend_type"):
+        return row["backend_type"] == "client backend"
+    return bool(row.get("user")) and bool(row.get("database"))
+
+
+def client_sessions(activity: list[dict]) -> list[dict]:
+    return [row for row in activity if _client_session(row)]
+
 
 ENABLE_PG_STAT_STATEMENTS = (
     "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf (then restart), "
     "and CREATE EXTENSION pg_stat_statements; in the database"
 )
+
 
 _MS_PER_UNIT = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000, "d": 86400000, None: 1, "": 1}
 
@@ -34,12 +49,12 @@ def format_ms(ms: float | None) -> str:
     return f"{int(ms)}ms"
 
 
-# --- scoring, naming and wording shared by the database checks ------------------------
-
 # A findings-based check multiplies its score by one of these per finding: one problem
 # that fails puts the check at 0.2 (clearly failing, yet above a check at 0 such as
 # timeouts that are all off); one warning leaves it at 0.75, two at 0.56, three fail.
 FAIL_FACTOR = 0.2
+
+
 WARN_FACTOR = 0.75
 
 
@@ -65,13 +80,6 @@ def statement_object(row: dict[str, Any]) -> str:
         return f"a statement of role {row.get('user') or 'unknown'} (text hidden)"
     return short_sql(row.get("query"))
 
-
-# --- what the audit role cannot see ---------------------------------------------------
-#
-# Without pg_read_all_stats (pg_monitor includes it) PostgreSQL hides other roles' sessions
-# (state, times, query) and statement texts (query, queryid) from the audit role; their
-# rows are still there. A check that needs what they hide must not pass on the rest: it is
-# an error that names the grant, unless what it can see is already a problem.
 
 HIDDEN_TEXT = "<insufficient privilege>"
 

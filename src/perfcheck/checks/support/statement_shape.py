@@ -5,8 +5,7 @@ at a time (`WHERE key = $1`), or pages with OFFSET.
 Each distinct text is parsed once (memoised) and reduced to a small `Shape`; the parse
 tree itself is not kept. pglast's JSON parse output is used rather than its Python node
 objects: it is the same tree from the same parser (libpg_query), about five times faster
-to build, which matters with thousands of statements.
-"""
+to build, which matters with thousands of statements."""
 
 from __future__ import annotations
 
@@ -20,8 +19,11 @@ from pglast import parser
 
 Node = dict[str, Any]
 
+
 _KINDS = {"SelectStmt": "select", "InsertStmt": "insert", "UpdateStmt": "update",
           "DeleteStmt": "delete", "MergeStmt": "merge"}
+
+
 DML = frozenset(_KINDS.values())
 
 
@@ -117,8 +119,6 @@ def batched(query: str, lookup: Lookup) -> str:
         raw = raw[:begin] + text + raw[end:]
     return re.sub(r"\s+", " ", raw.decode()).strip()
 
-
-# --- walking the JSON tree -----------------------------------------------------------
 
 def _unique(refs: Iterator[TableRef]) -> tuple[TableRef, ...]:
     seen: dict[tuple[str | None, str], TableRef] = {}

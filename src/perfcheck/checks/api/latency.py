@@ -1,0 +1,101 @@
+"""`api.latency`: Responses are fast at P50, P95 and P99."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfcheck.checks.support.latency import (
+    attempted_requests,
+    endpoints_of,
+    failed_requests,
+    fmt_ms,
+    judge_endpoints,
+    no_endpoints,
+)
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+
+PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
+
+
+ERROR_FAIL_SHARE = 0.01  # more than 1 % failed requests is a failure, fewer a warning
+
+
+SENDER_LAG_NOTE_MS = 5.0  # the load generator itself ran this late: the figures are inflated
+
+
+SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
+
+
+def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
+    """Failed requests, error-only answers, and runs that could not be trusted in full."""
+    findings = []
+    failed, attempted = failed_requests(run), attempted_requests(run)
+    if failed and run.get("count"):  # with no answer at all, the "no answer" finding says it
+        parts = [f"{run[k]} {k}" for k in ("errors", "timeouts", "unfinished") if run.get(k)]
+        server = {s: n for s, n in run.get("status_counts", {}).items() if str(s).startswith("5")}
+        parts += [f"{n} × {s}" for s, n in sorted(server.items())]
+        samples = run.get("error_samples") or []
+        share = failed / attempted if attempted else 1.0
+        findings.append(Finding(
+            "fail" if share > ERROR_FAIL_SHARE else "warn", name,
+            f"{failed} of {attempted} requests failed during the latency run ({', '.join(parts)})"
+            + (f": {samples[0]}" if samples else ""),
+            Fix.manual(f"Find why {name} fails under {run.get('achieved_rate') or 'a modest'} requests/s "
+                 "(server logs, timeouts, connection limits)."),
+            {"failed": failed, "attempted": attempted, "errors": run.get("errors", 0),
+             "timeouts": run.get("timeouts", 0), "unfinished": run.get("unfinished", 0),
+             "server_errors": sum(server.values()), "error_samples": samples}))
+    statuses = run.get("status_counts") or {}
+    if statuses and all(str(s).startswith("4") for s in statuses):
+        findings.append(Finding(
+            "info", name,
+            f"every answer was a client error ({', '.join(sorted(statuses))}): this measured the error path; "
+            "give the endpoint the headers it needs (perfcheck.yaml http.endpoints)",
+            evidence={"status_counts": statuses}))
+    lag = (run.get("sender_lag_ms") or {}).get("p99_ms")
+    if lag is not None and lag > SENDER_LAG_NOTE_MS:
+        findings.append(Finding(
+            "info", name,
+            f"the load generator itself sent {fmt_ms(lag)} late at P99 (this machine was busy): the figures are pessimistic",
+            evidence={"sender_lag_p99_ms": lag}))
+    waited = (run.get("late_sends") or {}).get("p99_ms")
+    if waited is not None and waited > SLOT_WAIT_NOTE_MS and (lag is None or lag <= SENDER_LAG_NOTE_MS):
+        findings.append(Finding(
+            "info", name,
+            f"requests waited up to {fmt_ms(waited)} (P99) for a free connection: every one was busy, and the wait "
+            "is counted in the latency as a user would feel it (http.load.concurrency sets how many there are)",
+            evidence={"late_send_p99_ms": waited}))
+    if run.get("stopped_by") == "max_seconds":
+        findings.append(Finding(
+            "info", name,
+            f"the duration cap ended the run after {run.get('sent', 0)} requests: fewer than planned, so the tail is less certain",
+            evidence={"sent": run.get("sent", 0)}))
+    return findings
+
+
+@check("api.latency", requires=["http.latency"])
+def latency(facts, t):
+    fact = facts["http.latency"]
+    if not endpoints_of(fact):
+        return no_endpoints()
+    targets = {key: float(t[key]) for key in PERCENTILES}
+    keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "count", "errors", "timeouts", "unfinished",
+            "status_counts", "histogram", "protocol", "achieved_rate")
+    score, per_endpoint, findings, worst = judge_endpoints(
+        fact, targets, keys, "budget",
+        "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",
+        count_failures=True)
+    for name, run in endpoints_of(fact).items():
+        findings += _reliability_findings(name, run)
+    metrics = {"endpoints": per_endpoint, "targets_ms": targets,
+               "load": {k: fact.get(k) for k in ("requests", "rate", "warmup") if k in fact}}
+    order = {"fail": 0, "warn": 1, "info": 2}
+    findings.sort(key=lambda f: order.get(f.severity, 3))
+    run = endpoints_of(fact)[worst]
+    n = len(per_endpoint)
+    shown = (f"P50 {fmt_ms(run.get('p50_ms'))}, P95 {fmt_ms(run.get('p95_ms'))}, P99 {fmt_ms(run.get('p99_ms'))}"
+             if run.get("count") else "no answer")
+    summary = (f"{n} endpoint{'s' if n != 1 else ''}; worst {worst}: {shown} "
+               f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms)")
+    return Outcome.scored(score, summary, metrics=metrics, findings=findings)

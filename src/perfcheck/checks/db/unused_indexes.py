@@ -1,0 +1,55 @@
+"""`db.unused_indexes`: No large index goes unused."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from perfcheck.checks.support.indexes import covers_columns, drop_fix, qualified_name
+from perfcheck.checks.support.pg import penalty
+from perfcheck.model import Finding
+from perfcheck.pg.names import qualified
+from perfcheck.registry import Outcome, check
+from perfcheck.units import format_bytes
+
+
+def _stats_since(server: dict[str, Any]) -> str:
+    reset = server.get("stats_reset")
+    return f"since the statistics were reset ({str(reset)[:19]})" if reset else "since the statistics began (never reset)"
+
+
+@check("db.unused_indexes", requires=["postgres.indexes", "postgres.server", "postgres.foreign_keys"])
+def unused_indexes(facts, t):
+    server = facts["postgres.server"]
+    since = _stats_since(server)
+    fk_columns: dict[tuple[str, str], list[set[int]]] = defaultdict(list)
+    for fk in facts["postgres.foreign_keys"]:
+        fk_columns[(fk["schema"], fk["table"])].append(set(fk["attnums"]))
+    candidates = [
+        index for index in facts["postgres.indexes"]
+        if index["scans"] == 0 and index["is_valid"] and not index["is_unique"] and not index["is_primary"]
+        and not index["backs_constraint"] and not index.get("is_partition")  # a partition's index goes with its parent's
+        and index["size_bytes"] >= t["min_size_bytes"]
+    ]
+    # An index that serves a foreign key stays, even unscanned: the first DELETE on the
+    # referenced table would scan without it (and db.fk_indexes would ask for it back).
+    unused = [index for index in candidates
+              if not any(covers_columns(index, cols) for cols in fk_columns[(index["schema"], index["table"])])]
+    unused.sort(key=lambda index: (-index["size_bytes"], index["schema"], index["name"]))
+    findings = [
+        Finding("fail", qualified_name(index),
+                f"{qualified_name(index)} on {qualified(index['schema'], index['table'])} ({format_bytes(index['size_bytes'])}) "
+                f"was never scanned {since}; every write still maintains it",
+                drop_fix(index), {"size_bytes": index["size_bytes"], "scans": 0, "definition": index["definition"]})
+        for index in unused
+    ]
+    wasted = sum(index["size_bytes"] for index in unused)
+    metrics = {"unused": len(unused), "unused_bytes": wasted, "kept_for_foreign_keys": len(candidates) - len(unused),
+               "stats_reset": server.get("stats_reset"),
+               "in_recovery": server.get("in_recovery")}
+    if not findings:
+        return Outcome.passed(f"every index over {format_bytes(t['min_size_bytes'])} has been scanned {since}", metrics=metrics)
+    summary = f"{len(findings)} indexes ({format_bytes(wasted)}) never scanned {since}"
+    if server.get("in_recovery"):
+        summary += "; these statistics are this standby's only"
+    return Outcome.scored(penalty(findings), summary, metrics=metrics, findings=findings)

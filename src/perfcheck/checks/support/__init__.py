@@ -1,0 +1,1 @@
+"""Helpers the checks share: pure functions of gathered facts, no checks here."""
