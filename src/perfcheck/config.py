@@ -29,6 +29,7 @@ class ConfigError(Exception):
 NUMBER = (int, float)
 SCHEMA: dict[str, Any] = {
     "targets": {"db": str, "redis": str, "url": str},
+    "max_seconds": NUMBER,  # the whole audit's time; a target still running then is `error`
     "only": [str],
     "skip": [str],
     "categories": {"*": {"weight": NUMBER}},
@@ -89,6 +90,7 @@ SCHEMA: dict[str, Any] = {
 
 DEFAULTS: dict[str, Any] = {
     "targets": {},
+    "max_seconds": 300,
     "only": [],
     "skip": [],
     "categories": {},
@@ -315,6 +317,8 @@ def load(
         data = _merge(data, overrides)
         _validate(data, SCHEMA, "")
         _validate_http(data["http"])
+    if not data["max_seconds"] > 0:
+        raise ConfigError(f"max_seconds: must be greater than 0, not {data['max_seconds']:g}")
     for name, url in data["targets"].items():
         validate_target_url(name, url)
     return Config(data, source)
