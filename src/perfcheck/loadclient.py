@@ -19,6 +19,17 @@ import h11
 import httpx
 
 
+BODY_LIMIT = 4 * 1024 * 1024  # bytes of one answer's body read during the latency run
+
+
+class BodyTooLarge(Exception):
+    """An answer's body passed BODY_LIMIT: reading stopped there and the connection closed,
+    so a huge (or endless) body costs neither memory nor a gigabyte of transfer per request."""
+
+    def __init__(self, limit: int = BODY_LIMIT):
+        super().__init__(f"body larger than {limit / 2 ** 20:g} MB, read stopped")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A request ready to send: the target is the path and query on the base URL."""
@@ -64,6 +75,7 @@ class _H1Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[float] | None = None
         self.first_byte: float | None = None
         self.status = 0
+        self.body_bytes = 0
         self.lost = False
 
     # asyncio callbacks
@@ -104,6 +116,12 @@ class _H1Connection(asyncio.Protocol):
                 return
             if type(event) is h11.Response:
                 self.status = event.status_code
+            elif type(event) is h11.Data:
+                self.body_bytes += len(event.data)
+                if self.body_bytes > BODY_LIMIT:
+                    self._fail(BodyTooLarge())
+                    self.close()
+                    return
             elif type(event) is h11.EndOfMessage:
                 self.waiter.set_result(self.loop.time())
             elif type(event) is h11.ConnectionClosed:
@@ -126,7 +144,7 @@ class _H1Connection(asyncio.Protocol):
             self.transport.close()
 
     async def exchange(self, request: Prepared, host: str) -> Answer:
-        self.first_byte, self.status = None, 0
+        self.first_byte, self.status, self.body_bytes = None, 0, 0
         self.waiter = self.loop.create_future()
         out = self.h11.send(h11.Request(method=request.method, target=request.target,
                                         headers=[("Host", host), *request.headers]))
@@ -206,8 +224,11 @@ class HttpxPool:
         response = await self.client.send(built, stream=True)
         try:
             first = self.loop.time()
-            async for _ in response.aiter_raw():
-                pass
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > BODY_LIMIT:
+                    raise BodyTooLarge()
             return Answer(response.status_code, first, self.loop.time(), response.http_version)
         finally:
             await response.aclose()

@@ -700,6 +700,9 @@ class HttpCollector(Collector):
                   "error": record.get("error"), "families": None}
         if record.get("status") != 200:
             return result
+        if record.get("truncated"):
+            raise FactUnavailable(f"GET {path} answered a body larger than {_size(BODY_LIMIT * 8)}, read stopped: "
+                                  "too big to be an exposition perfcheck can judge", Status.ERROR)
         if "html" in media_type(record.get("content_type") or ""):
             raise FactUnavailable(f"GET {path} answered HTML ({media_type(record['content_type'])}), not the "
                                   "Prometheus text format (a catch-all route?)", Status.ERROR)
@@ -716,6 +719,9 @@ class HttpCollector(Collector):
             raise FactUnavailable("the /health probe is off (http.health_path is empty)")
         record = self._exchange("GET", self.url_for(path), name=f"GET {path}", kind="health",
                                 headers={"Accept": "application/json"})
+        if record.get("truncated"):
+            raise FactUnavailable(f"GET {path} answered a body larger than {_size(BODY_LIMIT)}, read stopped: "
+                                  "a health answer is a few lines", Status.ERROR)
         record["probe_path"] = path
         return record
 
@@ -813,6 +819,10 @@ def _bad_line(text: str) -> str:
         except Exception:
             return f" (line {number}: {line[:60]!r})"
     return ""
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2 ** 20:g} MB" if limit >= 2 ** 20 else f"{limit // 1024} KB"
 
 
 def _stale_connection(exc: Exception) -> bool:
