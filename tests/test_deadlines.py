@@ -66,6 +66,20 @@ def test_max_seconds_ends_an_audit_of_a_slow_target_on_time_with_the_report(tmp_
     assert check(report, "api.cors")["status"] == "pass"  # gathered before the time ran out
 
 
+def test_a_target_that_never_answers_within_max_seconds_is_error_and_the_report_still_comes_out():
+    # Not "cannot reach the target" (exit 2): it accepted the connection, and ran out of time.
+    with HostileServer("silent") as server:
+        run, seconds = run_bounded("audit", "--url", server.url, "--format", "json", "--max-seconds", "3",
+                                   "--only", "api", "--only", "monitoring", seconds=15)
+    assert_clean(run, code=0)
+    assert seconds < 5, f"took {seconds:.1f} s"
+    report = run.json
+    http_checks = [c for c in report["checks"] if c["target"] == "http" and c["status"] != "manual"]
+    assert http_checks and all(c["status"] == "error" for c in http_checks)
+    assert {c["summary"] for c in http_checks} == {"http: did not finish within 3 s (the audit's max_seconds)"}
+    assert report["errors"] == ["http: did not finish within 3 s (the audit's max_seconds)"]
+
+
 def test_max_seconds_from_the_config_abandons_a_collector_stuck_connecting(tmp_path):
     # The PostgreSQL connection attempt waits up to 30 s for an answer that never comes; the
     # audit must not wait for that thread.

@@ -37,6 +37,7 @@ BODY_LIMIT = 256 * 1024  # bytes read of an API answer or a page (enough to judg
 ASSET_LIMIT = 1024 * 1024  # bytes read of an asset or image, to measure it
 MEDIA_LIMIT = 64 * 1024  # a streaming media endpoint may never end: read its head only
 TEXT_LIMIT = 64 * 1024  # characters of text kept in a fact
+DEADLINE_GRACE_S = 0.5  # an answer under way at the audit's deadline may run this much past it
 FOREIGN_ORIGIN = "https://perfcheck-foreign-origin.invalid"
 BROWSER_ACCEPT_IMAGE = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 TEXTUAL = ("text/", "json", "javascript", "xml", "svg", "ecmascript", "x-www-form-urlencoded", "graphql")
@@ -349,8 +350,10 @@ class HttpCollector(Collector):
         seconds = timeout.read if timeout.read is not None else float(self.options.get("timeout_s", 10))
         at = time.monotonic() + seconds
         reason = f"{_Clock.PREFIX} {seconds:g} s (http.timeout_s)"
-        if self.deadline is not None and self.deadline < at:
-            at, reason = self.deadline, f"{_Clock.PREFIX} the audit's time (max_seconds)"
+        # Past the audit's deadline the runner has already reported this target as unfinished;
+        # the grace keeps that verdict first (not a racing "cannot audit"), then the thread stops.
+        if self.deadline is not None and self.deadline + DEADLINE_GRACE_S < at:
+            at, reason = self.deadline + DEADLINE_GRACE_S, f"{_Clock.PREFIX} the audit's time (max_seconds)"
         self.clock.at, self.clock.reason = at, reason
 
     def _send_once(self, client: httpx.Client, method: str, url: str, *, name: str, kind: str,
