@@ -80,6 +80,29 @@ def test_a_target_that_never_answers_within_max_seconds_is_error_and_the_report_
     assert report["errors"] == ["http: did not finish within 3 s (the audit's max_seconds)"]
 
 
+def test_a_target_over_its_own_budget_is_error_while_the_other_target_is_audited(tmp_path, redis_server):
+    config = write(tmp_path, "http:\n  max_seconds: 2\n")
+    with HostileServer("silent") as server:
+        run, seconds = run_bounded("audit", "--url", server.url, "--redis", redis_server.url, "--config", config,
+                                   "--format", "json", "--only", "api.cors", "--only", "cache.eviction", seconds=15)
+    assert_clean(run, code=0)
+    assert seconds < 5, f"took {seconds:.1f} s"
+    report = run.json
+    assert check(report, "api.cors")["summary"] == "http: did not finish within 2 s (http.max_seconds)"
+    assert check(report, "cache.eviction")["status"] in ("pass", "warn", "fail")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("max_seconds: -1\n", "max_seconds: must be greater than 0, not -1"),
+    ("http:\n  max_seconds: 0\n", "http.max_seconds: must be greater than 0, not 0"),
+])
+def test_a_bad_max_seconds_in_the_config_is_a_one_line_usage_error(tmp_path, text, message):
+    config = write(tmp_path, text)
+    run, _ = run_bounded("audit", "--url", f"http://127.0.0.1:{free_port()}/", "--config", config, seconds=15)
+    assert_clean(run, code=2)
+    assert message in run.err
+
+
 def test_max_seconds_from_the_config_abandons_a_collector_stuck_connecting(tmp_path):
     # The PostgreSQL connection attempt waits up to 30 s for an answer that never comes; the
     # audit must not wait for that thread.
@@ -102,13 +125,6 @@ def test_a_bad_max_seconds_is_a_one_line_usage_error(args, message):
     run, _ = run_bounded("audit", "--url", f"http://127.0.0.1:{free_port()}/", *args, seconds=15)
     assert_clean(run, code=2)
     assert message in run.err
-
-
-def test_a_bad_max_seconds_in_the_config_is_a_one_line_usage_error(tmp_path):
-    config = write(tmp_path, "max_seconds: -1\n")
-    run, _ = run_bounded("audit", "--url", f"http://127.0.0.1:{free_port()}/", "--config", config, seconds=15)
-    assert_clean(run, code=2)
-    assert "max_seconds: must be greater than 0, not -1" in run.err
 
 
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])

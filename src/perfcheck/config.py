@@ -41,12 +41,14 @@ SCHEMA: dict[str, Any] = {
                  "latency_ms": NUMBER, "error_is_regression": bool},
     "postgres": {
         "connect_timeout_s": NUMBER,
+        "max_seconds": NUMBER,  # this target's share of the audit's time (default: all of it)
         "statement_timeout_ms": int,
         "lock_timeout_ms": int,
         "schemas": [str],
     },
     "redis": {
         "connect_timeout_s": NUMBER,
+        "max_seconds": NUMBER,  # this target's share of the audit's time (default: all of it)
         "sample_keys": int,
         "sample_seconds": NUMBER,
         "window_s": NUMBER,
@@ -57,6 +59,7 @@ SCHEMA: dict[str, Any] = {
     },
     "http": {
         "connect_timeout_s": NUMBER,
+        "max_seconds": NUMBER,  # this target's share of the audit's time (default: all of it)
         "timeout_s": NUMBER,
         "insecure": bool,
         "max_requests": int,
@@ -317,8 +320,10 @@ def load(
         data = _merge(data, overrides)
         _validate(data, SCHEMA, "")
         _validate_http(data["http"])
-    if not data["max_seconds"] > 0:
-        raise ConfigError(f"max_seconds: must be greater than 0, not {data['max_seconds']:g}")
+    for where, value in [("max_seconds", data["max_seconds"])] + [
+            (f"{t}.max_seconds", data[t]["max_seconds"]) for t in ("postgres", "redis", "http") if "max_seconds" in data[t]]:
+        if not value > 0:
+            raise ConfigError(f"{where}: must be greater than 0, not {value:g}")
     for name, url in data["targets"].items():
         validate_target_url(name, url)
     return Config(data, source)

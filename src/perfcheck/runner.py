@@ -80,6 +80,8 @@ class _Job(threading.Thread):
         self.facts: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.collector = None
+        self.deadline = deadline
+        self.within = ""  # the budget as the user set it, for the message
         self.args = (url, config, thresholds, deadline)
 
     def run(self) -> None:
@@ -156,13 +158,19 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
             how = f"{TARGET_FLAGS[config_key]} or {ENV_TARGETS[config_key]}"
             target_status[target] = Outcome.skip(f"no {target} target configured ({how})")
             continue
-        jobs[target] = _Job(target, url, names, config, progress, thresholds, gather_until)
+        # A target's own budget (e.g. http.max_seconds) within the audit's.
+        own = config.section(target).get("max_seconds") if config_key else None
+        until, within = gather_until, f"{budget:g} s (the audit's max_seconds)"
+        if own is not None and started + float(own) < gather_until:
+            until, within = started + float(own), f"{float(own):g} s ({target}.max_seconds)"
+        jobs[target] = _Job(target, url, names, config, progress, thresholds, until)
+        jobs[target].within = within
         jobs[target].start()
     for target, job in jobs.items():
-        job.join(max(0.0, gather_until - time.monotonic()))
+        job.join(max(0.0, job.deadline - time.monotonic()))
         if job.is_alive():
             doing = f"; it was gathering {job.current}" if job.current else ""
-            message = f"{target}: did not finish within {budget:g} s (the audit's max_seconds){doing}"
+            message = f"{target}: did not finish within {job.within}{doing}"
             errors.append(message)
             facts.update(job.partial(message))
         elif isinstance(job.error, TargetError):
