@@ -26,6 +26,7 @@ _OWN_HANDLING = ("demo", "apply-indexes")
 _MESSAGES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
 
 _received: int | None = None
+_said = threading.Lock()  # the line is printed once, by whichever of the main thread and the backstop is first
 
 
 class Interrupted(BaseException):
@@ -36,21 +37,22 @@ class Interrupted(BaseException):
         self.code = 128 + signum
 
 
-def _say(line: str) -> None:
-    # os.write, not print: the handler may interrupt a print to stderr (a reentrant call fails).
+def _say(signum: int) -> None:
+    """The one line. Said once the main thread has unwound (a progress display on the
+    terminal has cleared itself by then), or by the backstop if it never does."""
+    if not _said.acquire(blocking=False):
+        return
+    line = f"perfcheck: stopped by {_MESSAGES.get(signum, signal.Signals(signum).name)}\n"
     try:
-        os.write(2, (line + "\n").encode())
+        os.write(2, line.encode())  # not print(): sys.stderr may be mid-write in the interrupted code
     except OSError:
         pass
 
 
-def _backstop(code: int) -> None:
+def _backstop(signum: int) -> None:
     time.sleep(BACKSTOP_S)
-    try:
-        sys.stdout.flush()
-    except Exception:
-        pass
-    os._exit(code)
+    _say(signum)
+    os._exit(128 + signum)  # no flush: the main thread may hold stdout's lock, blocked on a full pipe
 
 
 def _handler(signum: int, frame: object) -> None:
@@ -58,8 +60,7 @@ def _handler(signum: int, frame: object) -> None:
     if _received is not None:
         return  # a second Ctrl-C while unwinding: the backstop is already running
     _received = signum
-    _say(f"perfcheck: stopped by {_MESSAGES.get(signum, signal.Signals(signum).name)}")
-    threading.Thread(target=_backstop, args=(128 + signum,), daemon=True, name="perfcheck-backstop").start()
+    threading.Thread(target=_backstop, args=(signum,), daemon=True, name="perfcheck-backstop").start()
     raise Interrupted(signum)
 
 
@@ -75,12 +76,12 @@ def install(argv: list[str] | None = None) -> None:
 
 
 def run(main) -> None:
-    """Install the handler and call `main()`; an interruption exits with its code, quietly
-    (the line is already out)."""
+    """Install the handler and call `main()`; an interruption exits with its code and one line."""
     try:
         install()
         main()
     except Interrupted as exc:
+        _say(exc.code - 128)
         _exit(exc.code)
 
 

@@ -113,7 +113,7 @@ class Collector:
             for name in self.order(needed - unknown):
                 if self.remaining() == 0:
                     # Out of time: don't start what can't finish; the runner reports the rest.
-                    self.facts.setdefault(name, Unavailable("not gathered: the audit's time (max_seconds) ran out",
+                    self.facts.setdefault(name, Unavailable("not gathered: the time budget (max_seconds) ran out",
                                                             Status.ERROR))
                     continue
                 step(name)

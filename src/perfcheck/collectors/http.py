@@ -320,7 +320,7 @@ class HttpCollector(Collector):
         client = client or self.client
         assert client is not None
         if self.remaining() == 0:
-            raise FactUnavailable("not finished: the audit's time (max_seconds) ran out", Status.ERROR)
+            raise FactUnavailable("not finished: the time budget (max_seconds) ran out", Status.ERROR)
         for attempt in (1, 2):
             self.budget.take()
             self._arm(timeout or self.timeout)
@@ -353,7 +353,7 @@ class HttpCollector(Collector):
         # Past the audit's deadline the runner has already reported this target as unfinished;
         # the grace keeps that verdict first (not a racing "cannot audit"), then the thread stops.
         if self.deadline is not None and self.deadline + DEADLINE_GRACE_S < at:
-            at, reason = self.deadline + DEADLINE_GRACE_S, f"{_Clock.PREFIX} the audit's time (max_seconds)"
+            at, reason = self.deadline + DEADLINE_GRACE_S, f"{_Clock.PREFIX} the time budget (max_seconds)"
         self.clock.at, self.clock.reason = at, reason
 
     def _send_once(self, client: httpx.Client, method: str, url: str, *, name: str, kind: str,
@@ -753,7 +753,7 @@ class HttpCollector(Collector):
         if left is not None:  # the run, its grace for requests in flight and its wind-down fit the audit's time
             room = left - min(timeout_s, GRACE_S) - 0.5
             if room < 1.0:
-                raise FactUnavailable("not run: too little of the audit's time (max_seconds) was left for the latency run",
+                raise FactUnavailable("not run: too little of the time budget (max_seconds) was left for the latency run",
                                       Status.ERROR)
             max_seconds = min(max_seconds, room)
         self.budget.sent += len(targets) * (per_endpoint + warmup)  # the engine paces itself at `rate`
