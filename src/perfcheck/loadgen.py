@@ -362,6 +362,8 @@ class _Run:
         loop = self.loop
         try:
             async with self.slots:
+                if index in self.oversized:
+                    return  # queued before this endpoint's body passed the cap: not sent, in no count
                 if recorder:
                     recorder.went_out(intended, loop.time())
                 try:
