@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import psycopg  # noqa: E402
 
 from perfcheck.advisor import advise  # noqa: E402
-from perfcheck.apply_indexes import apply  # noqa: E402
-from perfcheck.sandbox import PostgresServer  # noqa: E402
+from perfcheck.apply.build import apply  # noqa: E402
+from perfcheck.demo.sandbox import PostgresServer  # noqa: E402
 
 SCHEMA = """
 SELECT setseed(0.7);

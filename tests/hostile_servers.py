@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 
-from perfcheck.sandbox import free_port
+from perfcheck.demo.sandbox import free_port
 
 GIGABYTE = 1024 ** 3
 CONNECTION_S = 60  # no connection outlives this, whatever the client does

@@ -14,11 +14,11 @@ import pytest
 from helpers import perfcheck
 
 from perfcheck import config as config_mod
-from perfcheck.baseline import Tolerances, compare
+from perfcheck.gate.baseline import Tolerances, compare
 from perfcheck.config import ConfigError
-from perfcheck.gates import Policy, evaluate, metric, parse_assertions
+from perfcheck.gate.policy import Policy, evaluate, metric, parse_assertions
 from perfcheck.model import CategoryScore, CheckResult, Finding, Report, Status
-from perfcheck.mutes import accepted, apply, parse
+from perfcheck.gate.mutes import accepted, apply, parse
 from perfcheck.report.json_report import to_json
 from perfcheck.scoring import score_categories
 
@@ -242,7 +242,7 @@ def test_a_check_new_since_the_baseline_is_noted_not_failed():
 
 
 def test_the_comparison_survives_the_json_round_trip():
-    from perfcheck.baseline import Comparison
+    from perfcheck.gate.baseline import Comparison
 
     new = baseline_report()
     new.checks[0] = result("db.timeouts", Status.FAIL, 0.2)
@@ -465,7 +465,7 @@ def test_reports_are_not_changed_by_comparing():
 
 
 def test_writing_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
-    from perfcheck.gates import write_atomic
+    from perfcheck.report.outputs import write_atomic
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

@@ -16,7 +16,7 @@ from helpers import check
 from hostile import assert_clean, run_bounded
 from hostile_servers import HostileServer
 
-from perfcheck.sandbox import free_port
+from perfcheck.demo.sandbox import free_port
 
 
 def write(tmp_path, text: str) -> str:

@@ -1,10 +1,10 @@
 # Signals first: the CLI's imports take a while, and a Ctrl-C during them must not print a traceback.
-from .signals import run
+from perfcheck.signals import run
 
 
 def main() -> None:
     def cli() -> None:
-        from .cli import main as cli_main
+        from perfcheck.cli import main as cli_main
 
         cli_main()
 

@@ -12,8 +12,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import __version__, checklist, config as config_mod
-from .config import ConfigError
+from perfcheck import __version__, checklist, config as config_mod
+from perfcheck.config import ConfigError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 
@@ -72,7 +72,7 @@ def _progress():
     """A progress display on stderr while collectors gather; off when stderr is not a TTY."""
     from contextlib import nullcontext
 
-    from .runner import Progress
+    from perfcheck.runner import Progress
 
     if not sys.stderr.isatty():
         return nullcontext(Progress())
@@ -117,11 +117,11 @@ def audit(
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", metavar="SECONDS", help="The whole audit's time budget (default 300, or max_seconds in the config); a target still running then is reported as error."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
-    from . import outputs
-    from .gates import Policy
-    from .registry import load_checks
-    from . import signals
-    from .runner import NoTargetReached, run_audit
+    from perfcheck.report import outputs
+    from perfcheck.gate.policy import Policy
+    from perfcheck.registry import load_checks
+    from perfcheck import signals
+    from perfcheck.runner import NoTargetReached, run_audit
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None,
@@ -176,11 +176,11 @@ def compare(
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
     import json
 
-    from .baseline import compare as compare_reports
-    from .gates import Policy
-    from .mutes import apply as apply_mutes
-    from .registry import load_checks
-    from .report import comparison, json_report
+    from perfcheck.gate.baseline import compare as compare_reports
+    from perfcheck.gate.policy import Policy
+    from perfcheck.gate.mutes import apply as apply_mutes
+    from perfcheck.registry import load_checks
+    from perfcheck.report import comparison, json_report
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None)
@@ -217,8 +217,8 @@ def apply_indexes(
     allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Build recommendations not verified with HypoPG."),
 ) -> None:
     """Build the indexes db.missing_indexes recommends, concurrently and safely (dry run by default)."""
-    from . import apply_command
-    from .apply_indexes import ApplyOptions
+    from perfcheck.apply import command as apply_command
+    from perfcheck.apply.build import ApplyOptions
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
@@ -237,7 +237,7 @@ def list_checks() -> None:
     """List the checks: id, category, target and default thresholds."""
     from rich.table import Table
 
-    from .registry import load_checks
+    from perfcheck.registry import load_checks
 
     loaded = load_checks()
     table = Table("id", "category", "target", "title", "default thresholds", box=None, pad_edge=False)
@@ -253,7 +253,7 @@ def list_checks() -> None:
 @app.command()
 def explain(check_id: str = typer.Argument(..., help="A check id, e.g. db.fk_indexes.")) -> None:
     """Why a check matters, how it is measured, and how to fix what it finds."""
-    from .registry import load_checks
+    from perfcheck.registry import load_checks
 
     loaded = load_checks()
     check = loaded.checks.get(check_id)
@@ -291,13 +291,13 @@ def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the servers up after the report, until Ctrl-C."),
 ) -> None:
     """A throwaway PostgreSQL + Redis + sample music API with known problems, audited end to end."""
-    from .demo import main as run_demo
+    from perfcheck.demo.run import main as run_demo
 
     raise typer.Exit(run_demo(fix=fix, keep_running=keep_running))
 
 
 def main() -> None:
-    from .signals import run
+    from perfcheck.signals import run
 
     run(app)  # again here for the `perfcheck` script, which enters through this function
 

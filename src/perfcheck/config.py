@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from . import redact
+from perfcheck import redact
 
 
 class ConfigError(Exception):
@@ -34,7 +34,7 @@ SCHEMA: dict[str, Any] = {
     "skip": [str],
     "categories": {"*": {"weight": NUMBER}},
     "checks": {"*": {"weight": NUMBER, "thresholds": {"*": (int, float, str, bool, list)}}},
-    # CI gating; the values are checked in detail by perfcheck.gates (`off` reads as false in YAML).
+    # CI gating; the values are checked in detail by perfcheck.gate.policy (`off` reads as false in YAML).
     "assertions": {"*": (str, bool, dict)},
     "mute": [{"key": str, "check": str, "reason": str, "until": (str, date)}],
     "baseline": {"score_drop": NUMBER, "check_score_drop": NUMBER, "latency_relative": NUMBER,
@@ -100,7 +100,7 @@ DEFAULTS: dict[str, Any] = {
     "checks": {},
     "assertions": {},
     "mute": [],
-    # Tolerances that keep a re-run of an unchanged system green (perfcheck.baseline).
+    # Tolerances that keep a re-run of an unchanged system green (perfcheck.gate.baseline).
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..model import Status
+from perfcheck.model import Status
 
 
 class TargetError(Exception):
@@ -37,9 +37,9 @@ class Unavailable:
 
 # Collectors by target, imported only when that target is audited (checks never import drivers).
 _COLLECTORS = {
-    "postgres": "perfcheck.collectors.postgres:PostgresCollector",
+    "postgres": "perfcheck.collectors.postgres.collector:PostgresCollector",
     "redis": "perfcheck.collectors.redis:RedisCollector",
-    "http": "perfcheck.collectors.http:HttpCollector",
+    "http": "perfcheck.collectors.http.collector:HttpCollector",
 }
 # Which config target feeds which collector, and the flag a user would pass.
 TARGET_CONFIG = {"postgres": "db", "redis": "redis", "http": "url"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..model import Report
+from perfcheck.model import Report
 
 
 def render(report: Report, fmt: str, *, color: bool = False, width: int = 100) -> str:
@@ -12,43 +12,43 @@ def render(report: Report, fmt: str, *, color: bool = False, width: int = 100) -
 
 
 def _json(report: Report, **_: object) -> str:
-    from .json_report import to_json
+    from perfcheck.report.json_report import to_json
 
     return to_json(report)
 
 
 def _terminal(report: Report, color: bool = False, width: int = 100) -> str:
-    from .terminal import to_text
+    from perfcheck.report.terminal import to_text
 
     return to_text(report, color=color, width=width)
 
 
 def _markdown(report: Report, **_: object) -> str:
-    from .markdown import to_markdown
+    from perfcheck.report.markdown import to_markdown
 
     return to_markdown(report)
 
 
 def _sarif(report: Report, **_: object) -> str:
-    from .sarif import to_sarif
+    from perfcheck.report.sarif import to_sarif
 
     return to_sarif(report)
 
 
 def _junit(report: Report, **_: object) -> str:
-    from .junit import to_junit
+    from perfcheck.report.junit import to_junit
 
     return to_junit(report)
 
 
 def _html(report: Report, **_: object) -> str:
-    from .html import to_html
+    from perfcheck.report.html import to_html
 
     return to_html(report)
 
 
 def _github(report: Report, **_: object) -> str:
-    from .github import to_github
+    from perfcheck.report.github import to_github
 
     return to_github(report)
 

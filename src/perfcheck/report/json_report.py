@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..model import Report
+from perfcheck.model import Report
 
 
 def _default(value: object) -> object:

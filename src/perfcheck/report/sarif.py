@@ -19,9 +19,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import checklist
-from ..model import CheckResult, Finding, Report, Status
-from . import comparison
+from perfcheck import checklist
+from perfcheck.model import CheckResult, Finding, Report, Status
+from perfcheck.report import comparison
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 REGRESSION_RULE = "perfcheck.regression"

@@ -13,8 +13,8 @@ from datetime import date
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
 
-from .config import ConfigError
-from .model import CheckResult, Report
+from perfcheck.config import ConfigError
+from perfcheck.model import CheckResult, Report
 
 _ACTIONABLE = ("warn", "fail")  # finding severities a gate or a baseline cares about
 

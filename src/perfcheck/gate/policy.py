@@ -23,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .baseline import Comparison, Tolerances, compare
-from .config import Config, ConfigError
-from .model import CheckResult, Report, Status
-from .mutes import Mute, accepted
-from .mutes import apply as apply_mutes
-from .mutes import parse as parse_mutes
-from .report import json_report
+from perfcheck.gate.baseline import Comparison, Tolerances, compare
+from perfcheck.report.outputs import write_atomic
+from perfcheck.config import Config, ConfigError
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.gate.mutes import Mute, accepted
+from perfcheck.gate.mutes import apply as apply_mutes
+from perfcheck.gate.mutes import parse as parse_mutes
+from perfcheck.report import json_report
 
 LEVELS = ("off", "warn", "error")
 _FAIL_ON = {"fail": {Status.FAIL}, "warn": {Status.FAIL, Status.WARN}}
@@ -212,22 +213,3 @@ class Policy:
         write_atomic(self.baseline_path, json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
         return self.baseline_path
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees half of it (a temporary file, then rename).
-    Not a regular file (/dev/null, /dev/stdout, a pipe): written in place, never replaced."""
-    if path.exists() and not path.is_file():
-        try:
-            with path.open("w") as stream:
-                stream.write(text)
-            return
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None

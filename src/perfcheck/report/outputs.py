@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from .config import ConfigError
-from .gates import write_atomic
-from .model import Report
-from .report import EXTENSIONS, render
-from .report.github import to_github
+from perfcheck.config import ConfigError
+from perfcheck.model import Report
+from perfcheck.report import EXTENSIONS, render
+from perfcheck.report.github import to_github
 
 BASENAME = "perfcheck-report"
 
@@ -65,3 +64,24 @@ def annotate(report: Report, destinations: list[Destination], config_file: str |
         stream = sys.stdout if all(d.path is not None for d in destinations) else sys.stderr
         stream.write(text)
         stream.flush()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader never sees half of it (a temporary file, then rename).
+    Not a regular file (/dev/null, /dev/stdout, a pipe): written in place, never replaced."""
+    if path.exists() and not path.is_file():
+        try:
+            with path.open("w") as stream:
+                stream.write(text)
+            return
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
+

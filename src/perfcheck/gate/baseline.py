@@ -16,7 +16,7 @@ percentiles within the band are noted, not failed. A re-run of an unchanged syst
 green even with an endpoint sitting on its budget.
 Improvements are the same changes the other way; they are reported and never fail.
 Notes are what can't be compared (a check not run in one of the two) or was judged noise.
-Muted checks and findings (perfcheck.mutes) never count as regressions; they are listed
+Muted checks and findings (perfcheck.gate.mutes) never count as regressions; they are listed
 as muted instead.
 """
 
@@ -26,10 +26,10 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterator
 
-from . import checklist
-from .model import CheckResult, Finding, Report, Status
-from .mutes import accepted
-from .scoring import overall, score_categories
+from perfcheck import checklist
+from perfcheck.model import CheckResult, Finding, Report, Status
+from perfcheck.gate.mutes import accepted
+from perfcheck.scoring import overall, score_categories
 
 _RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 _SEVERITY = {"info": 0, "warn": 1, "fail": 2}
@@ -46,7 +46,7 @@ class Tolerances:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Tolerances:
-        from .config import DEFAULTS
+        from perfcheck.config import DEFAULTS
 
         merged = {**DEFAULTS["baseline"], **section}
         return cls(**{f.name: merged[f.name] for f in fields(cls)})
