@@ -83,6 +83,11 @@ def run(main) -> None:
     except Interrupted as exc:
         _say(exc.code - 128)
         _exit(exc.code)
+    except KeyboardInterrupt:
+        # demo or apply-indexes, Ctrl-C'd during the imports, before their own handling began
+        # (once it has, click reports an escaped KeyboardInterrupt itself).
+        _say(signal.SIGINT)
+        _exit(128 + signal.SIGINT)
 
 
 def _exit(code: int) -> None:
