@@ -8,7 +8,7 @@
    UPDATE/DELETE, and statements no index helps), each run --calls times with random
    parameters (the same ones before and after).
 2. perfcheck's advice (default thresholds, HypoPG-verified) is applied with
-   perfcheck.apply_indexes.apply (CREATE INDEX CONCURRENTLY, one at a time).
+   perfcheck.apply.build.apply (CREATE INDEX CONCURRENTLY, one at a time).
 3. The workload runs again. Figures: each statement's mean execution time
    (pg_stat_statements' mean_exec_time, reset between runs) before and after, their sum,
    the indexes built and their size.

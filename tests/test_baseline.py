@@ -478,3 +478,51 @@ def test_writing_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
     target = tmp_path / "sub" / "report.json"
     write_atomic(target, "{}\n")
     assert target.read_text() == "{}\n" and [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+# --- saved reports that are not what they claim ---------------------------------------------
+
+def test_a_saved_report_reads_back_through_the_shape_check(tmp_path):
+    from perfcheck.gate.baseline import read_report
+
+    path = tmp_path / "report.json"
+    path.write_text(to_json(failing_report()))
+    assert read_report(path).to_dict() == Report.from_dict(json.loads(path.read_text())).to_dict()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["checks"][0].update(status="great"), "checks[0].status: 'great' is not one of"),
+    (lambda d: d["checks"][0].update(score="90"), "checks[0]: score and weight must be numbers"),
+    (lambda d: d["checks"][0]["findings"].append("a finding"), "checks[0].findings[1]: expected an object, got a string"),
+    (lambda d: d["categories"].append(7), "categories[2]: expected an object"),
+    (lambda d: d.update(score=True), "score: expected a number or null, got true/false"),
+])
+def test_a_report_of_the_wrong_shape_says_which_field(tmp_path, change, message):
+    from perfcheck.gate.baseline import read_report
+
+    data = json.loads(to_json(failing_report()))
+    change(data)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as err:
+        read_report(path, "--baseline")
+    assert str(err.value).startswith(f"--baseline {path}: not a perfcheck report: {message}"), str(err.value)
+
+
+def test_a_gating_mistake_names_the_config_line(tmp_path):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("assertions:\n  db.timeouts: {level: fatal}\nmute:\n  - check: db.fk_indexes\n")
+    cfg = config_mod.load(str(path), environ={})
+    with pytest.raises(ConfigError, match=rf"^{path} line 4: mute\[0\]: a mute needs a `reason`"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES)
+    path.write_text("assertions:\n  db.timeouts: {level: fatal}\n")
+    with pytest.raises(ConfigError, match=rf"^{path} line 2: assertions.db.timeouts: level must be off, warn or error"):
+        Policy.load(config_mod.load(str(path), environ={}), CHECK_IDS, CATEGORIES)
+
+
+def test_update_baseline_into_an_unwritable_place_fails_before_auditing(tmp_path):
+    cfg = config_mod.load(None, environ={})
+    with pytest.raises(ConfigError, match="the folder .* does not exist"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=tmp_path / "no" / "b.json", update_baseline=True)
+    with pytest.raises(ConfigError, match="is a directory"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=tmp_path, update_baseline=True)

@@ -93,8 +93,8 @@ def test_a_target_over_its_own_budget_is_error_while_the_other_target_is_audited
 
 
 @pytest.mark.parametrize("text, message", [
-    ("max_seconds: -1\n", "max_seconds: must be greater than 0, not -1"),
-    ("http:\n  max_seconds: 0\n", "http.max_seconds: must be greater than 0, not 0"),
+    ("max_seconds: -1\n", "max_seconds: must be greater than 0, got -1"),
+    ("http:\n  max_seconds: 0\n", "http.max_seconds: must be greater than 0, got 0"),
 ])
 def test_a_bad_max_seconds_in_the_config_is_a_one_line_usage_error(tmp_path, text, message):
     config = write(tmp_path, text)
@@ -118,8 +118,9 @@ def test_max_seconds_from_the_config_abandons_a_collector_stuck_connecting(tmp_p
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--max-seconds", "0"), "--max-seconds: must be greater than 0, not 0"),
-    (("--max-seconds", "-5"), "--max-seconds: must be greater than 0, not -5"),
+    (("--max-seconds", "0"), "--max-seconds: must be greater than 0 and at most 3600, got 0"),
+    (("--max-seconds", "-5"), "--max-seconds: must be greater than 0 and at most 3600, got -5"),
+    (("--max-seconds", "soon"), "'soon' is not a valid float"),
 ])
 def test_a_bad_max_seconds_is_a_one_line_usage_error(args, message):
     run, _ = run_bounded("audit", "--url", f"http://127.0.0.1:{free_port()}/", *args, seconds=15)

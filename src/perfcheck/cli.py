@@ -123,19 +123,20 @@ def audit(
     from perfcheck import signals
     from perfcheck.runner import NoTargetReached, run_audit
 
+    loaded = load_checks()
     try:
         cfg = config_mod.load(str(config_file) if config_file else None,
                               targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
-                              overrides={"http": {"insecure": True}} if insecure else None)
+                              overrides={"http": {"insecure": True}} if insecure else None,
+                              known=config_mod.Known.from_checks(loaded.checks))
         if max_seconds is not None:
-            if not max_seconds > 0:
-                raise ConfigError(f"--max-seconds: must be greater than 0, not {max_seconds:g}")
+            if not 0 < max_seconds <= 3600:
+                raise ConfigError(f"--max-seconds: must be greater than 0 and at most 3600, got {max_seconds:g}")
             cfg.data["max_seconds"] = max_seconds
     except ConfigError as exc:
         raise fail(str(exc))
     if not cfg.data["targets"]:
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
-    loaded = load_checks()
     try:
         destinations = outputs.plan([f.value for f in fmts], output, output_dir)
         policy = Policy.load(cfg, loaded.checks, [c.id for c in checklist.categories()],
@@ -176,19 +177,18 @@ def compare(
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
     import json
 
-    from perfcheck.gate.baseline import compare as compare_reports
+    from perfcheck.gate.baseline import compare as compare_reports, read_report
     from perfcheck.gate.policy import Policy
     from perfcheck.gate.mutes import apply as apply_mutes
     from perfcheck.registry import load_checks
-    from perfcheck.report import comparison, json_report
+    from perfcheck.report import comparison
 
     try:
-        cfg = config_mod.load(str(config_file) if config_file else None)
-        policy = Policy.load(cfg, load_checks().checks, [c.id for c in checklist.categories()])
-        before, after = json_report.read(old), json_report.read(new)
+        checks = load_checks().checks
+        cfg = config_mod.load(str(config_file) if config_file else None, known=config_mod.Known.from_checks(checks))
+        policy = Policy.load(cfg, checks, [c.id for c in checklist.categories()])
+        before, after = read_report(old), read_report(new)
     except ConfigError as exc:
-        raise fail(str(exc))
-    except ValueError as exc:
         raise fail(str(exc))
     apply_mutes(after, policy.mutes)
     result = compare_reports(before, after, policy.tolerances)
@@ -259,7 +259,7 @@ def explain(check_id: str = typer.Argument(..., help="A check id, e.g. db.fk_ind
     check = loaded.checks.get(check_id)
     meta = check.meta if check else checklist.meta(check_id)
     if meta is None:
-        raise fail(f"unknown check {check_id!r} (see `perfcheck checks`)")
+        raise fail(f"unknown check {check_id!r}{config_mod.did_you_mean(check_id, loaded.checks)} (see `perfcheck checks`)")
     out = Console(highlight=False)
     out.print(f"[bold]{meta.id}[/bold]  {meta.title}  ({meta.category}, target: {meta.target})")
     for label, text in (("Why it matters", meta.why), ("How it is measured", meta.measured), ("How to fix it", meta.how_to_fix)):
@@ -299,7 +299,33 @@ def demo(
 def main() -> None:
     from perfcheck.signals import run
 
-    run(app)  # again here for the `perfcheck` script, which enters through this function
+    run(_main)  # signals first (again here for the `perfcheck` script, which enters through this function)
+
+
+def _main() -> None:
+    """Click prints a usage error as a usage block and a blank line; perfcheck's contract
+    is one line on stderr (exit 2) for every bad input, flags included."""
+    # Typer vendors click in newer releases: its classes, found through a public one.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `perfcheck` alone: the help, as before
+            exc.show()
+            code = exc.exit_code
+        else:
+            command = exc.ctx.command_path if exc.ctx else "perfcheck"
+            message = " ".join(exc.format_message().split())
+            err.print(f"perfcheck: error: {message} (see `{command} -h`)", markup=False)
+            code = EXIT_USAGE
+    except click_exception as exc:
+        err.print(f"perfcheck: error: {' '.join(exc.format_message().split())}", markup=False)
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("perfcheck: aborted", markup=False)
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -31,9 +31,14 @@ def plan(formats: list[str], output: Path | None, output_dir: Path | None) -> li
     if output_dir is not None:
         if output_dir.exists() and not output_dir.is_dir():
             raise ConfigError(f"--output-dir {output_dir}: exists and is not a directory")
-        return [Destination(fmt, output_dir / f"{BASENAME}.{EXTENSIONS[fmt]}") for fmt in formats]
+        found = [Destination(fmt, output_dir / f"{BASENAME}.{EXTENSIONS[fmt]}") for fmt in formats]
+        for dest in found:  # the folder is made when the report is written, if need be
+            check_writable(dest.path, "--output-dir", create_parents=True)
+        return found
     if len(formats) > 1:
         raise ConfigError(f"{len(formats)} formats ({', '.join(formats)}) need --output-dir DIR (one file each)")
+    if output is not None:  # checked now, not after minutes of auditing
+        check_writable(output, "--output")
     return [Destination(formats[0], output)]
 
 
@@ -76,12 +81,41 @@ def write_atomic(path: Path, text: str) -> None:
             return
         except OSError as exc:
             raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
 
+
+def check_writable(path: Path, flag: str, *, create_parents: bool = False) -> None:
+    """Before the audit: fail now (one line, exit 2) if `path` could not be written after
+    it, rather than throwing away minutes of auditing. Probes by creating (and removing)
+    the temporary file write_atomic would use, since permission bits don't tell root
+    anything and a read-only mount shows only on writing."""
+    shown = f"{flag} {path}"
+    if path.is_dir():
+        raise ConfigError(f"{shown}: is a directory; give a file name")
+    if path.exists() and not path.is_file():  # /dev/null, /dev/stdout, a pipe: written in place
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"{shown}: cannot write to it")
+        return
+    folder = path.parent
+    if create_parents:  # the nearest folder that exists is where the first new one is made
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    if not folder.exists():
+        raise ConfigError(f"{shown}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ConfigError(f"{shown}: {folder} is not a folder")
+    probe = folder / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except FileExistsError:
+        pass  # our own name, left by nothing else that could run as this process id
+    except OSError as exc:
+        raise ConfigError(f"{shown}: cannot write in {folder}: {exc.strerror or exc}") from None
