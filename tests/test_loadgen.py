@@ -212,6 +212,8 @@ def nginx_tls(tmp_path_factory):
                     "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem")], check=True, capture_output=True)
     (root / "www").mkdir()
     (root / "www" / "hello.txt").write_text("hello\n")
+    with open(root / "www" / "big.bin", "wb") as big:
+        big.truncate(64 * 2 ** 20)  # sparse: 64 MB served, nothing written
     port = free_port()
     user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's private tmp dir
     (root / "nginx.conf").write_text(f"""
@@ -248,3 +250,14 @@ def test_tls_is_verified_by_default(nginx_tls):
     (result,) = load(nginx_tls, "/hello.txt", requests=3, rate=100)
     assert result["errors"] == 3 and result["count"] == 0
     assert "certificate verify failed" in result["error_samples"][0]
+
+
+@pytest.mark.parametrize("http2, protocol", [(True, "HTTP/2"), (False, "HTTP/1.1")])
+def test_a_body_past_the_cap_is_read_no_further_and_the_endpoint_sent_no_more(nginx_tls, http2, protocol):
+    (big, small) = load(nginx_tls, "/big.bin", "/hello.txt", requests=10, rate=100, concurrency=2,
+                        verify=False, http2=http2)
+    assert big["error_samples"] == ["body larger than 4 MB, read stopped"]
+    assert big["stopped_early"] == "body larger than 4 MB, read stopped"
+    assert big["count"] == 0 and 1 <= big["errors"] <= 2 and big["sent"] == big["errors"]  # only those in flight
+    assert small["status_counts"] == {"200": 10}, small
+    assert small["protocol"] == protocol and small["stopped_early"] is None

@@ -1,3 +1,15 @@
-from perfcheck.cli import main
+# Signals first: the CLI's imports take a while, and a Ctrl-C during them must not print a traceback.
+from perfcheck.signals import run
 
-main()
+
+def main() -> None:
+    def cli() -> None:
+        from perfcheck.cli import main as cli_main
+
+        cli_main()
+
+    run(cli)
+
+
+if __name__ == "__main__":
+    main()

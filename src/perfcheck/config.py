@@ -82,6 +82,7 @@ RATE = Num(NUMBER, 0, above=True)
 WEIGHT = Num(NUMBER, 0)
 SCHEMA: dict[str, Any] = {
     "targets": {"db": str, "redis": str, "url": str},
+    "max_seconds": SECONDS,  # the whole audit's time; a target still running then is `error`
     "only": [str],
     "skip": [str],
     "categories": {"*": {"weight": WEIGHT}},
@@ -93,12 +94,14 @@ SCHEMA: dict[str, Any] = {
                  "latency_relative": WEIGHT, "latency_ms": WEIGHT, "error_is_regression": bool},
     "postgres": {
         "connect_timeout_s": SECONDS,
+        "max_seconds": SECONDS,  # this target's share of the audit's time (default: all of it)
         "statement_timeout_ms": MILLIS,
         "lock_timeout_ms": MILLIS,
         "schemas": [str],
     },
     "redis": {
         "connect_timeout_s": SECONDS,
+        "max_seconds": SECONDS,  # this target's share of the audit's time (default: all of it)
         "sample_keys": COUNT,
         "sample_seconds": SECONDS,
         "window_s": SECONDS,
@@ -110,6 +113,7 @@ SCHEMA: dict[str, Any] = {
     },
     "http": {
         "connect_timeout_s": SECONDS,
+        "max_seconds": SECONDS,  # this target's share of the audit's time (default: all of it)
         "timeout_s": SECONDS,
         "insecure": bool,
         "max_requests": COUNT,
@@ -144,6 +148,7 @@ SCHEMA: dict[str, Any] = {
 
 DEFAULTS: dict[str, Any] = {
     "targets": {},
+    "max_seconds": 300,
     "only": [],
     "skip": [],
     "categories": {},

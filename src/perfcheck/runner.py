@@ -4,8 +4,8 @@ judge every check, score. Gather once, then judge."""
 from __future__ import annotations
 
 import gc
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -68,16 +68,48 @@ def judge(check: Check, facts: dict[str, Any], thresholds: dict[str, Any], secre
         return Outcome.error(scrub(f"the check failed: {type(exc).__name__}: {exc}", secrets))
 
 
-def _gather(target: str, url: str, needed: set[str], config: Config, progress: Progress,
-            thresholds: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    collector = collector_class(target)(url, config.section(target), config.secrets)
-    collector.thresholds = thresholds or {}
-    collector.progress = lambda fact, done, total: progress.detail(target, fact, done, total)
-    progress.start(target, len(needed))
-    try:
-        return collector.gather(needed, lambda fact: progress.step(target, fact))
-    finally:
-        progress.done(target)
+class _Job(threading.Thread):
+    """One target's collector in a daemon thread: one stuck in a socket read past the deadline
+    is left behind, and can't keep the process alive after the report is out."""
+
+    def __init__(self, target: str, url: str, needed: set[str], config: Config, progress: Progress,
+                 thresholds: dict[str, dict[str, Any]], deadline: float):
+        super().__init__(daemon=True, name=f"perfcheck-{target}")
+        self.target, self.needed, self.progress = target, needed, progress
+        self.current = ""  # the fact being gathered, to name it if time runs out
+        self.facts: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.collector = None
+        self.deadline = deadline
+        self.within = ""  # the budget as the user set it, for the message
+        self.args = (url, config, thresholds, deadline)
+
+    def run(self) -> None:
+        url, config, thresholds, deadline = self.args
+        target, progress = self.target, self.progress
+        try:
+            collector = collector_class(target)(url, config.section(target), config.secrets)
+            collector.thresholds = thresholds
+            collector.deadline = deadline  # collectors stop starting new work past it
+            collector.progress = lambda fact, done, total: progress.detail(target, fact, done, total)
+            self.collector = collector
+            progress.start(target, len(self.needed))
+
+            def step(fact: str) -> None:
+                self.current = fact
+                progress.step(target, fact)
+
+            try:
+                self.facts = collector.gather(self.needed, step)
+            finally:
+                progress.done(target)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self.error = exc
+
+    def partial(self, reason: str) -> dict[str, Any]:
+        """The facts gathered before time ran out; the others are `error` with the reason."""
+        done = dict(self.collector.facts) if self.collector is not None else {}
+        return {name: done[name] if name in done else Unavailable(reason, Status.ERROR) for name in self.needed}
 
 
 def _result(check: Check, facts: dict[str, Any], thresholds: dict[str, dict[str, Any]],
@@ -99,9 +131,10 @@ def _result(check: Check, facts: dict[str, Any], thresholds: dict[str, dict[str,
 
 
 def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | None = None,
-              load_problems: list[str] | None = None) -> Report:
+              load_problems: list[str] | None = None, deadline: float | None = None) -> Report:
+    """`deadline` (time.monotonic()) ends the audit; by default `max_seconds` from now."""
     progress = progress or Progress()
-    started = time.perf_counter()
+    started = time.monotonic()
     selected = select(loaded, config.data["only"], config.data["skip"])
     thresholds = {check.id: thresholds_for(check, config) for check in selected}
 
@@ -113,25 +146,43 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     facts: dict[str, Any] = {}
     target_status: dict[str, Outcome] = {}  # a target-wide outcome for every check on it
     errors: list[str] = list(load_problems or [])
-    jobs = {}
-    with ThreadPoolExecutor(max_workers=max(1, len(needed))) as pool:
-        for target, names in needed.items():
-            config_key = TARGET_CONFIG.get(target)
-            url = config.target(config_key) if config_key else None
-            if not url:
-                how = f"{TARGET_FLAGS[config_key]} or {ENV_TARGETS[config_key]}"
-                target_status[target] = Outcome.skip(f"no {target} target configured ({how})")
-                continue
-            jobs[target] = pool.submit(_gather, target, url, names, config, progress, thresholds)
-        for target, job in jobs.items():
-            try:
-                facts.update(job.result())
-            except TargetError as exc:
-                message = scrub(str(exc), config.secrets)
-                errors.append(message)
-                target_status[target] = Outcome.error(message)
-            except ImportError as exc:
-                target_status[target] = Outcome.error(f"the {target} collector is not available: {exc}")
+    jobs: dict[str, _Job] = {}
+    # The collectors' share of the audit's time; what is left is for judging and the report.
+    deadline = (deadline if deadline is not None else started + float(config.data["max_seconds"]))
+    budget = float(config.data["max_seconds"])
+    gather_until = deadline - min(1.0, 0.1 * budget)
+    for target, names in needed.items():
+        config_key = TARGET_CONFIG.get(target)
+        url = config.target(config_key) if config_key else None
+        if not url:
+            how = f"{TARGET_FLAGS[config_key]} or {ENV_TARGETS[config_key]}"
+            target_status[target] = Outcome.skip(f"no {target} target configured ({how})")
+            continue
+        # A target's own budget (e.g. http.max_seconds) within the audit's.
+        own = config.section(target).get("max_seconds") if config_key else None
+        until, within = gather_until, f"{budget:g} s (the audit's max_seconds)"
+        if own is not None and started + float(own) < gather_until:
+            until, within = started + float(own), f"{float(own):g} s ({target}.max_seconds)"
+        jobs[target] = _Job(target, url, names, config, progress, thresholds, until)
+        jobs[target].within = within
+        jobs[target].start()
+    for target, job in jobs.items():
+        job.join(max(0.0, job.deadline - time.monotonic()))
+        if job.is_alive():
+            doing = f"; it was gathering {job.current}" if job.current else ""
+            message = f"{target}: did not finish within {job.within}{doing}"
+            errors.append(message)
+            facts.update(job.partial(message))
+        elif isinstance(job.error, TargetError):
+            message = scrub(str(job.error), config.secrets)
+            errors.append(message)
+            target_status[target] = Outcome.error(message)
+        elif isinstance(job.error, ImportError):
+            target_status[target] = Outcome.error(f"the {target} collector is not available: {job.error}")
+        elif job.error is not None:
+            raise job.error
+        else:
+            facts.update(job.facts or {})
 
     if jobs and all(target in target_status for target in jobs):
         raise NoTargetReached("; ".join(errors[-len(jobs):]))
@@ -157,7 +208,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         errors=errors,
         version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        duration_s=time.perf_counter() - started,
+        duration_s=time.monotonic() - started,
     )
     # The one choke point: every string of the finished report (summaries, findings, evidence,
     # metrics, excerpts of what the server answered, errors) loses the configured secrets

@@ -9,6 +9,7 @@ A target that cannot be reached at all raises `TargetError` (one line, no secret
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -65,6 +66,12 @@ class Collector:
         self.thresholds: dict[str, dict[str, Any]] = {}
         # Progress inside a long fact, (fact, done, total); the runner connects it to the display.
         self.progress: Callable[[str, int, int], None] = lambda fact, done, total: None
+        # time.monotonic() past which no new work starts (the audit's max_seconds); None: no limit.
+        self.deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (0 when past it), or None without one."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
     def open(self) -> None:
         raise NotImplementedError
@@ -104,6 +111,11 @@ class Collector:
         self.open()
         try:
             for name in self.order(needed - unknown):
+                if self.remaining() == 0:
+                    # Out of time: don't start what can't finish; the runner reports the rest.
+                    self.facts.setdefault(name, Unavailable("not gathered: the time budget (max_seconds) ran out",
+                                                            Status.ERROR))
+                    continue
                 step(name)
                 try:
                     self.fact(name)

@@ -66,11 +66,23 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
             f"requests waited up to {fmt_ms(waited)} (P99) for a free connection: every one was busy, and the wait "
             "is counted in the latency as a user would feel it (http.load.concurrency sets how many there are)",
             evidence={"late_send_p99_ms": waited}))
+    if run.get("stopped_early") and run.get("count"):
+        findings.append(Finding(
+            "warn", name,
+            f"an answer's {run['stopped_early']}: the endpoint was sent no more requests "
+            f"({run.get('sent', 0)} went out), so its figures rest on fewer",
+            Fix.manual(f"Page or stream what {name} returns; a latency budget is for answers of a sensible size."),
+            {"sent": run.get("sent", 0), "stopped_early": run["stopped_early"]}))
     if run.get("stopped_by") == "max_seconds":
+        # Say how many went out and how many of the counted ones never finished, so this
+        # line and the request counts beside it add up.
+        cut = run.get("unfinished", 0)
         findings.append(Finding(
             "info", name,
-            f"the duration cap ended the run after {run.get('sent', 0)} requests: fewer than planned, so the tail is less certain",
-            evidence={"sent": run.get("sent", 0)}))
+            f"the duration cap ended the run after {run.get('sent', 0)} requests had gone out"
+            + (f" ({cut} of {attempted} counted were cut off or never sent)" if cut else "")
+            + ": fewer than planned, so the tail is less certain",
+            evidence={"sent": run.get("sent", 0), "unfinished": cut}))
     return findings
 
 
@@ -95,7 +107,8 @@ def latency(facts, t):
     run = endpoints_of(fact)[worst]
     n = len(per_endpoint)
     shown = (f"P50 {fmt_ms(run.get('p50_ms'))}, P95 {fmt_ms(run.get('p95_ms'))}, P99 {fmt_ms(run.get('p99_ms'))}"
-             if run.get("count") else "no answer")
+             if run.get("count") else f"no complete answer ({run['stopped_early']})" if run.get("stopped_early")
+             else "no answer")
     summary = (f"{n} endpoint{'s' if n != 1 else ''}; worst {worst}: {shown} "
                f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms)")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

@@ -53,9 +53,11 @@ def judge_endpoints(fact: dict[str, Any], targets: dict[str, float], metric_keys
             scores[name] = 0.0
             per_endpoint[name] = {**entry, "score": 0.0}
             samples = run.get("error_samples") or []
+            early = run.get("stopped_early")
             findings.append(Finding(
-                "fail", name, f"no answer to any of {attempted} requests"
-                + (f" ({samples[0]})" if samples else ""),
+                "fail", name,
+                f"no complete answer to any of {attempted} requests ({early}; the endpoint was sent no more)" if early
+                else f"no answer to any of {attempted} requests" + (f" ({samples[0]})" if samples else ""),
                 evidence={k: run.get(k, 0) for k in ("errors", "timeouts", "unfinished")} | {"error_samples": samples}))
             continue
         part = {key: lognormal(value, limit, limit * MEDIAN_FACTOR) for key, limit in targets.items()

@@ -19,6 +19,17 @@ import h11
 import httpx
 
 
+BODY_LIMIT = 4 * 1024 * 1024  # bytes of one answer's body read during the latency run
+
+
+class BodyTooLarge(Exception):
+    """An answer's body passed BODY_LIMIT: reading stopped there and the connection closed,
+    so a huge (or endless) body costs neither memory nor a gigabyte of transfer per request."""
+
+    def __init__(self, limit: int = BODY_LIMIT):
+        super().__init__(f"body larger than {limit / 2 ** 20:g} MB, read stopped")
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A request ready to send: the target is the path and query on the base URL."""
@@ -64,6 +75,7 @@ class _H1Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[float] | None = None
         self.first_byte: float | None = None
         self.status = 0
+        self.body_bytes = 0
         self.lost = False
 
     # asyncio callbacks
@@ -104,6 +116,12 @@ class _H1Connection(asyncio.Protocol):
                 return
             if type(event) is h11.Response:
                 self.status = event.status_code
+            elif type(event) is h11.Data:
+                self.body_bytes += len(event.data)
+                if self.body_bytes > BODY_LIMIT:
+                    self._fail(BodyTooLarge())
+                    self.close()
+                    return
             elif type(event) is h11.EndOfMessage:
                 self.waiter.set_result(self.loop.time())
             elif type(event) is h11.ConnectionClosed:
@@ -126,7 +144,7 @@ class _H1Connection(asyncio.Protocol):
             self.transport.close()
 
     async def exchange(self, request: Prepared, host: str) -> Answer:
-        self.first_byte, self.status = None, 0
+        self.first_byte, self.status, self.body_bytes = None, 0, 0
         self.waiter = self.loop.create_future()
         out = self.h11.send(h11.Request(method=request.method, target=request.target,
                                         headers=[("Host", host), *request.headers]))
@@ -196,23 +214,70 @@ class HttpxPool:
     def __init__(self, origin: str, verify: bool, concurrency: int):
         self.origin = origin
         self.loop = asyncio.get_running_loop()
-        self.client = httpx.AsyncClient(
-            http2=True, verify=verify, timeout=None, follow_redirects=False, trust_env=False,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency))
+        self.verify, self.concurrency = verify, concurrency
+        self.client = self._new_client()
+        self.in_flight: dict[httpx.AsyncClient, set[asyncio.Task]] = {}
+        self.closing: set[asyncio.Task] = set()
+        self.too_large: set[str] = set()  # targets whose body passed the cap
 
-    async def send(self, request: Prepared) -> Answer:
-        built = self.client.build_request(request.method, self.origin + request.target,
-                                          headers=list(request.headers), content=request.body or None)
-        response = await self.client.send(built, stream=True)
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            http2=True, verify=self.verify, timeout=None, follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency))
+
+    async def _send(self, client: httpx.AsyncClient, request: Prepared) -> Answer:
+        built = client.build_request(request.method, self.origin + request.target,
+                                     headers=list(request.headers), content=request.body or None)
+        response = await client.send(built, stream=True)
         try:
             first = self.loop.time()
-            async for _ in response.aiter_raw():
-                pass
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > BODY_LIMIT:
+                    raise BodyTooLarge()
             return Answer(response.status_code, first, self.loop.time(), response.http_version)
         finally:
             await response.aclose()
 
+    async def send(self, request: Prepared) -> Answer:
+        for attempt in (1, 2):
+            client = self.client
+            inner = self.loop.create_task(self._send(client, request))
+            self.in_flight.setdefault(client, set()).add(inner)
+            try:
+                return await asyncio.shield(inner)  # retire() cancels `inner`, a timeout cancels us
+            except BodyTooLarge:
+                self.too_large.add(request.target)
+                self._retire(client)
+                raise
+            except asyncio.CancelledError:
+                if not inner.cancelled() or asyncio.current_task().cancelling():
+                    inner.cancel()  # our own timeout or the run's end: not a retirement
+                    raise
+                if request.target in self.too_large:
+                    raise BodyTooLarge() from None  # it would only poison the fresh connection too
+                if attempt == 2 or request.method not in ("GET", "HEAD"):
+                    raise ConnectionResetError("cut off when its connection was retired") from None
+                # Cut off by the retirement, not by the server: a GET or HEAD goes once more on
+                # the fresh connection (the time lost stays in the measurement).
+            finally:
+                self.in_flight.get(client, set()).discard(inner)
+        raise AssertionError("unreachable")
+
+    def _retire(self, client: httpx.AsyncClient) -> None:
+        """httpcore neither resets an abandoned HTTP/2 stream nor credits its flow-control window,
+        so the server keeps sending and the shared connection stalls for every other request:
+        retire it (closing stops the transfer) and go on with a fresh one."""
+        if client is not self.client:
+            return
+        self.client = self._new_client()
+        for task in self.in_flight.pop(client, set()):
+            task.cancel()
+        self.closing.add(self.loop.create_task(client.aclose()))
+
     async def close(self) -> None:
+        await asyncio.gather(*self.closing, return_exceptions=True)
         await self.client.aclose()
 
 

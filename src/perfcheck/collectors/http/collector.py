@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import secrets as random_tokens
+import threading
 import time
 import zlib
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+import httpcore
 import httpx
 
 from perfcheck import __version__
@@ -35,6 +37,7 @@ BODY_LIMIT = 256 * 1024  # bytes read of an API answer or a page (enough to judg
 ASSET_LIMIT = 1024 * 1024  # bytes read of an asset or image, to measure it
 MEDIA_LIMIT = 64 * 1024  # a streaming media endpoint may never end: read its head only
 TEXT_LIMIT = 64 * 1024  # characters of text kept in a fact
+DEADLINE_GRACE_S = 0.5  # an answer under way at the audit's deadline may run this much past it
 FOREIGN_ORIGIN = "https://perfcheck-foreign-origin.invalid"
 BROWSER_ACCEPT_IMAGE = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"
 TEXTUAL = ("text/", "json", "javascript", "xml", "svg", "ecmascript", "x-www-form-urlencoded", "graphql")
@@ -85,6 +88,8 @@ def describe_request_error(exc: Exception, url: str) -> str:
     """One line a user can act on, for a request that got no HTTP answer."""
     where = redact_url(url)
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.TimeoutException) and text.startswith(_Clock.PREFIX):
+        return f"{where}: {text}"
     if isinstance(exc, httpx.TooManyRedirects):
         return f"{where}: too many redirects (a redirect loop?)"
     if isinstance(exc, httpx.ConnectTimeout):
@@ -122,6 +127,75 @@ def join_url(base: str, path: str, query: dict[str, str] | None = None) -> str:
     names = {item.partition("=")[0] for q in own for item in q.split("&")}
     kept = [item for item in parts.query.split("&") if item and item.partition("=")[0] not in names]
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + probe.path, "&".join(kept + own), ""))
+
+
+class _Clock(threading.local):
+    """The wall-clock deadline of the exchange under way in this thread: a socket timeout
+    bounds each read, so a server dripping a byte a second could hold one response forever."""
+
+    PREFIX = "the answer did not finish within"
+    at: float | None = None
+    reason = ""
+
+    def left(self, timeout: float | None) -> tuple[float | None, bool]:
+        """The timeout for the next socket operation, and whether the deadline is what bounds it."""
+        if self.at is None:
+            return timeout, False
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout(self.reason)
+        return (left, True) if timeout is None or left < timeout else (timeout, False)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, clock: _Clock):
+        self.inner, self.clock = inner, clock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        timeout, bound = self.clock.left(timeout)
+        try:
+            return self.inner.read(max_bytes, timeout)
+        except httpcore.ReadTimeout:
+            if bound:
+                raise httpcore.ReadTimeout(self.clock.reason) from None
+            raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        timeout, bound = self.clock.left(timeout)
+        try:
+            self.inner.write(buffer, timeout)
+        except httpcore.WriteTimeout:
+            if bound:
+                raise httpcore.WriteTimeout(self.clock.reason) from None
+            raise
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:
+        timeout, _ = self.clock.left(timeout)
+        return _DeadlineStream(self.inner.start_tls(ssl_context, server_hostname, timeout), self.clock)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's own backend, its streams bounded by the thread's `_Clock`."""
+
+    def __init__(self, inner: httpcore.NetworkBackend, clock: _Clock):
+        self.inner, self.clock = inner, clock
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        timeout, _ = self.clock.left(timeout)
+        return _DeadlineStream(self.inner.connect_tcp(host, port, timeout, local_address, socket_options), self.clock)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        timeout, _ = self.clock.left(timeout)
+        return _DeadlineStream(self.inner.connect_unix_socket(path, timeout, socket_options), self.clock)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
 
 
 class Budget:
@@ -180,6 +254,7 @@ class HttpCollector(Collector):
         self.base: dict[str, Any] = {}
         # Facts show redacted URLs; the real one (a token in the query, say) stays here.
         self.real_urls: dict[str, str] = {}
+        self.clock = _Clock()
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -198,8 +273,13 @@ class HttpCollector(Collector):
         }
 
     def _new_client(self, **kw: Any) -> httpx.Client:
-        return httpx.Client(http2=True, verify=self.tls, timeout=self.timeout, max_redirects=5,
-                            headers={"User-Agent": f"perfcheck/{__version__}", "Accept-Encoding": accept_encoding()}, **kw)
+        client = httpx.Client(http2=True, verify=self.tls, timeout=self.timeout, max_redirects=5,
+                              headers={"User-Agent": f"perfcheck/{__version__}", "Accept-Encoding": accept_encoding()}, **kw)
+        # httpx has no public hook for a whole-response deadline: wrap its pool's network backend.
+        pool = getattr(client._transport, "_pool", None)
+        if pool is not None and hasattr(pool, "_network_backend"):
+            pool._network_backend = _DeadlineBackend(pool._network_backend, self.clock)
+        return client
 
     def open(self) -> None:
         self.client = self._new_client()
@@ -243,8 +323,11 @@ class HttpCollector(Collector):
         no HTTP answer is recorded with `error` (or raised, for the base page)."""
         client = client or self.client
         assert client is not None
+        if self.remaining() == 0:
+            raise FactUnavailable("not finished: the time budget (max_seconds) ran out", Status.ERROR)
         for attempt in (1, 2):
             self.budget.take()
+            self._arm(timeout or self.timeout)
             try:
                 return self._send_once(client, method, url, name=name, kind=kind, headers=headers, content=content,
                                        limit=limit, expected=expected, follow=follow, extensions=extensions, timeout=timeout)
@@ -256,12 +339,26 @@ class HttpCollector(Collector):
                 error = exc
             except httpx.HTTPError as exc:
                 error = exc
+            finally:
+                self.clock.at = None
             if raise_errors:
                 raise error
             return {"name": name or f"{method} {_path_of(url)}", "method": method, "kind": kind,
                     "url": redact_url(url), "path": _path_of(url), "status": None, "expected_status": expected,
                     "error": scrub(describe_request_error(error, url), self.secrets)}
         raise AssertionError("unreachable")
+
+    def _arm(self, timeout: httpx.Timeout) -> None:
+        """The exchange's wall-clock deadline: headers and body within http.timeout_s, and
+        never past the audit's own deadline."""
+        seconds = timeout.read if timeout.read is not None else float(self.options.get("timeout_s", 10))
+        at = time.monotonic() + seconds
+        reason = f"{_Clock.PREFIX} {seconds:g} s (http.timeout_s)"
+        # Past the audit's deadline the runner has already reported this target as unfinished;
+        # the grace keeps that verdict first (not a racing "cannot audit"), then the thread stops.
+        if self.deadline is not None and self.deadline + DEADLINE_GRACE_S < at:
+            at, reason = self.deadline + DEADLINE_GRACE_S, f"{_Clock.PREFIX} the time budget (max_seconds)"
+        self.clock.at, self.clock.reason = at, reason
 
     def _send_once(self, client: httpx.Client, method: str, url: str, *, name: str, kind: str,
                    headers: dict[str, str] | None, content: bytes | None, limit: int, expected: int | None,
@@ -610,6 +707,9 @@ class HttpCollector(Collector):
                   "error": record.get("error"), "families": None}
         if record.get("status") != 200:
             return result
+        if record.get("truncated"):
+            raise FactUnavailable(f"GET {path} answered a body larger than {_size(BODY_LIMIT * 8)}, read stopped: "
+                                  "too big to be an exposition perfcheck can judge", Status.ERROR)
         if "html" in media_type(record.get("content_type") or ""):
             raise FactUnavailable(f"GET {path} answered HTML ({media_type(record['content_type'])}), not the "
                                   "Prometheus text format (a catch-all route?)", Status.ERROR)
@@ -626,12 +726,15 @@ class HttpCollector(Collector):
             raise FactUnavailable("the /health probe is off (http.health_path is empty)")
         record = self._exchange("GET", self.url_for(path), name=f"GET {path}", kind="health",
                                 headers={"Accept": "application/json"})
+        if record.get("truncated"):
+            raise FactUnavailable(f"GET {path} answered a body larger than {_size(BODY_LIMIT)}, read stopped: "
+                                  "a health answer is a few lines", Status.ERROR)
         record["probe_path"] = path
         return record
 
     def _latency(self) -> dict[str, Any]:
         """The latency engine's bounded open-model run over the GET endpoints."""
-        from perfcheck.collectors.http.load import LoadEndpoint, run_load
+        from perfcheck.collectors.http.load import GRACE_S, LoadEndpoint, run_load
 
         load = self.options.get("load") or {}
         eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]
@@ -648,12 +751,21 @@ class HttpCollector(Collector):
                                   f"requests for a latency run over {len(targets)} endpoint(s)", Status.ERROR)
         per_endpoint = min(per_endpoint, room)
         rate = min(float(load.get("rate", 50)), float(self.options.get("max_rate", 200)))
+        max_seconds = float(load.get("max_seconds", 20))
+        timeout_s = float(self.options.get("timeout_s", 10))
+        left = self.remaining()
+        if left is not None:  # the run, its grace for requests in flight and its wind-down fit the audit's time
+            room = left - min(timeout_s, GRACE_S) - 0.5
+            if room < 1.0:
+                raise FactUnavailable("not run: too little of the time budget (max_seconds) was left for the latency run",
+                                      Status.ERROR)
+            max_seconds = min(max_seconds, room)
         self.budget.sent += len(targets) * (per_endpoint + warmup)  # the engine paces itself at `rate`
         try:
             results = run_load(self.url.rstrip("/") if targets[0].path else self.url, targets,
                                requests=per_endpoint, rate=rate, warmup=warmup,
-                               concurrency=int(load.get("concurrency", 10)), max_seconds=float(load.get("max_seconds", 20)),
-                               timeout_s=float(self.options.get("timeout_s", 10)), verify=self.verify,
+                               concurrency=int(load.get("concurrency", 10)), max_seconds=max_seconds,
+                               timeout_s=timeout_s, verify=self.verify,
                                progress=lambda done, total: self.progress("http.latency", done, total))
         except NotImplementedError:
             raise FactUnavailable("the latency engine is not available in this build", Status.ERROR) from None
@@ -714,6 +826,10 @@ def _bad_line(text: str) -> str:
         except Exception:
             return f" (line {number}: {line[:60]!r})"
     return ""
+
+
+def _size(limit: int) -> str:
+    return f"{limit / 2 ** 20:g} MB" if limit >= 2 ** 20 else f"{limit // 1024} KB"
 
 
 def _stale_connection(exc: Exception) -> bool:

@@ -45,6 +45,8 @@ Each result is plain JSON-serialisable data:
     histogram       [{"le_ms": upper bound, "count": n}, ...]  about 12 buckets for display
     duration_s      the measured phase's length
     stopped_by      "budget" | "max_seconds"
+    stopped_early   why this endpoint was sent no more requests ("body larger than 4 MB,
+                    read stopped"), else None; the requests not sent are in no count
 """
 
 
@@ -63,7 +65,7 @@ from urllib.parse import unquote, urlsplit
 from hdrh.histogram import HdrHistogram
 
 from perfcheck import __version__
-from perfcheck.collectors.http.client import Answer, Pool, Prepared, open_pool
+from perfcheck.collectors.http.client import Answer, BodyTooLarge, Pool, Prepared, open_pool
 
 Progress = Callable[[int, int], None]  # (requests done, requests planned), warm-up included
 
@@ -212,6 +214,8 @@ def _new_histogram() -> HdrHistogram:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, BodyTooLarge):
+        return str(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
 
@@ -234,6 +238,7 @@ class _Recorder:
         self.last_send: float | None = None
         self.first_intended: float | None = None
         self.last_done: float | None = None
+        self.stopped_early: str | None = None
 
     def _latency(self, seconds: float) -> None:
         self.latency.record_value(_us(seconds))
@@ -312,6 +317,7 @@ class _Recorder:
             "histogram": display_buckets(lat) if measured else [],
             "duration_s": round(max(duration, 0.0), 3),
             "stopped_by": stopped_by,
+            "stopped_early": self.stopped_early,
         }
 
 
@@ -342,6 +348,7 @@ class _Run:
         self.planned = len(endpoints) * (warmup + requests)
         self.finished = 0
         self.last_progress = 0.0
+        self.oversized: dict[int, str] = {}  # endpoints whose body passed the limit, and why
 
     def _tick(self, force: bool = False) -> None:
         self.finished += 0 if force else 1
@@ -350,11 +357,13 @@ class _Run:
             self.last_progress = now
             self.progress(self.finished, self.planned)
 
-    async def _one(self, recorder: _Recorder | None, request: Prepared, intended: float) -> None:
+    async def _one(self, index: int, recorder: _Recorder | None, request: Prepared, intended: float) -> None:
         """One request; `recorder` is None for warm-up. Every time is from `intended`."""
         loop = self.loop
         try:
             async with self.slots:
+                if index in self.oversized:
+                    return  # queued before this endpoint's body passed the cap: not sent, in no count
                 if recorder:
                     recorder.went_out(intended, loop.time())
                 try:
@@ -363,6 +372,11 @@ class _Run:
                 except TimeoutError:
                     if recorder:
                         recorder.timed_out(intended, loop.time())
+                except BodyTooLarge as exc:
+                    # Every answer of this endpoint would be as big: send it no more (see run()).
+                    self.oversized.setdefault(index, str(exc))
+                    if recorder:
+                        recorder.failed(exc, loop.time())
                 except Exception as exc:  # refused, reset, TLS, not HTTP: counted, never fatal
                     if recorder:
                         recorder.failed(exc, loop.time())
@@ -392,6 +406,10 @@ class _Run:
         stopped_by = "budget"
         try:
             for i in range(self.planned):
+                if i % n in self.oversized:
+                    if len(self.oversized) == n:
+                        break
+                    continue  # its slot in the schedule stays empty: the others keep their times
                 intended = start + i * interval
                 if intended >= stop_sending:
                     stopped_by = "max_seconds"
@@ -409,7 +427,7 @@ class _Run:
                 recorder = self.recorders[i % n] if i >= n * self.warmup else None
                 if recorder:
                     recorder.scheduled(intended, now - intended)
-                task = loop.create_task(self._one(recorder, self.prepared[i % n], intended))
+                task = loop.create_task(self._one(i % n, recorder, self.prepared[i % n], intended))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)
             if in_flight:
@@ -421,5 +439,7 @@ class _Run:
         finally:
             await self.pool.close()
         self._tick(force=True)
+        for index, reason in self.oversized.items():
+            self.recorders[index].stopped_early = reason
         return {ep.name: rec.result(ep, self.pool.protocol, stopped_by)
                 for ep, rec in zip(self.endpoints, self.recorders)}
