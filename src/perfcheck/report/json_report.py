@@ -24,12 +24,18 @@ def to_json(report: Report) -> str:
 def read(path: str | Path) -> Report:
     """A saved JSON report (for --baseline and `compare`)."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise ValueError(f"{path}: not JSON: not UTF-8 text, or nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a perfcheck report: a JSON {type(data).__name__}, not an object") from None
     try:
         return Report.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise ValueError(f"{path}: not a perfcheck report: the field {exc} is missing") from None
+    except (TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{path}: not a perfcheck report: {exc}") from None
