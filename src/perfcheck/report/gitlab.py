@@ -10,7 +10,9 @@ description. The fingerprint is a hash of the finding's key (`check id:object`),
 stable across runs, so GitLab can tell new issues from fixed ones between the branches.
 
 Muted findings (accepted in perfcheck.yaml) are left out; checks that could not be judged
-(`error`, `skip`, `manual`) are not code quality issues and are left out too.
+(`error`, `skip`, `manual`) are not code quality issues and are left out too. With
+--baseline, a regression that is not already a finding's issue (a check's status, a score,
+a latency percentile) is an issue of its own, `perfcheck.regression`, severity critical.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import json
 from typing import Any
 
 from ..model import CheckResult, Report, Status
+from . import DEFAULT_CONFIG_PATH, comparison
 
-DEFAULT_PATH = "perfcheck.yaml"
 # GitLab's severities: info, minor, major, critical, blocker.
 _SEVERITY = {"fail": "major", "warn": "minor", "info": "info"}
 
@@ -30,10 +32,10 @@ def _fingerprint(key: str) -> str:
     return hashlib.sha256(f"perfcheck:{key}".encode()).hexdigest()[:32]
 
 
-def _issue(result: CheckResult, key: str, severity: str, description: str, path: str) -> dict[str, Any]:
+def _issue(check_name: str, key: str, severity: str, description: str, path: str) -> dict[str, Any]:
     return {
         "type": "issue",
-        "check_name": result.id,
+        "check_name": check_name,
         "description": description,
         "categories": ["Performance"],
         "severity": severity,
@@ -43,7 +45,7 @@ def _issue(result: CheckResult, key: str, severity: str, description: str, path:
 
 
 def issues(report: Report, *, path: str | None = None) -> list[dict[str, Any]]:
-    path = path or DEFAULT_PATH
+    path = path or DEFAULT_CONFIG_PATH
     out: list[dict[str, Any]] = []
     for result in report.checks:
         if result.status not in (Status.FAIL, Status.WARN, Status.PASS) or result.muted:
@@ -53,11 +55,16 @@ def issues(report: Report, *, path: str | None = None) -> list[dict[str, Any]]:
             text = f"{result.id}: {finding.object}: {finding.message}"
             if finding.fix:
                 text += f" Fix ({finding.fix.applicability.value}): {finding.fix.text}"
-            out.append(_issue(result, f"{result.id}:{finding.object}", _SEVERITY.get(finding.severity, "info"), text, path))
+            out.append(_issue(result.id, f"{result.id}:{finding.object}", _SEVERITY.get(finding.severity, "info"), text, path))
         if not result.findings and result.status in (Status.FAIL, Status.WARN):
             # A failing check with nothing to list still shows, once.
-            out.append(_issue(result, result.id, _SEVERITY[result.status.value],
+            out.append(_issue(result.id, result.id, _SEVERITY[result.status.value],
                               f"{result.id}: {result.summary or result.title}", path))
+    comp = comparison.of(report)
+    for change in comp.regressions if comp is not None else []:
+        if change.kind not in ("finding", "severity"):  # those are their finding's issue already
+            out.append(_issue("perfcheck.regression", f"regression:{change.kind}:{change.key}", "critical",
+                              f"Regression against the baseline: {change.message}", path))
     seen: dict[str, int] = {}
     for issue in out:  # GitLab drops all but one issue per fingerprint; keep each distinct
         count = seen.get(issue["fingerprint"], 0)
