@@ -240,3 +240,19 @@ def test_report_refuses_an_unknown_format_in_one_line(tmp_path):
     # is another change's); what matters here: exit 2, no traceback, the formats named.
     assert_clean(run, code=2, one_line=False)
     assert "'pdf' is not one of" in run.err and "'gitlab'" in run.err
+
+
+def test_audit_points_gitlab_and_sarif_findings_at_the_config_it_read(database, tmp_path):
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "perfcheck.yaml").write_text("only: [db.timeouts]\n")
+    out = tmp_path / "reports"
+    run = perfcheck("audit", "--db", database.url, "--config", "ci/perfcheck.yaml", "--format", "gitlab",
+                    "--format", "sarif", "--format", "json", "--output-dir", str(out), cwd=str(tmp_path))
+    assert run.code == 0, run.err
+    issues = json.loads((out / "perfcheck-report.gitlab.json").read_text())
+    assert issues and {i["location"]["path"] for i in issues} == {"ci/perfcheck.yaml"}  # timeouts are off by default
+    sarif = json.loads((out / "perfcheck-report.sarif").read_text())["runs"][0]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in sarif["results"]} == {"ci/perfcheck.yaml"}
+    from helpers import assert_report
+
+    assert_report(json.loads((out / "perfcheck-report.json").read_text()))
