@@ -340,6 +340,7 @@ def test_html_timestamp_is_readable():
     assert '<time datetime="2026-12-05T09:41:07+01:00">5 Dec 2026 08:41 UTC</time>' in text
     report.created_at = "yesterday"  # a hand-edited report: shown as it is, not a crash
     assert "yesterday" in render(report, "html")
+    assert "against the baseline from 1 Jan 2026 00:00 UTC; score 88" in render(sample_report(), "html")
 
 
 def test_html_shows_no_gate_box_when_no_gate_ran():

@@ -156,7 +156,10 @@ def _regressions(report: Report) -> str:
     comp = comparison.of(report)
     if comp is None:
         return ""
-    out = ['<section id="regressions"><h2>Regressions</h2><div class="card">', f"<p><strong>{_e(comparison.headline(comp))}</strong></p>"]
+    headline = comparison.headline(comp)
+    if comp.baseline_created_at:  # the baseline's time as the header shows this run's
+        headline = headline.replace(comp.baseline_created_at, readable_time(comp.baseline_created_at))
+    out = ['<section id="regressions"><h2>Regressions</h2><div class="card">', f"<p><strong>{_e(headline)}</strong></p>"]
     for attr, heading, _style, _mark in comparison.SECTIONS:
         changes = getattr(comp, attr)
         if not changes:
