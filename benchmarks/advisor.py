@@ -8,7 +8,7 @@
    UPDATE/DELETE, and statements no index helps), each run --calls times with random
    parameters (the same ones before and after).
 2. perfcheck's advice (default thresholds, HypoPG-verified) is applied with
-   perfcheck.apply_indexes.apply (CREATE INDEX CONCURRENTLY, one at a time).
+   perfcheck.apply.build.apply (CREATE INDEX CONCURRENTLY, one at a time).
 3. The workload runs again. Figures: each statement's mean execution time
    (pg_stat_statements' mean_exec_time, reset between runs) before and after, their sum,
    the indexes built and their size.
@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import psycopg  # noqa: E402
 
 from perfcheck.advisor import advise  # noqa: E402
-from perfcheck.apply_indexes import apply  # noqa: E402
-from perfcheck.sandbox import PostgresServer  # noqa: E402
+from perfcheck.apply.build import apply  # noqa: E402
+from perfcheck.demo.sandbox import PostgresServer  # noqa: E402
 
 SCHEMA = """
 SELECT setseed(0.7);

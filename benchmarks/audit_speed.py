@@ -1,6 +1,6 @@
 """How fast and how lean is a database audit on a big catalog?
 
-Builds, in a throwaway cluster (perfcheck.sandbox), a schema of 2,000 tables with 6,000
+Builds, in a throwaway cluster (perfcheck.demo.sandbox), a schema of 2,000 tables with 6,000
 indexes and 1,999 foreign keys, and a workload of 5,000 distinct statements in
 pg_stat_statements; then prints
 
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import psycopg
 
-from perfcheck.collectors.postgres import SETTINGS, query_text
-from perfcheck.sandbox import PostgresServer, postgres_bindir
+from perfcheck.collectors.postgres.collector import SETTINGS, query_text
+from perfcheck.demo.sandbox import PostgresServer, postgres_bindir
 
 COLUMNS = ", ".join(["a int", "b text", "c timestamptz", "d jsonb", "e int", "f text", "g numeric", "h boolean"])
 

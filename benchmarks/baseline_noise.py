@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from perfcheck import demo
-from perfcheck.baseline import Tolerances, compare, percentiles
-from perfcheck.sandbox import RedisServer, postgres_bindir
+from perfcheck.demo import run as demo
+from perfcheck.gate.baseline import Tolerances, compare, percentiles
+from perfcheck.demo.sandbox import RedisServer, postgres_bindir
 
 TIGHT = Tolerances(score_drop=0, check_score_drop=0, latency_relative=0.02, latency_ms=0.5, error_is_regression=True)
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from http_servers import SampleApi  # noqa: E402
 
-from perfcheck.collectors.http import HttpCollector  # noqa: E402
+from perfcheck.collectors.http.collector import HttpCollector  # noqa: E402
 from perfcheck.config import DEFAULTS  # noqa: E402
 
 ENDPOINTS = [

@@ -33,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfcheck.loadgen import LoadEndpoint, run_load
-from perfcheck.sandbox import free_port, wait_for_port
+from perfcheck.collectors.http.load import LoadEndpoint, run_load
+from perfcheck.demo.sandbox import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DELAY_SERVER = ROOT / "tests" / "apps" / "delay_server.py"

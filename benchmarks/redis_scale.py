@@ -34,7 +34,7 @@ from pathlib import Path
 
 import redis
 
-from perfcheck.sandbox import RedisServer
+from perfcheck.demo.sandbox import RedisServer
 
 FAMILIES = (("user", 0.4), ("session", 0.3), ("product", 0.3))
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfcheck.baseline import compare
+from perfcheck.gate.baseline import compare
 from perfcheck.model import Applicability, CategoryScore, CheckResult, Finding, Fix, Report, Status
 from perfcheck.report import FORMATS, render
 from perfcheck.report.json_report import read, to_json

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from perfcheck.sandbox import MissingServer, PostgresServer, RedisServer, hypopg_available
+from perfcheck.demo.sandbox import MissingServer, PostgresServer, RedisServer, hypopg_available
 
 from helpers import unavailable
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 from helpers import unavailable
-from perfcheck.sandbox import free_port, wait_for_port
+from perfcheck.demo.sandbox import free_port, wait_for_port
 
 APP = Path(__file__).parent / "apps" / "sample_api.py"
 

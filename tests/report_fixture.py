@@ -4,7 +4,7 @@ percentiles, a baseline comparison and a failed gate. Volatile fields are fixed.
 
 from __future__ import annotations
 
-from perfcheck.baseline import Change, Comparison
+from perfcheck.gate.baseline import Change, Comparison
 from perfcheck.model import Applicability, CategoryScore, CheckResult, Finding, Fix, Report, Status
 
 

@@ -5,15 +5,18 @@ mid-build, a session holding a conflicting lock, two deploys at once, Ctrl-C."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
 import pytest
 
-from helpers import check, perfcheck
+from helpers import Run, check, perfcheck
+from hostile import assert_clean, run_bounded
 
 INDEX = "orders_customer_id_idx"
 
@@ -237,7 +240,7 @@ def test_bad_input_is_one_line(args, message):
 
 def test_python_api_and_an_index_built_since_the_advice(database, hypopg):
     from perfcheck.advisor import advise
-    from perfcheck.apply_indexes import apply
+    from perfcheck.apply.build import apply
 
     seed(database)
     advice = advise(database.url)
@@ -249,3 +252,173 @@ def test_python_api_and_an_index_built_since_the_advice(database, hypopg):
     assert result.ok and outcome.status == "exists"
     assert outcome.message == "already served by public.my_own_idx, built since the advice was made"
     assert INDEX not in indexes(database) and lines == [f"building public.{INDEX} on public.orders (customer_id)…"]
+
+
+# --- never harm the target: indexes perfcheck does not own, SIGTERM, who blocks a build -----
+
+def invalid_index(database, statement: str) -> None:
+    """Leave `statement`'s index INVALID, as a failed concurrent build does: it times out
+    waiting for a writer, after the index is in the catalog."""
+    writer = open_writer(database)
+    try:
+        with database.connect() as conn:
+            conn.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute(statement)
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def index_state(database, name: str = INDEX) -> list[tuple]:
+    return database.execute("SELECT indisvalid, indisunique, pg_get_indexdef(indexrelid) FROM pg_index "
+                            "WHERE indexrelid = to_regclass(%s)", (name,))
+
+
+def test_another_sessions_concurrent_unique_build_under_the_name_is_left_alone(database, hypopg):
+    seed(database)
+    writer = open_writer(database)  # holds the other session's build in "waiting for writers"
+    other = psycopg.connect(database.url, autocommit=True, application_name="billing-migration")
+    errors: list[Exception] = []
+
+    def build() -> None:
+        try:
+            other.execute(f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON orders (id)")
+        except psycopg.Error as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    try:
+        pid = wait_for_build(database)
+        run, _ = run_bounded("apply-indexes", "--db", database.url, "--yes", "--lock-timeout", "1", "--retries", "0",
+                             seconds=60)
+        still_building = database.execute("SELECT pid FROM pg_stat_progress_create_index WHERE pid = %s", (pid,))
+    finally:
+        writer.rollback()
+        writer.close()
+        thread.join(30)
+        other.close()
+    assert_clean(run, code=1)
+    assert "repaired" not in run.out and f"✖ skipped public.{INDEX}" in run.out, run.out
+    assert f"a live session is building it: pid {pid} (application 'billing-migration'" in run.out
+    assert still_building == [(pid,)] and errors == []  # not dropped under it: no deadlock, it finished
+    assert index_state(database) == [(True, True, f"CREATE UNIQUE INDEX {INDEX} ON public.orders USING btree (id)")]
+
+
+@pytest.mark.parametrize("statement, comment, why", [
+    (f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON orders (status)", None, "its definition is not the one perfcheck would build"),
+    (f"CREATE INDEX CONCURRENTLY {INDEX} ON orders (customer_id)", "kept for the incident review", "a comment perfcheck did not write"),
+])
+def test_a_foreign_invalid_index_under_the_name_is_reported_not_dropped(database, hypopg, statement, comment, why):
+    seed(database)
+    invalid_index(database, statement)
+    if comment:
+        database.execute(f"COMMENT ON INDEX {INDEX} IS '{comment}'")
+    before = index_state(database)
+    assert before and before[0][0] is False
+    run, _ = run_bounded("apply-indexes", "--db", database.url, "--yes", seconds=60)
+    assert_clean(run, code=1)
+    assert f"✖ skipped public.{INDEX}" in run.out and "not perfcheck's to repair" in run.out and why in run.out
+    assert (f"DROP INDEX CONCURRENTLY public.{INDEX}; "
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON public.orders (customer_id);") in run.out
+    assert index_state(database) == before  # never dropped
+
+
+def test_dry_run_lists_the_leftovers_it_would_repair_and_those_it_leaves(database, hypopg):
+    seed(database)
+    with database.connect() as conn:  # a second statement, so that two indexes are planned
+        for i in range(12):
+            conn.execute("SELECT * FROM orders ORDER BY created_at DESC LIMIT 5").fetchall()
+    invalid_index(database, f"CREATE INDEX CONCURRENTLY {INDEX} ON orders (customer_id)")  # as perfcheck builds it
+    other = "orders_created_at_idx"
+    invalid_index(database, f"CREATE UNIQUE INDEX CONCURRENTLY {other} ON orders (created_at, id)")
+    dry, _ = run_bounded("apply-indexes", "--db", database.url, seconds=60)
+    assert_clean(dry, code=0)
+    assert f"↻ would repair: public.{INDEX}: an INVALID leftover of an earlier perfcheck build" in dry.out, dry.out
+    assert f"✖ will not touch: public.{other} is INVALID and not perfcheck's to repair" in dry.out
+    assert f"DROP INDEX CONCURRENTLY public.{other};" in dry.out
+    assert indexes(database)[INDEX] is False and indexes(database)[other] is False  # the dry run changed nothing
+
+    applied, _ = run_bounded("apply-indexes", "--db", database.url, "--yes", seconds=90)
+    assert_clean(applied, code=1)  # one index could not be built
+    assert f"✔ repaired public.{INDEX}" in applied.out and f"✖ skipped public.{other}" in applied.out
+    assert indexes(database)[INDEX] is True and index_state(database, other)[0][:2] == (False, True)
+    assert database.execute("SELECT obj_description(%s::regclass, 'pg_class') LIKE 'perfcheck apply-indexes %%'",
+                            (INDEX,)) == [(True,)]  # what perfcheck built carries its mark
+
+
+def perfcheck_sessions(database) -> list[tuple]:
+    """perfcheck's sessions still in the server (a backend exits just after its client)."""
+    deadline = time.monotonic() + 5
+    while True:
+        rows = database.execute("SELECT pid, state, query FROM pg_stat_activity "
+                                "WHERE application_name = 'perfcheck apply-indexes'")
+        if not rows or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.05)
+
+
+def test_sigterm_during_a_build_cancels_it_and_cleans_up(database, hypopg):
+    seed(database)
+    before = indexes(database)
+    writer = open_writer(database)
+    proc = start("apply-indexes", "--db", database.url, "--yes", "--lock-timeout", "30")
+    try:
+        wait_for_build(database)
+        proc.send_signal(signal.SIGTERM)  # how a deploy system stops a job
+        time.sleep(0.3)
+    finally:
+        writer.rollback()  # lets the cleanup's DROP INDEX CONCURRENTLY through
+        writer.close()
+    out, err = proc.communicate(timeout=60)
+    assert_clean(Run(proc.returncode, out, err), code=143)
+    assert "✖ interrupted" in out and "SIGTERM: the build was cancelled" in out and "its INVALID leftover was dropped" in out
+    assert indexes(database) == before  # no INVALID index
+    assert perfcheck_sessions(database) == []  # no orphaned build in the server
+    assert database.execute("SELECT count(*) FROM pg_stat_progress_create_index") == [(0,)]
+    assert database.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+
+
+def test_sigterm_while_waiting_for_the_build_lock(database, hypopg):
+    seed(database)
+    with psycopg.connect(database.url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (0x7065726663686B,))  # as another apply-indexes holds it
+        proc = start("apply-indexes", "--db", database.url, "--yes", "--wait", "30")
+        deadline = time.monotonic() + 30
+        while not database.execute("SELECT 1 FROM pg_stat_activity WHERE application_name = 'perfcheck apply-indexes' "
+                                   "AND query LIKE '%%advisory%%'"):
+            assert time.monotonic() < deadline, "apply-indexes never asked for the lock"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert_clean(Run(proc.returncode, out, err), code=143)
+    assert "interrupted while waiting for the build lock; nothing was built" in err
+    assert INDEX not in indexes(database) and perfcheck_sessions(database) == []
+
+
+def test_an_idle_in_transaction_blocker_is_named_as_such(database, hypopg):
+    seed(database)
+    with psycopg.connect(database.url, application_name="nightly-report") as idle:
+        idle.execute("UPDATE orders SET status = status WHERE id = 1")  # then the client goes quiet
+        time.sleep(1.1)
+        run, _ = run_bounded("apply-indexes", "--db", database.url, "--yes", "--lock-timeout", "0.5",
+                             "--retries", "0", seconds=60)
+        pid = idle.info.backend_pid
+        idle.rollback()
+    assert_clean(run, code=1)
+    assert re.search(rf"pid {pid} \(idle in transaction for [1-9]\d* s[^)]*, application 'nightly-report'", run.out), run.out
+    assert INDEX not in indexes(database)
+
+
+def test_an_index_under_the_name_built_since_the_advice_that_is_another_index_is_not_existing(database, hypopg):
+    from perfcheck.advisor import advise
+    from perfcheck.apply.build import apply
+
+    seed(database)
+    advice = advise(database.url)
+    database.execute(f"CREATE UNIQUE INDEX {INDEX} ON orders (id, customer_id)")  # the name, not the job
+    (outcome,) = apply(advice, database.url).outcomes
+    assert outcome.status == "skipped"
+    assert outcome.message.startswith(f"public.{INDEX} exists already but is another index (CREATE UNIQUE INDEX")
+    assert index_state(database) == [(True, True, f"CREATE UNIQUE INDEX {INDEX} ON public.orders USING btree (id, customer_id)")]

@@ -14,11 +14,11 @@ import pytest
 from helpers import perfcheck
 
 from perfcheck import config as config_mod
-from perfcheck.baseline import Tolerances, compare
+from perfcheck.gate.baseline import Tolerances, compare
 from perfcheck.config import ConfigError
-from perfcheck.gates import Policy, evaluate, metric, parse_assertions
+from perfcheck.gate.policy import Policy, evaluate, metric, parse_assertions
 from perfcheck.model import CategoryScore, CheckResult, Finding, Report, Status
-from perfcheck.mutes import accepted, apply, parse
+from perfcheck.gate.mutes import accepted, apply, parse
 from perfcheck.report.json_report import to_json
 from perfcheck.scoring import score_categories
 
@@ -242,7 +242,7 @@ def test_a_check_new_since_the_baseline_is_noted_not_failed():
 
 
 def test_the_comparison_survives_the_json_round_trip():
-    from perfcheck.baseline import Comparison
+    from perfcheck.gate.baseline import Comparison
 
     new = baseline_report()
     new.checks[0] = result("db.timeouts", Status.FAIL, 0.2)
@@ -465,7 +465,7 @@ def test_reports_are_not_changed_by_comparing():
 
 
 def test_writing_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
-    from perfcheck.gates import write_atomic
+    from perfcheck.report.outputs import write_atomic
 
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -478,3 +478,51 @@ def test_writing_to_a_device_writes_through_it_and_never_replaces_it(tmp_path):
     target = tmp_path / "sub" / "report.json"
     write_atomic(target, "{}\n")
     assert target.read_text() == "{}\n" and [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+# --- saved reports that are not what they claim ---------------------------------------------
+
+def test_a_saved_report_reads_back_through_the_shape_check(tmp_path):
+    from perfcheck.gate.baseline import read_report
+
+    path = tmp_path / "report.json"
+    path.write_text(to_json(failing_report()))
+    assert read_report(path).to_dict() == Report.from_dict(json.loads(path.read_text())).to_dict()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["checks"][0].update(status="great"), "checks[0].status: 'great' is not one of"),
+    (lambda d: d["checks"][0].update(score="90"), "checks[0]: score and weight must be numbers"),
+    (lambda d: d["checks"][0]["findings"].append("a finding"), "checks[0].findings[1]: expected an object, got a string"),
+    (lambda d: d["categories"].append(7), "categories[2]: expected an object"),
+    (lambda d: d.update(score=True), "score: expected a number or null, got true/false"),
+])
+def test_a_report_of_the_wrong_shape_says_which_field(tmp_path, change, message):
+    from perfcheck.gate.baseline import read_report
+
+    data = json.loads(to_json(failing_report()))
+    change(data)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError) as err:
+        read_report(path, "--baseline")
+    assert str(err.value).startswith(f"--baseline {path}: not a perfcheck report: {message}"), str(err.value)
+
+
+def test_a_gating_mistake_names_the_config_line(tmp_path):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("assertions:\n  db.timeouts: {level: fatal}\nmute:\n  - check: db.fk_indexes\n")
+    cfg = config_mod.load(str(path), environ={})
+    with pytest.raises(ConfigError, match=rf"^{path} line 4: mute\[0\]: a mute needs a `reason`"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES)
+    path.write_text("assertions:\n  db.timeouts: {level: fatal}\n")
+    with pytest.raises(ConfigError, match=rf"^{path} line 2: assertions.db.timeouts: level must be off, warn or error"):
+        Policy.load(config_mod.load(str(path), environ={}), CHECK_IDS, CATEGORIES)
+
+
+def test_update_baseline_into_an_unwritable_place_fails_before_auditing(tmp_path):
+    cfg = config_mod.load(None, environ={})
+    with pytest.raises(ConfigError, match="the folder .* does not exist"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=tmp_path / "no" / "b.json", update_baseline=True)
+    with pytest.raises(ConfigError, match="is a directory"):
+        Policy.load(cfg, CHECK_IDS, CATEGORIES, baseline_path=tmp_path, update_baseline=True)

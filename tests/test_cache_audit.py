@@ -15,7 +15,7 @@ import redis
 
 from redis_scenario import CACHE_CHECKS, READ_ONLY, commandstats, plant_problems
 from helpers import category, check, perfcheck
-from perfcheck.sandbox import RedisServer, free_port
+from perfcheck.demo.sandbox import RedisServer, free_port
 
 
 @pytest.fixture

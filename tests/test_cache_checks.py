@@ -8,8 +8,14 @@ import redis
 
 from perfcheck.checks import cache
 from perfcheck.collectors import Unavailable
-from perfcheck.collectors.redis import (RedisCollector, database_number, describe_connect_error, key_family,
-                                        percentiles, resp)
+from perfcheck.collectors.redis import (
+    RedisCollector,
+    database_number,
+    describe_connect_error,
+    key_family,
+    percentiles,
+    resp,
+)
 from perfcheck.model import Status
 from perfcheck.runner import judge as run_judge
 

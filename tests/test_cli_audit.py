@@ -99,7 +99,7 @@ def test_malformed_url():
 
 
 def test_unreachable_host_fails_within_the_connect_timeout():
-    from perfcheck.sandbox import free_port
+    from perfcheck.demo.sandbox import free_port
 
     start = time.monotonic()
     line = _one_line_error(perfcheck("audit", "--db", f"postgresql://u:hunter2@127.0.0.1:{free_port()}/x"), "cannot connect")

@@ -15,10 +15,10 @@ def test_precedence_file_then_environment_then_flags(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("targets: [oops", "malformed YAML at line 1"),
+    ("targets: [oops", "perfcheck.yaml line 1: malformed YAML"),
     ("targetz: {}", "unknown key 'targetz'"),
-    ("postgres:\n  statement_timeout_ms: soon\n", "postgres.statement_timeout_ms: expected an integer, got str"),
-    ("checks:\n  db.pool:\n    weight: true\n", "expected an integer or a number, got true/false"),
+    ("postgres:\n  statement_timeout_ms: soon\n", "postgres.statement_timeout_ms: expected an integer, got a string"),
+    ("checks:\n  db.pool:\n    weight: true\n", "line 3: checks.db.pool.weight: expected a number, got true/false"),
     ("- a list", "expected a mapping at the top level"),
 ])
 def test_bad_files_are_one_line_errors(tmp_path, text, message):
@@ -36,3 +36,71 @@ def test_malformed_urls_are_rejected_without_echoing_the_password():
     assert "must start with" in str(err.value) and "hunter2" not in str(err.value)
     with pytest.raises(ConfigError):
         config.load(targets={"db": "postgresql://u:hunter2@h:notaport/db"}, environ={})
+
+
+# --- hostile or mistaken files: one line that names the file, the line and the problem ---------
+
+def _error(tmp_path, text: str, **kw) -> str:
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path), environ={}, **kw)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path} line ") or message.startswith(f"{path}:"), message
+    return message
+
+
+def test_a_key_given_twice_is_an_error_at_its_second_line_even_inside_a_list(tmp_path):
+    text = "http:\n  endpoints:\n    - name: songs\n      path: /api/songs\n      path: /api/albums\n"
+    assert "line 5: malformed YAML (column 7): duplicate key 'path' (first given on line 4)" in _error(tmp_path, text)
+
+
+def test_a_merge_key_may_be_overridden_without_being_a_duplicate(tmp_path):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("categories:\n  database: &w {weight: 1}\n  cache:\n    <<: *w\n    weight: 2\n")
+    assert config.load(str(path), environ={}).data["categories"]["cache"] == {"weight": 2}
+
+
+def test_an_error_names_the_line_of_the_value_not_of_its_section(tmp_path):
+    text = "# comment\nhttp:\n  timeout_s: 5\n  load:\n    requests: 100\n    warmup: 5\n    concurrency: -2\n"
+    assert "line 7: http.load.concurrency: must be 1 or more, got -2" in _error(tmp_path, text)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("0", "must be greater than 0"),
+    ("-1", "must be greater than 0"),
+    (".nan", "expected a finite number"),
+    ("4000", "must be at most 3600"),
+    ("'5'", "expected a number, got a string"),
+])
+def test_a_timeout_is_a_finite_positive_bounded_number(tmp_path, value, message):
+    assert f"redis.connect_timeout_s: {message}" in _error(tmp_path, f"redis:\n  connect_timeout_s: {value}\n")
+
+
+def test_memory_samples_zero_would_read_whole_collections_and_is_refused(tmp_path):
+    assert "0 would make Redis read every element" in _error(tmp_path, "redis:\n  memory_samples: 0\n")
+
+
+def test_thresholds_take_their_defaults_type(tmp_path):
+    assert "expected a list of values like" in _error(tmp_path, "checks:\n  cache.commands:\n    thresholds: {dangerous: keys}\n")
+    assert "must be 0 or more" in _error(tmp_path, "checks:\n  db.slow_queries:\n    thresholds: {mean_ms: -20}\n")
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("checks:\n  db.slow_queries:\n    thresholds: {mean_ms: 12.5}\n  cache.commands:\n    thresholds: {dangerous: [keys]}\n")
+    assert config.load(str(path), environ={}).check_overrides("db.slow_queries") == {"thresholds": {"mean_ms": 12.5}}
+
+
+def test_a_plugin_check_and_category_are_known_names(tmp_path):
+    known = config.Known({"acme.queue_depth": {"max_depth": 100}}, frozenset({"queues"}))
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("checks:\n  acme.queue_depth:\n    thresholds: {max_depth: 50}\ncategories:\n  queues: {weight: 2}\n")
+    assert config.load(str(path), environ={}, known=known).data["categories"]["queues"]["weight"] == 2
+    assert "did you mean 'acme.queue_depth'" in _error(tmp_path, "checks:\n  acme.queue_dept: {}\n", known=known)
+
+
+def test_only_and_skip_flags_are_checked_with_did_you_mean():
+    with pytest.raises(ConfigError, match=r"^--skip: unknown check or category 'db\.fk_index' \(did you mean 'db\.fk_indexes'\?\)"):
+        config.load(None, skip=["db.fk_index"], environ={})
+
+
+def test_a_control_character_is_an_error_with_its_line(tmp_path):
+    assert "line 2: malformed YAML: control character U+0007" in _error(tmp_path, "only: []\nskip: [\a]\n")

@@ -344,9 +344,11 @@ def test_slow_queries_pass_skip_and_hidden_text():
     fast = judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", mean_ms=2)]})
     assert fast.status is Status.PASS and fast.score > 0.99
     assert judge(database_statements.slow_queries, {"postgres.statements": [stmt("SELECT 1", calls=1)]}).status is Status.SKIP
-    hidden = judge(database_statements.slow_queries, {"postgres.statements": [
-        stmt("<insufficient privilege>", mean_ms=100, queryid=42)]})
-    assert hidden.findings[0].object.startswith("queryid 42")
+    # Another role's slow statement, its text hidden: not a pass, not a finding named "queryid None".
+    hidden = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+        stmt("SELECT 1", mean_ms=2), stmt("<insufficient privilege>", mean_ms=100, queryid=None) | {"user": "other"}]})
+    assert hidden.status is Status.ERROR and not hidden.findings
+    assert "GRANT pg_monitor TO app;" in hidden.summary and "None" not in hidden.summary
 
 
 # --- db.select_star ---------------------------------------------------------------------------
@@ -626,7 +628,7 @@ def test_long_transactions():
     first = out.findings[0]
     assert first.object == f"pid {idle['pid']}" and first.fix.text == f"SELECT pg_terminate_backend({idle['pid']});"
     assert out.metrics == {**out.metrics, "other_databases": 1, "hidden": 1}
-    assert "grant pg_monitor" in out.summary
+    assert "GRANT pg_monitor TO app;" in out.summary
     calm = judge(database.long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session()]})
     assert calm.status is Status.PASS
 
@@ -653,3 +655,104 @@ def test_slow_query_log_pg_stat_statements_installed_but_not_loaded():
         "ALTER SYSTEM SET shared_preload_libraries = 'auto_explain,pg_stat_statements';")
     facts["postgres.settings"]["shared_preload_libraries"] = setting("pg_stat_statements")
     assert judge(monitoring.slow_query_log, facts).status is Status.PASS
+
+
+# --- what a role without pg_read_all_stats cannot see ---------------------------------------------
+# Other roles' pg_stat_statements rows come without text or queryid, their pg_stat_activity
+# rows without backend_type, state, times or query (see collectors/sql/postgres/activity.sql).
+
+def hidden_stmt(calls=100, mean_ms=1.0, rows=None, plans=None, user="other"):
+    return stmt("<insufficient privilege>", calls=calls, mean_ms=mean_ms, rows=rows, plans=plans) | {
+        "queryid": None, "hidden": True, "user": user}
+
+
+def hidden_session(database_="shop", user="other", in_transaction=True):
+    return {"pid": next(_oids), "user": user, "database": database_, "application_name": "worker", "backend_type": None,
+            "state": None, "state_age_s": None, "xact_age_s": None, "query_age_s": None, "query": None,
+            "hidden": True, "in_transaction": in_transaction}
+
+
+# The server's own processes, as a role without pg_read_all_stats sees them.
+SERVER_PROCESSES = [hidden_session(None, None, False), hidden_session(None, "postgres", False),
+                    hidden_session("shop", None, True)]  # checkpointer…, a launcher, an autovacuum worker
+
+
+def test_long_transactions_with_hidden_sessions():
+    def judged(*rows):
+        return judge(database.long_transactions, {"postgres.server": SERVER, "postgres.activity": [_session(), *rows]})
+
+    # Inside a transaction, of unknown age: never a pass; the grant is named.
+    blind = judged(hidden_session(), hidden_session())
+    assert blind.status is Status.ERROR and not blind.findings
+    assert "2 sessions of other roles in a transaction in shop" in blind.summary
+    assert "GRANT pg_monitor TO app;" in blind.summary
+    # A long transaction seen stands, with the hidden ones noted.
+    seen = judged(hidden_session(), _session("idle in transaction", state_age_s=120.0))
+    assert seen.status is Status.FAIL and len(seen.findings) == 1 and "GRANT pg_monitor TO app;" in seen.summary
+    # Outside any transaction (pg_locks says so), elsewhere, or not a client: a pass.
+    calm = judged(hidden_session(in_transaction=False), hidden_session("other_db"), *SERVER_PROCESSES)
+    assert calm.status is Status.PASS
+    assert calm.metrics == {**calm.metrics, "hidden": 0, "hidden_sessions": 1, "other_databases": 1}
+
+
+def test_pool_counts_hidden_client_sessions_not_server_processes():
+    out = judge(database.pool, _pool_facts([_session(), _session("idle in transaction"), hidden_session(),
+                                            hidden_session("other_db"), *SERVER_PROCESSES]))
+    assert out.status is Status.PASS and out.metrics["connections"] == 4
+    assert out.metrics["states"] == {"idle": 1, "idle in transaction": 1, "hidden": 2}
+    assert "1 idle in transaction among the 2 whose state this role sees" in out.summary
+    assert "GRANT pg_monitor TO" in out.summary
+
+
+@pytest.mark.parametrize("chk, visible, min_calls", [
+    (database_statements.select_star, [], 10),
+    (database_statements.n_plus_one, [LIST_POSTS], 100),
+    (database_statements.offset_pagination, [], 10),
+    (database_statements.slow_queries, [stmt("SELECT 1")], 5),
+])
+def test_statement_checks_do_not_pass_over_hidden_statements(chk, visible, min_calls):
+    facts = {**_blog(visible), "postgres.server": SERVER}
+    assert judge(chk, facts).status is Status.PASS
+    # Called too rarely to matter to the check: still judged on what is seen.
+    rare = judge(chk, {**facts, "postgres.statements": [*visible, hidden_stmt(calls=min_calls - 1, mean_ms=500)]})
+    assert rare.status is Status.PASS and rare.metrics["hidden"] == 0
+    hot = judge(chk, {**facts, "postgres.statements": [*visible, hidden_stmt(calls=min_calls, mean_ms=500)]})
+    assert hot.status is Status.ERROR and not hot.findings
+    assert "role app cannot see 1 statement of other roles" in hot.summary and "GRANT pg_monitor TO app;" in hot.summary
+    assert "insufficient" not in hot.summary and "None" not in hot.summary
+
+
+def test_hidden_statements_that_cannot_change_the_verdict_are_ignored():
+    # A fast hidden statement cannot be slow; a hidden one reusing its plans cannot be replanned.
+    fast = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+        stmt("SELECT 1"), hidden_stmt(calls=1000, mean_ms=2)]})
+    assert fast.status is Status.PASS
+    only = judge(database_statements.slow_queries, {"postgres.server": SERVER, "postgres.statements": [
+        hidden_stmt(calls=1000, mean_ms=2)]})
+    assert only.status is Status.SKIP and "the 1 of other roles that have cannot fail this check" in only.summary
+    reused = stmt("SELECT name FROM authors WHERE id = $1", calls=1000, mean_ms=0.02, plans=5, plan_ms=0.2)
+    facts = {"postgres.server": SERVER, "postgres.settings": _tracking()}
+    ok = judge(database_statements.prepared_statements,
+               {**facts, "postgres.statements": [reused, hidden_stmt(calls=1000, plans=5)]})
+    assert ok.status is Status.PASS
+    blind = judge(database_statements.prepared_statements,
+                  {**facts, "postgres.statements": [reused, hidden_stmt(calls=1000, plans=1000)]})
+    assert blind.status is Status.ERROR and "planned on most calls" in blind.summary
+
+
+def test_n_plus_one_a_hidden_list_query_could_drive_a_hot_lookup():
+    lookup = stmt("SELECT id, name FROM authors WHERE id = $1", calls=300)
+    facts = {**_blog([lookup]), "postgres.server": SERVER}
+    assert judge(database_statements.n_plus_one, facts).status is Status.PASS  # a hot endpoint
+    driver = hidden_stmt(calls=15, rows=300)  # rarely called, several rows a call
+    out = judge(database_statements.n_plus_one, {**facts, "postgres.statements": [lookup, driver]})
+    assert out.status is Status.ERROR
+    # Visible N+1 found: reported, the hidden one noted.
+    seen = judge(database_statements.n_plus_one, {**facts, "postgres.statements": [LIST_POSTS, lookup, hidden_stmt(calls=500)]})
+    assert seen.status is Status.FAIL and "public.authors" in by_object(seen) and "GRANT pg_monitor TO app;" in seen.summary
+
+
+def test_a_hidden_statement_never_becomes_a_finding_named_by_its_placeholder():
+    from perfcheck.checks.pg import statement_object
+
+    assert statement_object(hidden_stmt()) == "a statement of role other (text hidden)"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import unavailable
-from perfcheck.sandbox import MissingServer, postgres_bindir, redis_binary
+from perfcheck.demo.sandbox import MissingServer, postgres_bindir, redis_binary
 
 DEMO_TIMEOUT_S = 240
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import check, perfcheck
 from http_servers import Nginx
 
-from perfcheck.sandbox import free_port
+from perfcheck.demo.sandbox import free_port
 
 ODD = r"""
   server {{

@@ -4,8 +4,8 @@ audits of the sample API and nginx don't reach. Plus the collector's pure parser
 from __future__ import annotations
 
 from perfcheck.checks import api, app_metrics, cdn, realtime
-from perfcheck.collectors import engineio
-from perfcheck.collectors.html_assets import find_assets
+from perfcheck.collectors.http import engineio
+from perfcheck.collectors.http.html_assets import find_assets
 from perfcheck.model import Status
 
 

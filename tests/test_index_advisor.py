@@ -12,7 +12,7 @@ import pytest
 
 from advisor_schema import SCHEMA
 from perfcheck.advisor.analyse import analyse
-from perfcheck.collectors.postgres import connect
+from perfcheck.collectors.postgres.collector import connect
 from perfcheck.config import DEFAULTS
 
 HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}

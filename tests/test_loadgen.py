@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from perfcheck.loadgen import LoadEndpoint, run_load
-from perfcheck.sandbox import free_port, wait_for_port
+from perfcheck.collectors.http.load import LoadEndpoint, run_load
+from perfcheck.demo.sandbox import free_port, wait_for_port
 
 APP = Path(__file__).parent / "apps" / "delay_server.py"
 

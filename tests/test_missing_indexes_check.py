@@ -125,3 +125,23 @@ def test_statements_that_could_not_be_planned_are_counted_in_a_pass():
     outcome = judge(advice(skipped={DENIED: 3}))
     assert outcome.status is Status.PASS
     assert "3 statement(s) could not be planned (permission denied)" in outcome.summary
+
+
+def hidden(calls=100, mean_ms=5.0):
+    """Another role's pg_stat_statements row, as a role without pg_read_all_stats sees it."""
+    return {"queryid": None, "query": "<insufficient privilege>", "hidden": True, "user": "other", "calls": calls,
+            "mean_ms": mean_ms, "total_ms": calls * mean_ms}
+
+
+def test_statements_of_other_roles_the_advisor_could_not_read_are_not_a_pass():
+    server = {"postgres.server": {"user": "app", "database": "shop"}}
+    blind = judge({**advice(), **server, "postgres.statements": [hidden()]})
+    assert blind.status is Status.ERROR and "GRANT pg_monitor TO app;" in blind.summary
+    # Too rare or too fast for the advisor to analyse anyway: judged on the rest.
+    for row in (hidden(calls=T["min_calls"] - 1), hidden(mean_ms=T["min_mean_ms"] / 2)):
+        assert judge({**advice(), **server, "postgres.statements": [row]}).status is Status.PASS
+    # Nothing visible yet, hidden statements there: not "run the application's workload".
+    assert judge({**advice(total=0, analysed=0), **server, "postgres.statements": [hidden()]}).status is Status.ERROR
+    # An index found for what is seen stands, the hidden statements noted.
+    seen = judge({**advice(rec()), **server, "postgres.statements": [hidden()]})
+    assert seen.status in (Status.WARN, Status.FAIL) and len(seen.findings) == 1 and "GRANT pg_monitor" in seen.summary

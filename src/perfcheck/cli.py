@@ -12,8 +12,8 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from . import __version__, checklist, config as config_mod
-from .config import ConfigError
+from perfcheck import __version__, checklist, config as config_mod
+from perfcheck.config import ConfigError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 
@@ -73,7 +73,7 @@ def _progress():
     """A progress display on stderr while collectors gather; off when stderr is not a TTY."""
     from contextlib import nullcontext
 
-    from .runner import Progress
+    from perfcheck.runner import Progress
 
     if not sys.stderr.isatty():
         return nullcontext(Progress())
@@ -117,20 +117,21 @@ def audit(
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Then write this run to the --baseline file (regressions are accepted)."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
-    from . import outputs
-    from .gates import Policy
-    from .registry import load_checks
-    from .runner import NoTargetReached, run_audit
+    from perfcheck.report import outputs
+    from perfcheck.gate.policy import Policy
+    from perfcheck.registry import load_checks
+    from perfcheck.runner import NoTargetReached, run_audit
 
+    loaded = load_checks()
     try:
         cfg = config_mod.load(str(config_file) if config_file else None,
                               targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
-                              overrides={"http": {"insecure": True}} if insecure else None)
+                              overrides={"http": {"insecure": True}} if insecure else None,
+                              known=config_mod.Known.from_checks(loaded.checks))
     except ConfigError as exc:
         raise fail(str(exc))
     if not cfg.data["targets"]:
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
-    loaded = load_checks()
     try:
         destinations = outputs.plan([f.value for f in fmts], output, output_dir)
         policy = Policy.load(cfg, loaded.checks, [c.id for c in checklist.categories()],
@@ -170,19 +171,18 @@ def compare(
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
     import json
 
-    from .baseline import compare as compare_reports
-    from .gates import Policy
-    from .mutes import apply as apply_mutes
-    from .registry import load_checks
-    from .report import comparison, json_report
+    from perfcheck.gate.baseline import compare as compare_reports, read_report
+    from perfcheck.gate.policy import Policy
+    from perfcheck.gate.mutes import apply as apply_mutes
+    from perfcheck.registry import load_checks
+    from perfcheck.report import comparison
 
     try:
-        cfg = config_mod.load(str(config_file) if config_file else None)
-        policy = Policy.load(cfg, load_checks().checks, [c.id for c in checklist.categories()])
-        before, after = json_report.read(old), json_report.read(new)
+        checks = load_checks().checks
+        cfg = config_mod.load(str(config_file) if config_file else None, known=config_mod.Known.from_checks(checks))
+        policy = Policy.load(cfg, checks, [c.id for c in checklist.categories()])
+        before, after = read_report(old), read_report(new)
     except ConfigError as exc:
-        raise fail(str(exc))
-    except ValueError as exc:
         raise fail(str(exc))
     apply_mutes(after, policy.mutes)
     result = compare_reports(before, after, policy.tolerances)
@@ -206,8 +206,7 @@ def report_command(
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="The perfcheck.yaml the audit read: SARIF, GitLab and GitHub findings point at it."),
 ) -> None:
     """Render a saved JSON report in another format, without auditing again."""
-    from . import outputs
-    from .report import json_report
+    from perfcheck.report import json_report, outputs
 
     try:
         report = json_report.read(report_file)
@@ -241,8 +240,8 @@ def apply_indexes(
     allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Build recommendations not verified with HypoPG."),
 ) -> None:
     """Build the indexes db.missing_indexes recommends, concurrently and safely (dry run by default)."""
-    from . import apply_command
-    from .apply_indexes import ApplyOptions
+    from perfcheck.apply import command as apply_command
+    from perfcheck.apply.build import ApplyOptions
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
@@ -261,7 +260,7 @@ def list_checks() -> None:
     """List the checks: id, category, target and default thresholds."""
     from rich.table import Table
 
-    from .registry import load_checks
+    from perfcheck.registry import load_checks
 
     loaded = load_checks()
     table = Table("id", "category", "target", "title", "default thresholds", box=None, pad_edge=False)
@@ -277,13 +276,13 @@ def list_checks() -> None:
 @app.command()
 def explain(check_id: str = typer.Argument(..., help="A check id, e.g. db.fk_indexes.")) -> None:
     """Why a check matters, how it is measured, and how to fix what it finds."""
-    from .registry import load_checks
+    from perfcheck.registry import load_checks
 
     loaded = load_checks()
     check = loaded.checks.get(check_id)
     meta = check.meta if check else checklist.meta(check_id)
     if meta is None:
-        raise fail(f"unknown check {check_id!r} (see `perfcheck checks`)")
+        raise fail(f"unknown check {check_id!r}{config_mod.did_you_mean(check_id, loaded.checks)} (see `perfcheck checks`)")
     out = Console(highlight=False)
     out.print(f"[bold]{meta.id}[/bold]  {meta.title}  ({meta.category}, target: {meta.target})")
     for label, text in (("Why it matters", meta.why), ("How it is measured", meta.measured), ("How to fix it", meta.how_to_fix)):
@@ -315,13 +314,35 @@ def demo(
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the servers up after the report, until Ctrl-C."),
 ) -> None:
     """A throwaway PostgreSQL + Redis + sample music API with known problems, audited end to end."""
-    from .demo import main as run_demo
+    from perfcheck.demo.run import main as run_demo
 
     raise typer.Exit(run_demo(fix=fix, keep_running=keep_running))
 
 
 def main() -> None:
-    app()
+    """Click prints a usage error as a usage block and a blank line; perfcheck's contract
+    is one line on stderr (exit 2) for every bad input, flags included."""
+    # Typer vendors click in newer releases: its classes, found through a public one.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `perfcheck` alone: the help, as before
+            exc.show()
+            code = exc.exit_code
+        else:
+            command = exc.ctx.command_path if exc.ctx else "perfcheck"
+            message = " ".join(exc.format_message().split())
+            err.print(f"perfcheck: error: {message} (see `{command} -h`)", markup=False)
+            code = EXIT_USAGE
+    except click_exception as exc:
+        err.print(f"perfcheck: error: {' '.join(exc.format_message().split())}", markup=False)
+        code = exc.exit_code
+    except typer.Abort:
+        err.print("perfcheck: aborted", markup=False)
+        code = 130
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -8,58 +8,112 @@ only its section.
 from __future__ import annotations
 
 import copy
+import difflib
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import yaml
 
-from . import redact
+from perfcheck import redact
 
 
 class ConfigError(Exception):
-    """A problem with the user's configuration or flags; shown as one line, exit 2."""
+    """A problem with the user's configuration or flags; shown as one line, exit 2.
+    `at` is where in perfcheck.yaml (("checks", "db.pool", "weight")), so the message
+    can name the file and line once it is known."""
+
+    def __init__(self, message: str, at: tuple[Any, ...] = ()) -> None:
+        super().__init__(message)
+        self.at = at
+
+
+def did_you_mean(name: Any, known: Iterable[Any]) -> str:
+    """" (did you mean 'x'?)" for a near miss, else ""."""
+    text = str(name)
+    if len(text) > 200:  # difflib is quadratic; nobody misspells a 200-character id
+        return ""
+    close = difflib.get_close_matches(text, [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def shown(value: Any) -> str:
+    """A user's value in a message: repr'd (one line) and cut short."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number in perfcheck.yaml and the range it must be in. Zero or a negative count, rate
+    or duration would disable a bound (statement_timeout 0 = none) or make no sense."""
+
+    types: tuple[type, ...]
+    minimum: float = 0
+    above: bool = False  # the minimum itself is not allowed (> rather than >=)
+    maximum: float | None = None
+    note: str = ""
+
+    def problem(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, self.types):
+            return f"expected {_type_name(self.types)}, got {_got(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"expected a finite number, got {value}"
+        if value < self.minimum or (self.above and value == self.minimum):
+            low = f"greater than {self.minimum:g}" if self.above else f"{self.minimum:g} or more"
+            return f"must be {low}, got {value}{self.note}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum:g}, got {value}{self.note}"
+        return None
 
 
 # The shape of perfcheck.yaml. A leaf is a type (or tuple of types); a dict is a
 # section with fixed keys; a list of one element is a list of that shape.
 # "*" as the only key means any key, each value of the given shape.
 NUMBER = (int, float)
+COUNT = Num((int,), 1)  # how many (at least one)
+COUNT0 = Num((int,), 0)  # how many, 0 = none / off
+SECONDS = Num(NUMBER, 0, above=True, maximum=3600)  # a bound on waiting: never zero, never endless
+MILLIS = Num((int,), 1, maximum=3_600_000, note=" (0 would mean no limit at all)")
+RATE = Num(NUMBER, 0, above=True)
+WEIGHT = Num(NUMBER, 0)
 SCHEMA: dict[str, Any] = {
     "targets": {"db": str, "redis": str, "url": str},
     "only": [str],
     "skip": [str],
-    "categories": {"*": {"weight": NUMBER}},
-    "checks": {"*": {"weight": NUMBER, "thresholds": {"*": (int, float, str, bool, list)}}},
-    # CI gating; the values are checked in detail by perfcheck.gates (`off` reads as false in YAML).
+    "categories": {"*": {"weight": WEIGHT}},
+    "checks": {"*": {"weight": WEIGHT, "thresholds": {"*": (int, float, str, bool, list)}}},
+    # CI gating; the values are checked in detail by perfcheck.gate.policy (`off` reads as false in YAML).
     "assertions": {"*": (str, bool, dict)},
     "mute": [{"key": str, "check": str, "reason": str, "until": (str, date)}],
-    "baseline": {"score_drop": NUMBER, "check_score_drop": NUMBER, "latency_relative": NUMBER,
-                 "latency_ms": NUMBER, "error_is_regression": bool},
+    "baseline": {"score_drop": Num(NUMBER, 0, maximum=100), "check_score_drop": Num(NUMBER, 0, maximum=1),
+                 "latency_relative": WEIGHT, "latency_ms": WEIGHT, "error_is_regression": bool},
     "postgres": {
-        "connect_timeout_s": NUMBER,
-        "statement_timeout_ms": int,
-        "lock_timeout_ms": int,
+        "connect_timeout_s": SECONDS,
+        "statement_timeout_ms": MILLIS,
+        "lock_timeout_ms": MILLIS,
         "schemas": [str],
     },
     "redis": {
-        "connect_timeout_s": NUMBER,
-        "sample_keys": int,
-        "sample_seconds": NUMBER,
-        "window_s": NUMBER,
-        "ttl_sample_keys": int,
-        "largest_keys": int,
-        "memory_samples": int,
-        "latency_samples": int,
+        "connect_timeout_s": SECONDS,
+        "sample_keys": COUNT,
+        "sample_seconds": SECONDS,
+        "window_s": SECONDS,
+        "ttl_sample_keys": COUNT0,
+        "largest_keys": COUNT,
+        # MEMORY USAGE ... SAMPLES 0 reads every element of a collection: never on a live server.
+        "memory_samples": Num((int,), 1, note=" (0 would make Redis read every element)"),
+        "latency_samples": Num((int,), 2),
     },
     "http": {
-        "connect_timeout_s": NUMBER,
-        "timeout_s": NUMBER,
+        "connect_timeout_s": SECONDS,
+        "timeout_s": SECONDS,
         "insecure": bool,
-        "max_requests": int,
-        "max_rate": NUMBER,
+        "max_requests": COUNT,
+        "max_rate": RATE,
         "endpoints": [
             {
                 "name": str,
@@ -76,14 +130,15 @@ SCHEMA: dict[str, Any] = {
         "metrics_path": str,
         "socketio_path": str,
         "discover_assets": bool,
-        "max_assets": int,
+        "max_assets": COUNT0,
         "asset_hosts": [str],
         "cors_origin": str,  # an origin the API allows; its preflight must be answered
         # The latency run (api.latency, api.ttfb), per endpoint.
-        "load": {"requests": int, "rate": NUMBER, "warmup": int, "concurrency": int, "max_seconds": NUMBER},
+        "load": {"requests": COUNT, "rate": RATE, "warmup": COUNT0, "concurrency": Num((int,), 1, maximum=1000),
+                 "max_seconds": SECONDS},
         # Opt-in bursts (0 = off): they send more than an ordinary audit does.
-        "rate_limit_burst": {"requests": int, "endpoint": str},
-        "socketio_burst": {"messages": int, "event": str, "data": (str, int, float, dict, list), "namespace": str},
+        "rate_limit_burst": {"requests": COUNT0, "endpoint": str},
+        "socketio_burst": {"messages": COUNT0, "event": str, "data": (str, int, float, dict, list), "namespace": str},
     },
 }
 
@@ -95,7 +150,7 @@ DEFAULTS: dict[str, Any] = {
     "checks": {},
     "assertions": {},
     "mute": [],
-    # Tolerances that keep a re-run of an unchanged system green (perfcheck.baseline).
+    # Tolerances that keep a re-run of an unchanged system green (perfcheck.gate.baseline).
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
@@ -125,6 +180,8 @@ TARGET_FLAGS = {"db": "--db", "redis": "--redis", "url": "--url"}
 class Config:
     data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
     source: str = "defaults"
+    # The line of each key or item read from the file: ("checks", "db.pool") -> 12.
+    lines: dict[tuple[Any, ...], int] = field(default_factory=dict)
 
     def target(self, name: str) -> str | None:
         return self.data["targets"].get(name)
@@ -145,41 +202,74 @@ class Config:
     def check_overrides(self, check_id: str) -> dict[str, Any]:
         return self.data["checks"].get(check_id, {})
 
+    def locate(self, exc: ConfigError) -> ConfigError:
+        """The error, prefixed with the file and line it comes from (when it came from the file)."""
+        return ConfigError(_located(self.source, self.lines, exc), exc.at) if exc.at and self.lines else exc
+
+
+def _located(source: str, lines: dict[tuple[Any, ...], int], exc: ConfigError) -> str:
+    at = tuple(exc.at)
+    while at and at not in lines:  # a value the file did not spell out: its nearest parent's line
+        at = at[:-1]
+    return f"{source} line {lines[at]}: {exc}" if at else f"{source}: {exc}"
+
 
 def _type_name(expected: Any) -> str:
+    if expected == NUMBER:
+        return "a number"
     if isinstance(expected, tuple):
         return " or ".join(_type_name(t) for t in expected)
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false",
             list: "a list", dict: "a mapping"}.get(expected, getattr(expected, "__name__", str(expected)))
 
 
-def _validate(value: Any, shape: Any, where: str) -> None:
+def _got(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing (null)"}.get(
+        type(value), type(value).__name__)
+
+
+def _where(at: tuple[Any, ...]) -> str:
+    out = ""
+    for part in at:
+        out += f"[{part}]" if isinstance(part, int) and not isinstance(part, bool) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validate(value: Any, shape: Any, at: tuple[Any, ...] = ()) -> None:
+    where = _where(at)
     if isinstance(shape, dict):
         if not isinstance(value, dict):
-            raise ConfigError(f"{where or 'top level'}: expected a mapping, got {type(value).__name__}")
+            raise ConfigError(f"{where or 'top level'}: expected a mapping, got {_got(value)}", at)
         for key, item in value.items():
-            inner = f"{where}.{key}" if where else str(key)
+            inner = (*at, key)
             if "*" in shape:
                 _validate(item, shape["*"], inner)
             elif key not in shape:
-                known = ", ".join(sorted(shape))
-                raise ConfigError(f"{where or 'top level'}: unknown key {key!r} (known: {known})")
+                hint = did_you_mean(key, shape) or f" (known: {', '.join(sorted(shape))})"
+                raise ConfigError(f"{where or 'top level'}: unknown key {shown(key)}{hint}", inner)
             else:
                 _validate(item, shape[key], inner)
     elif isinstance(shape, list):
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {type(value).__name__}")
+            raise ConfigError(f"{where}: expected a list, got {_got(value)}", at)
         for i, item in enumerate(value):
-            _validate(item, shape[0], f"{where}[{i}]")
+            _validate(item, shape[0], (*at, i))
+    elif isinstance(shape, Num):
+        problem = shape.problem(value)
+        if problem:
+            raise ConfigError(f"{where}: {problem}", at)
     else:
         # bool is an int in Python; don't let `true` pass as a number.
         if isinstance(value, bool) and shape is not bool and not (isinstance(shape, tuple) and bool in shape):
-            raise ConfigError(f"{where}: expected {_type_name(shape)}, got true/false")
+            raise ConfigError(f"{where}: expected {_type_name(shape)}, got true/false", at)
         if not isinstance(value, shape):
-            raise ConfigError(f"{where}: expected {_type_name(shape)}, got {type(value).__name__}")
+            raise ConfigError(f"{where}: expected {_type_name(shape)}, got {_got(value)}", at)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value}", at)
 
 
-# What an endpoint is for: which probes and checks use it (see collectors/http.py).
 ENDPOINT_KINDS = ("api", "list", "write", "html", "static", "image", "media")
 READ_METHODS = ("GET", "HEAD")
 WRITE_METHODS = ("POST", "PUT", "PATCH")
@@ -190,38 +280,32 @@ def _validate_http(http: dict[str, Any]) -> None:
     no write except to endpoints of kind `write` (the validation probe)."""
     names: set[str] = set()
     for i, ep in enumerate(http.get("endpoints") or []):
-        where = f"http.endpoints[{i}]"
+        where, at = f"http.endpoints[{i}]", ("http", "endpoints", i)
         path = ep.get("path")
         if not path:
-            raise ConfigError(f"{where}: 'path' is required, e.g. path: /api/items")
+            raise ConfigError(f"{where}: 'path' is required, e.g. path: /api/items", at)
         if not path.startswith("/"):
-            raise ConfigError(f"{where}.path: {path!r} must start with / (it is joined to the base URL)")
+            raise ConfigError(f"{where}.path: {path!r} must start with / (it is joined to the base URL)", at)
         kind = ep.get("kind", "api")
         if kind not in ENDPOINT_KINDS:
-            raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})")
+            raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})", at)
         method = ep.get("method", "POST" if kind == "write" else "GET").upper()
         allowed = WRITE_METHODS if kind == "write" else READ_METHODS
         if method not in allowed:
             hint = "" if kind == "write" else " (only endpoints of kind: write are sent other methods)"
             raise ConfigError(f"{where}.method: {method} is not allowed for kind {kind} "
-                              f"(allowed: {', '.join(allowed)}){hint}")
+                              f"(allowed: {', '.join(allowed)}){hint}", at)
         status = ep.get("status", 200)
         if not 100 <= status <= 599:
-            raise ConfigError(f"{where}.status: {status} is not an HTTP status")
+            raise ConfigError(f"{where}.status: {status} is not an HTTP status", at)
         name = ep.get("name") or f"{method} {path}"
         if name in names:
-            raise ConfigError(f"{where}.name: {name!r} is used twice; endpoint names must be unique")
+            raise ConfigError(f"{where}.name: {name!r} is used twice; endpoint names must be unique", at)
         names.add(name)
     for key in ("health_path", "metrics_path", "socketio_path"):
         value = http.get(key)
         if value and not value.startswith("/"):
-            raise ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)")
-    for key in ("max_requests", "max_rate", "timeout_s", "connect_timeout_s"):
-        if key in http and http[key] <= 0:
-            raise ConfigError(f"http.{key}: must be greater than 0")
-    for section, key in (("rate_limit_burst", "requests"), ("socketio_burst", "messages")):
-        if (http.get(section) or {}).get(key, 0) < 0:
-            raise ConfigError(f"http.{section}.{key}: must be 0 (off) or more")
+            raise ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)", ("http", key))
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -257,30 +341,243 @@ def validate_target_url(name: str, url: str) -> None:
             raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
 
 
-def read_file(path: Path) -> dict[str, Any]:
+# --- reading the file -------------------------------------------------------------------------
+# perfcheck.yaml is a few kilobytes; these bounds only stop a wrong or hostile file from
+# taking minutes, gigabytes or the interpreter's stack.
+MAX_FILE_BYTES = 256 * 1024
+MAX_DEPTH = 50
+MAX_VALUES = 1_000_000  # after aliases are expanded (a "billion laughs" file)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one
+    silently, so half of a config would be ignored) and nesting deeper than MAX_DEPTH
+    (the composer recurses: 5,000 levels would be a RecursionError)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+                    continue  # `<<: *defaults` may be overridden; a complex key is refused by the base class
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {shown(key)} (first given on line {seen[key]})", key_node.start_mark)
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _key_lines(root: Any) -> tuple[dict[tuple[Any, ...], int], int]:
+    """The line of each key and list item, and how many values the document expands to
+    (an alias counts as often as it is used). Iterative, and each node is walked once."""
+    lines: dict[tuple[Any, ...], int] = {}
+    walked: set[int] = set()
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(root, ())]
+    while stack:
+        node, at = stack.pop()
+        if id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    lines.setdefault((*at, key_node.value), key_node.start_mark.line + 1)
+                    stack.append((value_node, (*at, key_node.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault((*at, i), item.start_mark.line + 1)
+                stack.append((item, (*at, i)))
+    # Expanded size, children first (post-order, memoised by node: linear in the file).
+    sizes: dict[int, int] = {}
+    order: list[Any] = []
+    pending, queued = [root], set()
+    while pending:
+        node = pending.pop()
+        if id(node) in queued:
+            continue
+        queued.add(id(node))
+        order.append(node)
+        pending.extend(_children(node))
+    for node in reversed(order):
+        sizes[id(node)] = min(MAX_VALUES + 1, 1 + sum(sizes.get(id(c), 1) for c in _children(node)))
+    return lines, sizes[id(root)]
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def read_text(path: Path, limit: int) -> str:
+    """A file's text, read no further than `limit` bytes (/dev/zero as a config must not
+    fill the memory); OSError and UnicodeDecodeError say what is wrong, ValueError too big."""
+    with open(path, "rb") as stream:
+        raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(f"larger than {limit // 1024} KiB")
     try:
-        text = path.read_text()
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); is this the right file?") from None
+
+
+def parse_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
+    """The YAML document in `path` and the line of each key; ConfigError (one line) otherwise."""
+    try:
+        text = read_text(path, MAX_FILE_BYTES)
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a perfcheck.yaml file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        sep = " " if str(exc).startswith("line ") else ": "
+        raise ConfigError(f"{path}{sep}{exc}") from None
+    loader = None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+        loader = _StrictLoader(text)  # checks every character first: a NUL byte is a ReaderError
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines, size = _key_lines(node)
+        if size > MAX_VALUES:
+            raise ConfigError(f"{path}: expands to more than {MAX_VALUES:,} values (aliases of aliases?)")
+        return loader.construct_document(node), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" line {mark.line + 1}" if mark else ""
+        column = f" (column {mark.column + 1})" if mark else ""
+        problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        raise ConfigError(f"{path}{where}: malformed YAML{column}: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a control character, e.g. a NUL byte
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(f"{path} line {line}: malformed YAML: control character U+{code:04X} is not allowed") from None
+    except ValueError as exc:  # an integer of 5,000 digits
+        raise ConfigError(f"{path}: malformed YAML: {str(exc).partition(':')[0][:200]}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{path}: malformed YAML: {' '.join(str(exc).split())[:200]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def read_file(path: Path, known: Known | None = None) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
+    """The file's settings, validated, and the line of each key."""
+    data, lines = parse_yaml(path)
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(f"{path}: expected a mapping at the top level (key: value), got {_got(data)}")
     # A section left with only comments in it reads as null: treat it as absent.
     data = {key: value for key, value in data.items() if value is not None}
     try:
-        _validate(data, SCHEMA, "")
+        _validate(data, SCHEMA)
         _validate_http(data.get("http") or {})
+        if known is not None:
+            known.validate(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return data
+        raise ConfigError(_located(str(path), lines, exc), exc.at) from None
+    return data, lines
+
+
+# --- check ids, categories and thresholds ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Known:
+    """The check ids (with their default thresholds) and categories a config may name:
+    the built-in checks and any plugin's."""
+
+    thresholds: Mapping[str, Mapping[str, Any]]
+    categories: frozenset[str]
+
+    @classmethod
+    def from_checks(cls, checks: Mapping[str, Any]) -> Known:
+        from perfcheck import checklist
+
+        categories = {c.id for c in checklist.categories()} | {c.meta.category for c in checks.values()}
+        return cls({cid: dict(c.meta.thresholds) for cid, c in checks.items()}, frozenset(categories))
+
+    @classmethod
+    def registered(cls) -> Known:
+        from perfcheck.registry import load_checks
+
+        return cls.from_checks(load_checks().checks)
+
+    def check(self, name: Any, at: tuple[Any, ...], what: str = "check") -> None:
+        if name not in self.thresholds:
+            raise ConfigError(f"{_where(at[:-1]) or what}: unknown {what} {shown(name)}"
+                              f"{did_you_mean(name, self.thresholds)} (see `perfcheck checks`)", at)
+
+    def subject(self, name: Any, at: tuple[Any, ...], where: str = "") -> None:
+        if name not in self.thresholds and name not in self.categories:
+            hint = did_you_mean(name, [*self.thresholds, *self.categories])
+            raise ConfigError(f"{where or _where(at[:-1])}: unknown check or category {shown(name)}{hint}"
+                              " (see `perfcheck checks`)", at)
+
+    def validate(self, data: dict[str, Any]) -> None:
+        """Every check id, category and threshold the file names exists, and each threshold
+        has its default's type: a misspelt id would otherwise silently configure nothing."""
+        for check_id, section in (data.get("checks") or {}).items():
+            self.check(check_id, ("checks", check_id))
+            defaults = self.thresholds[check_id]
+            for key, value in (section.get("thresholds") or {}).items():
+                at = ("checks", check_id, "thresholds", key)
+                if key not in defaults:
+                    hint = did_you_mean(key, defaults) or f" (known: {', '.join(sorted(defaults)) or 'none'})"
+                    raise ConfigError(f"checks.{check_id}.thresholds: unknown threshold {shown(key)}{hint}", at)
+                problem = _threshold_problem(value, defaults[key])
+                if problem:
+                    raise ConfigError(f"checks.{check_id}.thresholds.{key}: {problem}", at)
+        for category in data.get("categories") or {}:
+            if category not in self.categories:
+                raise ConfigError(f"categories: unknown category {shown(category)}{did_you_mean(category, self.categories)}"
+                                  f" (known: {', '.join(sorted(self.categories))})", ("categories", category))
+        for key in ("only", "skip"):
+            for i, name in enumerate(data.get(key) or []):
+                self.subject(name, (key, i), key)
+        for subject in data.get("assertions") or {}:
+            self.subject(subject, ("assertions", subject))
+        for i, entry in enumerate(data.get("mute") or []):
+            if isinstance(entry.get("check"), str):
+                self.check(entry["check"], ("mute", i, "check"))
+
+    def selection(self, flag: str, names: Iterable[str]) -> None:
+        for name in names:
+            self.subject(name, (), flag)
+
+
+def _threshold_problem(value: Any, default: Any) -> str | None:
+    """A threshold override must be what its default is: a number for a number (finite, not
+    negative), a list of plain values for a list."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else f"expected true/false, got {_got(value)}"
+    if isinstance(default, (int, float)):
+        return Num(NUMBER).problem(value)
+    if isinstance(default, list):
+        if not isinstance(value, list) or any(isinstance(v, (list, dict)) or v is None for v in value):
+            return f"expected a list of values like {shown(default)}, got {_got(value)}"
+        return None
+    if isinstance(default, str) and not isinstance(value, str):
+        return f"expected a string, got {_got(value)}"
+    return None
 
 
 def load(
@@ -291,16 +588,23 @@ def load(
     skip: list[str] | None = None,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
+    known: Known | None = None,
 ) -> Config:
     """The configuration: file (explicit, or ./perfcheck.yaml when present), then
-    environment variables, then flags."""
+    environment variables, then flags. Check ids, categories and thresholds are checked
+    against `known` (default: the registered checks)."""
     environ = os.environ if environ is None else environ
+    known = known or Known.registered()
     data = copy.deepcopy(DEFAULTS)
     source = "defaults"
+    lines: dict[tuple[Any, ...], int] = {}
     file = Path(path) if path else Path("perfcheck.yaml")
     if path or file.exists():
-        data = _merge(data, read_file(file))
+        found, lines = read_file(file, known)
+        data = _merge(data, found)
         source = str(file)
+    known.selection("--only", only or [])
+    known.selection("--skip", skip or [])
     for name, var in ENV_TARGETS.items():
         if environ.get(var):
             data["targets"][name] = environ[var]
@@ -313,8 +617,8 @@ def load(
         data["skip"] = list(data["skip"]) + list(skip)
     if overrides:
         data = _merge(data, overrides)
-        _validate(data, SCHEMA, "")
+        _validate(data, SCHEMA)
         _validate_http(data["http"])
     for name, url in data["targets"].items():
         validate_target_url(name, url)
-    return Config(data, source)
+    return Config(data, source, lines)

@@ -150,7 +150,7 @@ class Report:
     version: str = ""
     created_at: str = ""
     duration_s: float = 0.0
-    # Set by CI gating (perfcheck.baseline / perfcheck.gates), in the JSON only when set:
+    # Set by CI gating (perfcheck.gate.baseline / perfcheck.gate.policy), in the JSON only when set:
     baseline: dict[str, Any] | None = None  # the comparison with --baseline
     gate: dict[str, Any] | None = None  # whether the gate held, and why not
 

@@ -8,15 +8,17 @@ Built-in checks are found through the same entry-point group a plugin uses.
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata
+import pkgutil
 import types
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from . import checklist
-from .checklist import CheckMeta
-from .model import Finding, Status
-from .scoring import status_for
+from perfcheck import checklist
+from perfcheck.checklist import CheckMeta
+from perfcheck.model import Finding, Status
+from perfcheck.scoring import status_for
 
 ENTRY_POINT_GROUP = "perfcheck.checks"
 TARGETS = ("postgres", "redis", "http")
@@ -95,7 +97,11 @@ class LoadedChecks:
 
 
 def checks_in(module: types.ModuleType) -> list[Check]:
-    return [value for value in vars(module).values() if isinstance(value, Check)]
+    """The checks a module defines; for a package, those of its modules too (one module per check)."""
+    found = [value for value in vars(module).values() if isinstance(value, Check)]
+    for info in pkgutil.iter_modules(getattr(module, "__path__", [])):
+        found += checks_in(importlib.import_module(f"{module.__name__}.{info.name}"))
+    return found
 
 
 def load_checks() -> LoadedChecks:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from . import __version__, checklist, scoring
-from .collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
-from .config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
-from .model import CheckResult, Report, Status
-from .redact import scrub
-from .registry import Check, Outcome
+from perfcheck import __version__, checklist, scoring
+from perfcheck.collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
+from perfcheck.config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.redact import scrub
+from perfcheck.registry import Check, Outcome
 
 
 class NoTargetReached(Exception):

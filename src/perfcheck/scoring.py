@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .model import CategoryScore, CheckResult, Status
+from perfcheck.model import CategoryScore, CheckResult, Status
 
 PASS_AT = 0.9
 WARN_AT = 0.5

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import Advice, Options, Recommendation, StatementUse
+from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
 
 __all__ = ["Advice", "AdviceUnavailable", "Options", "Recommendation", "StatementUse", "advise"]
 
@@ -27,11 +27,11 @@ def advise(url: str, thresholds: dict[str, Any] | None = None, postgres_options:
     """The advice for the database at `url`. `thresholds` override db.missing_indexes'
     (min_calls, min_saving…); `postgres_options` is perfcheck.yaml's postgres section.
     Raises TargetError when the database can't be reached, AdviceUnavailable otherwise."""
-    from .. import config
-    from ..collectors import Unavailable
-    from ..collectors.postgres import PostgresCollector
-    from ..redact import secrets_in_url
-    from .model import CHECK_ID
+    from perfcheck import config
+    from perfcheck.collectors import Unavailable
+    from perfcheck.collectors.postgres.collector import PostgresCollector
+    from perfcheck.redact import secrets_in_url
+    from perfcheck.advisor.model import CHECK_ID
 
     collector = PostgresCollector(url, {**config.DEFAULTS["postgres"], **(postgres_options or {})},
                                   (secrets or []) + secrets_in_url(url))

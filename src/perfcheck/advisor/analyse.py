@@ -25,15 +25,15 @@ from typing import Any
 
 import psycopg
 
-from ..sqlnames import index_name
-from . import heuristic
-from .candidates import Candidate, generate, served_by_existing
-from .catalog import Catalog, Table
-from .ddl import key_words
-from .model import Advice, Options, Recommendation, StatementUse
-from .predicates import PlanFacts, Predicate, SortNeed, plan_facts
-from .whatif import PlanError, WhatIf
-from .workload import Statement, select
+from perfcheck.pg.names import index_name
+from perfcheck.advisor import heuristic
+from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
+from perfcheck.advisor.catalog import Catalog, Table
+from perfcheck.advisor.ddl import key_words
+from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
+from perfcheck.advisor.predicates import PlanFacts, Predicate, SortNeed, plan_facts
+from perfcheck.advisor.whatif import PlanError, WhatIf
+from perfcheck.advisor.workload import Statement, select
 
 MAX_CANDIDATES_PER_TABLE = 40  # the planner's work grows with every hypothetical index
 QUERY_TEXT_CHARS = 20000  # whole statements: apply-indexes plans them again after building
@@ -71,7 +71,7 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
             thresholds: dict[str, Any] | None = None) -> Advice:
     """Advice for the workload in `statement_rows` (the postgres.statements fact), on an
     open session (read-only is enough)."""
-    from ..collectors.postgres import query_text
+    from perfcheck.collectors.postgres.collector import query_text
 
     started = time.monotonic()
     options = Options.from_thresholds(thresholds)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .catalog import ExistingIndex, Table
-from .predicates import EQ_KINDS, Key, Predicate, SortNeed
+from perfcheck.advisor.catalog import ExistingIndex, Table
+from perfcheck.advisor.predicates import EQ_KINDS, Key, Predicate, SortNeed
 
 MAX_EQ_KEYS = 3  # wider equality prefixes rarely pay for their size
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .predicates import Key, Relation, conjunct_texts
+from perfcheck.advisor.predicates import Key, Relation, conjunct_texts
 
 Query = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
@@ -54,7 +54,7 @@ def _key(text: str, option: int) -> Key:
     from pglast import parse_sql
     from pglast.parser import ParseError
 
-    from .predicates import key_of
+    from perfcheck.advisor.predicates import key_of
 
     desc, nulls_first = bool(option & 1), bool(option & 2)
     try:

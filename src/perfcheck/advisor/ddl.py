@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..sqlnames import index_name, qualified, quote_ident
-from ..units import format_bytes
-from .model import Advice, Recommendation
+from perfcheck.pg.names import index_name, qualified, quote_ident
+from perfcheck.units import format_bytes
+from perfcheck.advisor.model import Advice, Recommendation
 
 
 def key_words(keys: list[str]) -> list[str]:

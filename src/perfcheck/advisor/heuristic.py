@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .candidates import Candidate
-from .catalog import Catalog, Table
-from .model import Options, Recommendation
-from .predicates import EQ_KINDS, Predicate
+from perfcheck.advisor.candidates import Candidate
+from perfcheck.advisor.catalog import Catalog, Table
+from perfcheck.advisor.model import Options, Recommendation
+from perfcheck.advisor.predicates import EQ_KINDS, Predicate
 
 if TYPE_CHECKING:
-    from .analyse import Work
+    from perfcheck.advisor.analyse import Work
 
 MAX_SELECTIVITY = 0.05  # beyond this share of a table, an index scan rarely beats a sequential one
 DEFAULT_EQ = 0.005  # PostgreSQL's default equality selectivity, without statistics
@@ -58,7 +58,7 @@ def selectivity(table: Table, candidate: Candidate, predicates: list[Predicate],
 
 
 def choose(works: list[Work], catalog: Catalog, options: Options) -> list[Recommendation]:
-    from .analyse import _recommendation
+    from perfcheck.advisor.analyse import _recommendation
 
     picks: dict[Candidate, list[Work]] = {}
     for work in works:

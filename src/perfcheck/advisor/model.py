@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .. import checklist
-from ..sqlnames import qualified
+from perfcheck import checklist
+from perfcheck.pg.names import qualified
 
 CHECK_ID = "db.missing_indexes"
 
@@ -108,7 +108,7 @@ class Recommendation:
         return sum(s.total_ms * (s.saving or 0.0) for s in self.statements)
 
     def to_dict(self) -> dict[str, Any]:
-        from .ddl import statements
+        from perfcheck.advisor.ddl import statements
 
         data = asdict(self)
         data["statements"] = [asdict(s) for s in self.statements]

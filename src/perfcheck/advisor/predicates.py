@@ -25,7 +25,7 @@ from pglast.enums import A_Expr_Kind, BoolExprType, NullTestType, SortByDir, Sor
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
-from ..sqlnames import quote_ident
+from perfcheck.pg.names import quote_ident
 
 Relation = tuple[str, str]  # (schema, name) as the catalog spells them
 

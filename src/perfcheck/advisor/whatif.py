@@ -24,8 +24,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..sqlnames import OWN_TAG, qualified, tagged
-from .workload import Statement
+from perfcheck.pg.names import OWN_TAG, qualified, tagged
+from perfcheck.advisor.workload import Statement
 
 TAG = "/* perfcheck */ "
 _STATEMENT = "perfcheck_whatif"

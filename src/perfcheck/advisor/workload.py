@@ -14,8 +14,8 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
-from .model import Options
-from .predicates import walk_tree
+from perfcheck.advisor.model import Options
+from perfcheck.advisor.predicates import walk_tree
 
 OWN_PREFIX = "/* perfcheck */"
 _SYSTEM_SCHEMAS = {"pg_catalog", "information_schema"}

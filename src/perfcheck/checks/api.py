@@ -7,11 +7,21 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from .http_facts import (
-    body_size, compressed, failed, header, is_compressible, is_html, is_json, kib, label, media_type,
-    share_score, traceback_in,
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.checks.http_facts import (
+    body_size,
+    compressed,
+    failed,
+    header,
+    is_compressible,
+    is_html,
+    is_json,
+    kib,
+    label,
+    media_type,
+    share_score,
+    traceback_in,
 )
 
 

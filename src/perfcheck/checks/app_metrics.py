@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import higher_is_better
-from .http_facts import is_html, is_json, media_type
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import higher_is_better
+from perfcheck.checks.http_facts import is_html, is_json, media_type
 
 REQUEST_METRIC = re.compile(r"request|http|latency|duration|response", re.I)
 DEPENDENCY_KEYS = ("checks", "dependencies", "components", "details", "services", "entries", "info", "results")

@@ -11,10 +11,10 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import higher_is_better, lognormal, status_for
-from ..units import format_bytes
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import higher_is_better, lognormal, status_for
+from perfcheck.units import format_bytes
 
 MB = 1024 * 1024
 # Replication's own commands: their per-call time is not something the application waits for.

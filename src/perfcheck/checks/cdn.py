@@ -3,11 +3,21 @@ an edge cache, compressed text assets, modern right-sized images."""
 
 from __future__ import annotations
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from .http_facts import (
-    EDGE_HEADERS, body_size, cache_control, compressed, header, is_compressible, is_hashed, kib, label, max_age,
-    media_type, share_score,
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.checks.http_facts import (
+    EDGE_HEADERS,
+    body_size,
+    cache_control,
+    compressed,
+    header,
+    is_compressible,
+    is_hashed,
+    kib,
+    label,
+    max_age,
+    media_type,
+    share_score,
 )
 
 MODERN = ("image/webp", "image/avif", "image/svg+xml", "image/jxl")

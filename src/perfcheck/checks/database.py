@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import higher_is_better, lognormal
-from ..sqlnames import qualified, quote_ident
-from .pg import format_ms, int_setting, penalty, setting_ms, short_sql
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import higher_is_better, lognormal
+from perfcheck.pg.names import qualified, quote_ident
+from perfcheck.checks.pg import (
+    format_ms,
+    grant,
+    hidden_session,
+    int_setting,
+    penalty,
+    setting_ms,
+    short_sql,
+    unless_hidden,
+)
 
 # --- db.timeouts -----------------------------------------------------------------
 
@@ -62,8 +71,17 @@ _POOLERS = ("pgbouncer", "odyssey", "pgcat", "pgpool", "supavisor")
 _POOL_SIZE_PARAMS = ("pool_size", "max_pool_size", "pool_max", "connection_limit", "max_connections", "maxpoolsize")
 
 
+def _client_session(row: dict) -> bool:
+    """A session of a client. Another role's hidden row has no backend_type: a client's has
+    a user and a database, while the checkpointer, walwriter, autovacuum and replication
+    launchers and workers lack one or the other (and must not count as connections)."""
+    if row.get("backend_type"):
+        return row["backend_type"] == "client backend"
+    return bool(row.get("user")) and bool(row.get("database"))
+
+
 def _client_sessions(activity: list[dict]) -> list[dict]:
-    return [row for row in activity if (row.get("backend_type") or "client backend") == "client backend"]
+    return [row for row in activity if _client_session(row)]
 
 
 def _pooler(connection: dict, activity: list[dict]) -> str | None:
@@ -88,7 +106,7 @@ def pool(facts, t):
     sessions = _client_sessions(facts["postgres.activity"])
     states: dict[str, int] = {}
     for row in sessions:
-        state = row.get("state") or "hidden"  # other roles' state needs pg_monitor
+        state = "hidden" if hidden_session(row) else row["state"]  # other roles' state needs pg_read_all_stats
         states[state] = states.get(state, 0) + 1
     usage = len(sessions) / usable
     latency = facts["postgres.connect_latency"]
@@ -137,9 +155,13 @@ def pool(facts, t):
                "states": states, "pooler": pooler, "connect_ms": round(connect_ms, 2), "round_trip_ms": round(trip_ms, 3),
                "url_pool_params": {k: params[k] for k in params if "pool" in k or k in _POOL_SIZE_PARAMS},
                "sessions_opened": opened}
-    summary = (f"{len(sessions)}/{usable} connections in use ({usage:.0%}), {states.get('idle in transaction', 0)} idle in "
-               f"transaction; connect {connect_ms:.1f} ms vs round trip {trip_ms:.2f} ms; "
-               + (f"pooler: {pooler}" if pooler else "no pooler detected"))
+    # The verdict rests on counts, which hidden sessions are part of; only their states are unknown.
+    hidden = states.get("hidden", 0)
+    idle_tx = f"{states.get('idle in transaction', 0)} idle in transaction"
+    if hidden:
+        idle_tx = f"{idle_tx} among the {len(sessions) - hidden} whose state this role sees ({grant(facts)} shows the other {hidden})"
+    summary = (f"{len(sessions)}/{usable} connections in use ({usage:.0%}), {idle_tx}; connect {connect_ms:.1f} ms vs round "
+               f"trip {trip_ms:.2f} ms; " + (f"pooler: {pooler}" if pooler else "no pooler detected"))
     return Outcome.scored(score * penalty(others), summary, metrics=metrics, findings=findings)
 
 
@@ -239,9 +261,14 @@ def long_transactions(facts, t):
     sessions = [row for row in _client_sessions(facts["postgres.activity"])
                 if row.get("application_name") != "perfcheck"]
     here = [row for row in sessions if row.get("database") == database]
-    hidden = sum(1 for row in here if row.get("state") is None)
+    # A hidden session outside any transaction cannot be a long one; one inside (or not
+    # known to be outside) may be, for all this role can tell.
+    hidden = [row for row in here if hidden_session(row)]
+    hidden_open = sum(1 for row in hidden if row.get("in_transaction") is not False)
     findings = []
     for row in here:
+        if hidden_session(row):
+            continue
         state = row.get("state") or ""
         if state.startswith("idle in transaction"):
             age, limit, what = row.get("state_age_s"), t["max_idle_in_transaction_s"], state
@@ -259,10 +286,15 @@ def long_transactions(facts, t):
             Fix.manual(f"SELECT pg_terminate_backend({int(row['pid'])});"),
             {"pid": row["pid"], "state": state, "age_s": round(float(age), 1), "xact_age_s": row.get("xact_age_s")}))
     findings.sort(key=lambda f: -f.evidence["age_s"])
-    metrics = {"sessions": len(here), "other_databases": len(sessions) - len(here), "long": len(findings), "hidden": hidden}
-    note = f"; {hidden} sessions of other roles are hidden (grant pg_monitor)" if hidden else ""
+    metrics = {"sessions": len(here), "other_databases": len(sessions) - len(here), "long": len(findings),
+               "hidden_sessions": len(hidden), "hidden_in_transaction": hidden_open}
+    note = (f"; {len(hidden)} sessions of other roles are hidden from this role, none in a transaction"
+            if hidden and not hidden_open else "")
     if not findings:
-        return Outcome.passed(f"no session in {database} idle in transaction over {t['max_idle_in_transaction_s']} s "
-                              f"or in a transaction over {t['max_active_s']} s{note}", metrics=metrics)
-    return Outcome.scored(penalty(findings), f"{len(findings)} sessions in long transactions{note}",
-                          metrics=metrics, findings=findings)
+        outcome = Outcome.passed(f"no session in {database} idle in transaction over {t['max_idle_in_transaction_s']} s "
+                                 f"or in a transaction over {t['max_active_s']} s{note}", metrics=metrics)
+    else:
+        outcome = Outcome.scored(penalty(findings), f"{len(findings)} sessions in long transactions{note}",
+                                 metrics=metrics, findings=findings)
+    return unless_hidden(outcome, hidden_open, f"sessions of other roles in a transaction in {database} "
+                                               f"(their state and age)", facts)

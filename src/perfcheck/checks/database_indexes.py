@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
-from ..registry import Outcome, check
-from ..sqlnames import index_name, qualified, quote_ident
-from ..units import format_bytes
-from .pg import penalty
+from perfcheck.model import Applicability, Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.pg.names import index_name, qualified, quote_ident
+from perfcheck.units import format_bytes
+from perfcheck.checks.pg import penalty
 
 Index = dict[str, Any]
 

@@ -11,12 +11,12 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import lognormal
-from ..sqlnames import qualified, quote_ident
-from .pg import Catalog, penalty, short_sql, statement_object
-from .statement_shape import Shape, batched, shape
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
+from perfcheck.pg.names import qualified, quote_ident
+from perfcheck.checks.pg import Catalog, hidden_statement, penalty, short_sql, statement_object, unless_hidden
+from perfcheck.checks.statement_shape import Shape, batched, shape
 
 Row = dict[str, Any]
 _WIDE_TYPES = ("text", "json", "jsonb", "bytea", "xml", "character varying", "tsvector")
@@ -32,7 +32,26 @@ def _workload(statements: list[Row], min_calls: int, needle: str = "") -> list[t
     the statement must contain to matter (`*`, `offset`): a cheap test that spares parsing
     the rest."""
     return [(row, shape(row["query"])) for row in statements
-            if row["calls"] >= min_calls and (not needle or needle in row["query"].lower())]
+            if row["calls"] >= min_calls and not hidden_statement(row) and (not needle or needle in row["query"].lower())]
+
+
+def _hidden(statements: list[Row], min_calls: int) -> list[Row]:
+    """Other roles' statements called min_calls+ times, whose text this role may not read:
+    any of them could be what a check looks for (their counters alone can't tell)."""
+    return [row for row in statements if row["calls"] >= min_calls and hidden_statement(row)]
+
+
+HIDDEN_TEXTS = "statements of other roles (their text)"
+
+
+def _too_little(statements: list[Row], min_calls: int) -> str:
+    """Why a check skips for want of workload; other roles' statements that reach here were
+    called often enough but cannot change its verdict (their counters say so)."""
+    others = len(_hidden(statements, min_calls))
+    if others:
+        return (f"no statement whose text this role can read has been called {min_calls}+ times yet; the {others} "
+                f"of other roles that have cannot fail this check")
+    return f"no statement has been called {min_calls}+ times yet: too little workload to judge"
 
 
 def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
@@ -44,13 +63,23 @@ def _tables_of(columns: list[Row]) -> dict[tuple[str, str], list[Row]]:
 
 # --- db.slow_queries ---------------------------------------------------------------------
 
-@check("db.slow_queries", requires=["postgres.statements"])
+@check("db.slow_queries", requires=["postgres.statements", "postgres.server"])
 def slow_queries(facts, t):
     statements = facts["postgres.statements"]
+    # Another role's statement shows its times but not its text: one over the target may
+    # be a slow query or a utility statement, and it cannot be named.
+    hidden = [row for row in _hidden(statements, t["min_calls"]) if row["mean_ms"] > t["mean_ms"]]
+    outcome = _slow_queries(statements, t)
+    return unless_hidden(outcome, len(hidden), f"statements of other roles averaging over {t['mean_ms']} ms "
+                                               f"(their text)", facts)
+
+
+def _slow_queries(statements: list[Row], t) -> Outcome:
     total_ms = sum(row["total_ms"] or 0 for row in statements) or 1.0
     # Slowest first; utility statements (CREATE INDEX, VACUUM…) are not the application's
     # queries. Only the slow ones and the slowest query need parsing to tell.
-    called = sorted((row for row in statements if row["calls"] >= t["min_calls"]), key=lambda r: -r["mean_ms"])
+    called = sorted((row for row in statements if row["calls"] >= t["min_calls"] and not hidden_statement(row)),
+                    key=lambda r: -r["mean_ms"])
     slow: list[Row] = []
     worst = None
     for row in called:
@@ -62,8 +91,7 @@ def slow_queries(facts, t):
         if row["mean_ms"] > t["mean_ms"]:
             slow.append(row)
     if worst is None:
-        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
-                            metrics={"statements": len(statements), "judged": 0})
+        return Outcome.skip(_too_little(statements, t["min_calls"]), metrics={"statements": len(statements), "judged": 0})
     slow.sort(key=lambda r: -r["total_ms"])
     findings = []
     for row in slow[: t["top"]]:
@@ -92,8 +120,13 @@ def slow_queries(facts, t):
 
 # --- db.select_star ------------------------------------------------------------------------
 
-@check("db.select_star", requires=["postgres.statements", "postgres.columns"])
+@check("db.select_star", requires=["postgres.statements", "postgres.columns", "postgres.server"])
 def select_star(facts, t):
+    hidden = _hidden(facts["postgres.statements"], t["min_calls"])
+    return unless_hidden(_select_star(facts, t), len(hidden), HIDDEN_TEXTS, facts)
+
+
+def _select_star(facts, t) -> Outcome:
     tables = _tables_of(facts["postgres.columns"])
     catalog = Catalog(tables)
     hits: dict[tuple[str, str], list[Row]] = defaultdict(list)
@@ -168,8 +201,21 @@ def _related_tables(facts, tables: dict[tuple[str, str], list[Row]]):
     return related
 
 
-@check("db.n_plus_one", requires=["postgres.statements", "postgres.foreign_keys", "postgres.columns"])
+@check("db.n_plus_one", requires=["postgres.statements", "postgres.foreign_keys", "postgres.columns", "postgres.server"])
 def n_plus_one(facts, t):
+    outcome, undriven = _n_plus_one(facts, t)
+    statements = facts["postgres.statements"]
+    # A hidden statement called min_calls+ times may be a lookup; one returning several rows
+    # may be the list query that drives a hot lookup seen here without one.
+    hottest = max(undriven, default=0)  # the ratio grows with the lookup's calls: the hottest decides
+    hidden = {id(row): row for row in _hidden(statements, t["min_calls"])}
+    for row in statements:
+        if hidden_statement(row) and _rows_per_call(row) >= 2 and hottest / max(1, row["calls"]) >= t["ratio"]:
+            hidden[id(row)] = row
+    return unless_hidden(outcome, len(hidden), HIDDEN_TEXTS, facts)
+
+
+def _n_plus_one(facts, t) -> tuple[Outcome, list[int]]:
     tables = _tables_of(facts["postgres.columns"])
     catalog = Catalog(tables)
     related = _related_tables(facts, tables)
@@ -185,7 +231,7 @@ def n_plus_one(facts, t):
     # table; a statement that names none of them is not parsed.
     drivers: dict[tuple[str, str], Row] = {}
     for row in statements:
-        if _rows_per_call(row) < 2 or wanted.isdisjoint(_WORD.findall(row["query"].lower())):
+        if _rows_per_call(row) < 2 or hidden_statement(row) or wanted.isdisjoint(_WORD.findall(row["query"].lower())):
             continue
         sh = shape(row["query"])
         if sh.kind == "select":
@@ -194,9 +240,12 @@ def n_plus_one(facts, t):
                 if key and (key not in drivers or drivers[key]["calls"] < row["calls"]):
                     drivers[key] = row
     worst: dict[tuple[str, str], tuple[float, Row, Row, Any]] = {}
+    undriven = []  # calls of hot lookups with no list query seen around them
     for row, lookup, key, around_keys in lookups:
         around = [drivers[k] for k in around_keys if k in drivers and drivers[k] is not row]
         if not around:
+            if around_keys:
+                undriven.append(row["calls"])
             continue  # a hot lookup with no list query around it is just a hot endpoint
         driver = max(around, key=lambda r: r["calls"])
         ratio = row["calls"] / max(1, driver["calls"])
@@ -217,8 +266,9 @@ def n_plus_one(facts, t):
              "total_ms": round(row["total_ms"], 1), "queryid": row["queryid"], "driver_queryid": driver["queryid"]}))
     metrics = {"patterns": len(findings), "extra_round_trips": sum(f.evidence["calls"] - f.evidence["driver_calls"] for f in findings)}
     if not findings:
-        return Outcome.passed("no single-row lookup runs many times per list query", metrics=metrics)
-    return Outcome.scored(penalty(findings), f"{len(findings)} N+1 lookup patterns", metrics=metrics, findings=findings)
+        return Outcome.passed("no single-row lookup runs many times per list query", metrics=metrics), undriven
+    return Outcome.scored(penalty(findings), f"{len(findings)} N+1 lookup patterns", metrics=metrics,
+                          findings=findings), undriven
 
 
 # --- db.offset_pagination -----------------------------------------------------------------------
@@ -237,8 +287,13 @@ def _keyset(order_by: tuple[tuple[str, bool], ...]) -> str:
     return f"… WHERE {where} ORDER BY {order} LIMIT ${len(columns) + 1}"
 
 
-@check("db.offset_pagination", requires=["postgres.statements"])
+@check("db.offset_pagination", requires=["postgres.statements", "postgres.server"])
 def offset_pagination(facts, t):
+    hidden = _hidden(facts["postgres.statements"], t["min_calls"])
+    return unless_hidden(_offset_pagination(facts, t), len(hidden), HIDDEN_TEXTS, facts)
+
+
+def _offset_pagination(facts, t) -> Outcome:
     findings = []
     for row, sh in _workload(facts["postgres.statements"], t["min_calls"], "offset"):
         if sh.paging is None:
@@ -268,7 +323,7 @@ def offset_pagination(facts, t):
 
 # --- db.prepared_statements ----------------------------------------------------------------------
 
-@check("db.prepared_statements", requires=["postgres.statements", "postgres.settings"])
+@check("db.prepared_statements", requires=["postgres.statements", "postgres.settings", "postgres.server"])
 def prepared_statements(facts, t):
     statements = facts["postgres.statements"]
     if statements and all(row.get("plans") is None for row in statements):
@@ -277,10 +332,18 @@ def prepared_statements(facts, t):
     if tracking != "on":
         return Outcome.skip("pg_stat_statements.track_planning is off, so plans are not counted; enable it with "
                             "ALTER SYSTEM SET pg_stat_statements.track_planning = on; SELECT pg_reload_conf();")
+    # A hidden statement's plans and calls are there: one that reuses its plans cannot be a
+    # problem; one planned on most calls may be, and cannot be named.
+    hidden = [row for row in _hidden(statements, t["min_calls"])
+              if (row.get("plans") or 0) / row["calls"] > t["max_plans_per_call"]]
+    return unless_hidden(_prepared_statements(statements, t), len(hidden), "statements of other roles planned on most "
+                                                                           "calls (their text)", facts)
+
+
+def _prepared_statements(statements: list[Row], t) -> Outcome:
     judged = [row for row, sh in _workload(statements, t["min_calls"]) if sh.is_dml and row.get("plans") is not None]
     if not judged:
-        return Outcome.skip(f"no statement has been called {t['min_calls']}+ times yet: too little workload to judge",
-                            metrics={"judged": 0})
+        return Outcome.skip(_too_little(statements, t["min_calls"]), metrics={"judged": 0})
     plan_ms = sum(row.get("total_plan_ms") or 0 for row in judged)
     exec_ms = sum(row["total_ms"] or 0 for row in judged)
     share = plan_ms / (plan_ms + exec_ms) if plan_ms + exec_ms > 0 else 0.0

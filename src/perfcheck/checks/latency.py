@@ -2,7 +2,7 @@
 checklist's budget (P50 < 50 ms, P95 < 100 ms, P99 < 200 ms, first byte < 50 ms).
 
 The fact `http.latency` is {"endpoints": {name: run_load result}, "requests", "rate",
-"warmup"} (see perfcheck.loadgen for a result's fields). An endpoint scores its worst
+"warmup"} (see perfcheck.collectors.http.load for a result's fields). An endpoint scores its worst
 percentile on the log-normal curve (0.9 at the target, 0.5 at twice it), times the
 share of its requests that got a non-5xx answer; the check scores its worst endpoint,
 because one slow endpoint is a slow product.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import lognormal
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 MEDIAN_FACTOR = 2.0  # a percentile at twice its target scores 0.5

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Applicability, Finding, Fix
-from ..units import format_bytes
-from ..registry import Outcome, check
-from ..scoring import lognormal
-from ..sqlnames import qualified
+from perfcheck.model import Applicability, Finding, Fix
+from perfcheck.units import format_bytes
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
+from perfcheck.pg.names import qualified
+from perfcheck.checks.pg import hidden_statement, unless_hidden
 
 QUERY_CHARS = 120
 SHOWN_STATEMENTS = 3
@@ -80,9 +81,17 @@ def _qualified(rec: dict[str, Any]) -> str:
     return qualified(rec["schema"], rec["table"])
 
 
-@check("db.missing_indexes", requires=["postgres.index_advice"])
+@check("db.missing_indexes", requires=["postgres.index_advice", "postgres.statements", "postgres.server"])
 def missing_indexes(facts, t):
-    advice = facts["postgres.index_advice"]
+    # The advisor plans statements from their text: other roles' statements it would have
+    # analysed (by calls and mean time) are hidden from it, and the indexes they need too.
+    hidden = [row for row in facts.get("postgres.statements") or () if hidden_statement(row)
+              and row["calls"] >= t["min_calls"] and row["mean_ms"] >= t["min_mean_ms"]]
+    return unless_hidden(_missing_indexes(facts["postgres.index_advice"], t), len(hidden),
+                         "statements of other roles (their text, which the index advisor plans)", facts)
+
+
+def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     verified = advice["mode"] == "hypopg"
     # The advisor applied the thresholds; a saved run judged with a stricter min_saving drops more.
     recs = [r for r in advice["recommendations"]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
-from ..scoring import lognormal
-from .pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
+from perfcheck.scoring import lognormal
+from perfcheck.checks.pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
 
 
 @check("mon.slow_query_log", requires=["postgres.settings", "postgres.extensions"])

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfcheck.model import Status
+from perfcheck.registry import Outcome
+from perfcheck.pg.names import quote_ident
+
 ENABLE_PG_STAT_STATEMENTS = (
     "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf (then restart), "
     "and CREATE EXTENSION pg_stat_statements; in the database"
@@ -54,12 +58,56 @@ def short_sql(text: str | None, limit: int = 120) -> str:
 
 
 def statement_object(row: dict[str, Any]) -> str:
-    """How a pg_stat_statements entry is named in a finding: its text, or its queryid when
-    the text is hidden from this role."""
-    query = row.get("query") or ""
-    if query.startswith("<insufficient privilege>"):
-        return f"queryid {row.get('queryid')} (text hidden: grant pg_read_all_stats)"
-    return short_sql(query)
+    """How a pg_stat_statements entry is named in a finding: its text. Hidden statements
+    never make findings (see `hidden_statement`); should one slip through, it is named by
+    its role, never by the placeholder text or a NULL queryid."""
+    if hidden_statement(row):
+        return f"a statement of role {row.get('user') or 'unknown'} (text hidden)"
+    return short_sql(row.get("query"))
+
+
+# --- what the audit role cannot see ---------------------------------------------------
+#
+# Without pg_read_all_stats (pg_monitor includes it) PostgreSQL hides other roles' sessions
+# (state, times, query) and statement texts (query, queryid) from the audit role; their
+# rows are still there. A check that needs what they hide must not pass on the rest: it is
+# an error that names the grant, unless what it can see is already a problem.
+
+HIDDEN_TEXT = "<insufficient privilege>"
+
+
+def hidden_statement(row: dict[str, Any]) -> bool:
+    """A pg_stat_statements row whose text this role may not read (another role's)."""
+    return bool(row.get("hidden")) or (row.get("query") or HIDDEN_TEXT) == HIDDEN_TEXT
+
+
+def hidden_session(row: dict[str, Any]) -> bool:
+    """A pg_stat_activity row of another role: no state (a visible client session has one)."""
+    return bool(row.get("hidden")) or row.get("state") is None
+
+
+def grant(facts: Any) -> str:
+    """The statement that lets the audit role see everything the checks read."""
+    role = (facts.get("postgres.server") or {}).get("user")
+    return f"GRANT pg_monitor TO {quote_ident(role) if role else '<the audit role>'};"
+
+
+def unless_hidden(outcome: Outcome, hidden: int, what: str, facts: Any) -> Outcome:
+    """`outcome` judged on what this role sees, with `hidden` rows it cannot see that could
+    change it (`what` names them: "sessions of other roles in a transaction"). A problem
+    seen stands, with a note; a pass or skip on partial data becomes an error with the grant."""
+    outcome.metrics["hidden"] = hidden
+    if not hidden:
+        return outcome
+    role = (facts.get("postgres.server") or {}).get("user") or "the audit role"
+    if hidden == 1:  # "statements of other roles …" → "statement of other roles …"
+        noun, _, rest = what.partition(" ")
+        what = f"{noun.removesuffix('s')} {rest}"
+    if outcome.status in (Status.WARN, Status.FAIL):
+        outcome.summary += f"; role {role} cannot see {hidden} {what} ({grant(facts)} shows them)"
+        return outcome
+    return Outcome.error(f"not judged: role {role} cannot see {hidden} {what}; run {grant(facts)} "
+                         f"(pg_read_all_stats alone also does)", metrics=outcome.metrics)
 
 
 def int_setting(settings: dict[str, dict[str, Any]], name: str, default: int = 0) -> int:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Finding, Fix
-from ..registry import Outcome, check
+from perfcheck.model import Finding, Fix
+from perfcheck.registry import Outcome, check
 
 THROTTLE_WORDS = ("rate", "limit", "throttl", "too many", "slow down", "flood")
 

@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..model import Status
+from perfcheck.model import Status
 
 
 class TargetError(Exception):
@@ -36,9 +36,9 @@ class Unavailable:
 
 # Collectors by target, imported only when that target is audited (checks never import drivers).
 _COLLECTORS = {
-    "postgres": "perfcheck.collectors.postgres:PostgresCollector",
+    "postgres": "perfcheck.collectors.postgres.collector:PostgresCollector",
     "redis": "perfcheck.collectors.redis:RedisCollector",
-    "http": "perfcheck.collectors.http:HttpCollector",
+    "http": "perfcheck.collectors.http.collector:HttpCollector",
 }
 # Which config target feeds which collector, and the flag a user would pass.
 TARGET_CONFIG = {"postgres": "db", "redis": "redis", "http": "url"}

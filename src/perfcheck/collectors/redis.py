@@ -33,9 +33,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoPermissionError
 from redis.retry import Retry
 
-from ..model import Status
-from ..redact import redact_url, scrub, secrets_in_url
-from . import Collector, FactUnavailable, TargetError
+from perfcheck.model import Status
+from perfcheck.redact import redact_url, scrub, secrets_in_url
+from perfcheck.collectors import Collector, FactUnavailable, TargetError
 
 # Settings read with CONFIG GET when allowed; cache.eviction reads the two maxmemory
 # values from INFO memory first, so a user without CONFIG still gets that check.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..model import Report
+from perfcheck.model import Report
 
 
 # Each check's why / how to fix, generated from the checklist (python -m perfcheck.docs):
@@ -46,49 +46,49 @@ def repository_path(config_file: str | None) -> str | None:
 
 
 def _json(report: Report, **_: object) -> str:
-    from .json_report import to_json
+    from perfcheck.report.json_report import to_json
 
     return to_json(report)
 
 
 def _terminal(report: Report, color: bool = False, width: int = 100, **_: object) -> str:
-    from .terminal import to_text
+    from perfcheck.report.terminal import to_text
 
     return to_text(report, color=color, width=width)
 
 
 def _markdown(report: Report, **_: object) -> str:
-    from .markdown import to_markdown
+    from perfcheck.report.markdown import to_markdown
 
     return to_markdown(report)
 
 
 def _sarif(report: Report, config_file: str | None = None, **_: object) -> str:
-    from .sarif import to_sarif
+    from perfcheck.report.sarif import to_sarif
 
     return to_sarif(report, config_file=config_file)
 
 
 def _junit(report: Report, **_: object) -> str:
-    from .junit import to_junit
+    from perfcheck.report.junit import to_junit
 
     return to_junit(report)
 
 
 def _html(report: Report, **_: object) -> str:
-    from .html import to_html
+    from perfcheck.report.html import to_html
 
     return to_html(report)
 
 
 def _github(report: Report, config_file: str | None = None, **_: object) -> str:
-    from .github import to_github
+    from perfcheck.report.github import to_github
 
     return to_github(report, file=config_file)
 
 
 def _gitlab(report: Report, config_file: str | None = None, **_: object) -> str:
-    from .gitlab import to_gitlab
+    from perfcheck.report.gitlab import to_gitlab
 
     return to_gitlab(report, path=config_file)
 

@@ -9,9 +9,9 @@ from typing import Any
 from rich.console import Console, Group
 from rich.text import Text
 
-from ..baseline import Change, Comparison
-from ..model import Report
-from .text import md_text
+from perfcheck.gate.baseline import Change, Comparison
+from perfcheck.model import Report
+from perfcheck.report.text import md_text
 
 SECTIONS = (  # (attribute, heading, terminal style, mark)
     ("regressions", "Regressions against the baseline", "bold red", "✖"),

@@ -10,9 +10,9 @@ annotation links to where a threshold, an assertion or a mute would be changed.
 
 from __future__ import annotations
 
-from ..model import Report, Status
-from ..mutes import accepted
-from . import comparison
+from perfcheck.model import Report, Status
+from perfcheck.gate.mutes import accepted
+from perfcheck.report import comparison
 
 MAX_LINES = 50
 

@@ -21,8 +21,8 @@ import hashlib
 import json
 from typing import Any
 
-from ..model import CheckResult, Report, Status
-from . import DEFAULT_CONFIG_PATH, comparison
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.report import DEFAULT_CONFIG_PATH, comparison
 
 # GitLab's severities: info, minor, major, critical, blocker.
 _SEVERITY = {"fail": "major", "warn": "minor", "info": "info"}

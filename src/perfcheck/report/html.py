@@ -13,10 +13,10 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from .. import checklist
-from ..model import CheckResult, Report, Status
-from . import comparison
-from .text import score_text
+from perfcheck import checklist
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.report import comparison
+from perfcheck.report.text import score_text
 
 PERCENTILES = (("p50_ms", "P50", "#4e79a7"), ("p95_ms", "P95", "#f28e2b"), ("p99_ms", "P99", "#e15759"))
 MAX_FINDINGS = 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..model import SCHEMA, Report
+from perfcheck.model import SCHEMA, Report
 
 
 def _default(value: object) -> object:

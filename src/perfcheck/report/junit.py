@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..model import CheckResult, Report, Status
-from ..mutes import accepted
-from . import comparison
-from .text import xml_safe
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.gate.mutes import accepted
+from perfcheck.report import comparison
+from perfcheck.report.text import xml_safe
 
 
 def _details(result: CheckResult) -> str:

@@ -10,7 +10,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from ..model import CheckResult
+from perfcheck.model import CheckResult
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 BAR_WIDTH = 30

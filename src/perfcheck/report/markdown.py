@@ -7,9 +7,9 @@ under 1 MiB (GitHub's job-summary limit): sections that don't fit are left out w
 
 from __future__ import annotations
 
-from ..model import CheckResult, Report, Status
-from . import comparison
-from .text import md_block, md_code, md_text, score_text
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.report import comparison
+from perfcheck.report.text import md_block, md_code, md_text, score_text
 
 LIMIT_BYTES = 1024 * 1024
 MAX_FINDINGS = 25

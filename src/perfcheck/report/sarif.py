@@ -28,9 +28,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from .. import checklist
-from ..model import CheckResult, Finding, Report, Status
-from . import DEFAULT_CONFIG_PATH, comparison, help_uri
+from perfcheck import checklist
+from perfcheck.model import CheckResult, Finding, Report, Status
+from perfcheck.report import DEFAULT_CONFIG_PATH, comparison, help_uri
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 REGRESSION_RULE = "perfcheck.regression"

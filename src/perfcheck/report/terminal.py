@@ -10,9 +10,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..baseline import Comparison
-from ..model import CheckResult, Report, Status
-from . import comparison, latency_view
+from perfcheck.gate.baseline import Comparison
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.report import comparison, latency_view
 
 _STYLE = {
     Status.PASS: ("✔", "green"), Status.WARN: ("▲", "yellow"), Status.FAIL: ("✖", "red"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from perfcheck.model import Finding
 from perfcheck.registry import Outcome, check
 from perfcheck.scoring import lognormal
-from perfcheck.sqlnames import qualified
+from perfcheck.pg.names import qualified
 
 
 @check(

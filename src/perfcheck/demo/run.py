@@ -1,7 +1,7 @@
 """`perfcheck demo`: perfcheck's whole job on a backend it starts itself.
 
 In a temporary folder, on free loopback ports: a throwaway PostgreSQL (pg_stat_statements,
-HypoPG), a Redis and the music API from examples/music-api, seeded with realistic volumes
+HypoPG), a Redis and the music API from perfcheck/demo/music_api, seeded with realistic volumes
 and the checklist's classic mistakes. A short bounded workload runs, then the full audit.
 With `fix`, the recommended indexes are built (the apply-indexes API), the workload and
 the audit run again, and before → after is shown side by side.
@@ -30,10 +30,17 @@ from typing import Any, Callable, Iterator, TextIO
 
 import yaml
 
-from .demo_view import Snapshot, comparison
-from .model import Report
-from .sandbox import (MissingServer, PostgresServer, RedisServer, free_port, hypopg_available, postgres_bindir,
-                      redis_binary)
+from perfcheck.demo.view import Snapshot, comparison
+from perfcheck.model import Report
+from perfcheck.demo.sandbox import (
+    MissingServer,
+    PostgresServer,
+    RedisServer,
+    free_port,
+    hypopg_available,
+    postgres_bindir,
+    redis_binary,
+)
 
 APP_ROLE, APP_DB = "music", "music"
 # The workload the demo drives before each audit: bounded in requests and seconds.
@@ -53,14 +60,8 @@ class DemoError(Exception):
 
 
 def app_dir() -> Path:
-    """The music API: shipped in the wheel as perfcheck/music_api, or examples/ in a checkout."""
-    packaged = resources.files("perfcheck") / "music_api"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    source = Path(__file__).resolve().parents[2] / "examples" / "music-api"
-    if (source / "app.py").is_file():
-        return source
-    raise DemoError("the music API (examples/music-api) is missing from this installation")
+    """The music API, shipped inside this package."""
+    return Path(str(resources.files("perfcheck.demo") / "music_api"))
 
 
 def check_app_modules() -> None:
@@ -280,9 +281,9 @@ def write_config(stack: Stack, session_code: str) -> Path:
 
 
 def audit(config_path: Path, steps: Steps) -> Report:
-    from . import config as config_mod
-    from .registry import load_checks
-    from .runner import Progress, run_audit
+    from perfcheck import config as config_mod
+    from perfcheck.registry import load_checks
+    from perfcheck.runner import Progress, run_audit
 
     cfg = config_mod.load(str(config_path), environ={})  # the demo's targets only, never the shell's
     loaded = load_checks()
@@ -300,9 +301,9 @@ def audit(config_path: Path, steps: Steps) -> Report:
 def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
     """Build the indexes the advisor recommends, with the apply-indexes API (advisory lock,
     CONCURRENTLY, validity checked, ANALYZE); returns the statements of those built."""
-    from .advisor import advise
-    from .advisor.ddl import statements
-    from .apply_indexes import apply
+    from perfcheck.advisor import advise
+    from perfcheck.advisor.ddl import statements
+    from perfcheck.apply.build import apply
 
     advice = advise(stack.db_url)
     result = apply(advice, stack.db_url, events=lambda line: steps.say("  " + line))
@@ -326,7 +327,7 @@ class DemoOptions:
 def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
         render: Callable[[Report], str] | None = None) -> int:
     """Run the demo; returns the exit code. Everything started is stopped before returning."""
-    from .report import render as render_report
+    from perfcheck.report import render as render_report
 
     color = out.isatty()
     render = render or (lambda report: render_report(report, "terminal", color=color))
@@ -410,7 +411,7 @@ def background_traffic(stack: Stack, workload: ModuleType, seed: int) -> Iterato
 
 
 def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
-    from .redact import redact_url
+    from perfcheck.redact import redact_url
 
     steps.say("everything keeps running until Ctrl-C:")
     steps.say(f"  music API   {stack.api_url}/  (Socket.IO at /socket.io/, metrics at /metrics)")
@@ -436,7 +437,7 @@ def main(fix: bool = False, keep_running: bool = False) -> int:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return exc.code
     except Exception as exc:  # noqa: BLE001 - everything was stopped already; say what broke
-        from .redact import scrub
+        from perfcheck.redact import scrub
 
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"perfcheck: error: the demo failed: {type(exc).__name__}: {scrub(message, [])}", file=sys.stderr)

@@ -3,11 +3,11 @@ statements), a line per index applied, and the summary. Plain text; no I/O."""
 
 from __future__ import annotations
 
-from .advisor.ddl import statements
-from .units import format_bytes
-from .advisor.model import Advice, Recommendation
-from .apply_indexes import ApplyResult, IndexOutcome
-from .sqlnames import qualified
+from perfcheck.advisor.ddl import statements
+from perfcheck.units import format_bytes
+from perfcheck.advisor.model import Advice, Recommendation
+from perfcheck.apply.build import ApplyResult, IndexOutcome, Leftover
+from perfcheck.pg.names import qualified
 
 QUERY_CHARS = 100
 
@@ -46,6 +46,14 @@ def plan_text(advice: Advice, recs: list[Recommendation], target: str, unmatched
             lines.append(f"     … and {len(rec.statements) - 5} more")
         for statement in statements(rec):
             lines.append(f"   {statement};")
+    return "\n".join(lines) + "\n"
+
+
+def leftovers_text(found: list[Leftover]) -> str:
+    """INVALID indexes under the planned names: those --yes repairs, those it leaves alone."""
+    lines = ["", "INVALID indexes under these names:"]
+    for leftover in found:
+        lines.append(f"  {'↻ would repair' if leftover.repairable else '✖ will not touch'}: {leftover.message}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,8 +13,8 @@ from datetime import date
 from fnmatch import fnmatchcase
 from typing import Any, Iterable
 
-from .config import ConfigError
-from .model import CheckResult, Report
+from perfcheck.config import ConfigError, did_you_mean
+from perfcheck.model import CheckResult, Report
 
 _ACTIONABLE = ("warn", "fail")  # finding severities a gate or a baseline cares about
 
@@ -33,13 +33,13 @@ class Mute:
         return self.key is not None and fnmatchcase(key, self.key)
 
 
-def _until(value: Any, where: str) -> date | None:
+def _until(value: Any, where: str, at: tuple[Any, ...]) -> date | None:
     if value is None or isinstance(value, date):
         return value
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ConfigError(f"{where}.until: expected a date like 2025-12-31, got {value!r}") from None
+        raise ConfigError(f"{where}.until: expected a date like 2025-12-31, got {value!r}", at) from None
 
 
 def parse(entries: Iterable[dict[str, Any]], known_checks: Iterable[str], today: date | None = None) -> tuple[list[Mute], list[str]]:
@@ -49,18 +49,18 @@ def parse(entries: Iterable[dict[str, Any]], known_checks: Iterable[str], today:
     active: list[Mute] = []
     lapsed: list[str] = []
     for i, entry in enumerate(entries):
-        where = f"mute[{i}]"
+        where, at = f"mute[{i}]", ("mute", i)
         key, check = entry.get("key"), entry.get("check")
         if (key is None) == (check is None):
-            raise ConfigError(f"{where}: give either `key` (check:object) or `check` (a check id)")
+            raise ConfigError(f"{where}: give either `key` (check:object) or `check` (a check id)", at)
         if not (entry.get("reason") or "").strip():
-            raise ConfigError(f"{where}: a mute needs a `reason` (why the finding is accepted)")
+            raise ConfigError(f"{where}: a mute needs a `reason` (why the finding is accepted)", at)
         named = check if check is not None else key.partition(":")[0]
         if ":" not in (key or ":"):
-            raise ConfigError(f"{where}.key: {key!r} is not a finding key (check:object); use `check:` to mute a whole check")
+            raise ConfigError(f"{where}.key: {key!r} is not a finding key (check:object); use `check:` to mute a whole check", at)
         if not any(ch in named for ch in "*?[") and named not in known:
-            raise ConfigError(f"{where}: unknown check {named!r} (see `perfcheck checks`)")
-        mute = Mute(entry["reason"].strip(), key, check, _until(entry.get("until"), where))
+            raise ConfigError(f"{where}: unknown check {named!r}{did_you_mean(named, known)} (see `perfcheck checks`)", at)
+        mute = Mute(entry["reason"].strip(), key, check, _until(entry.get("until"), where, (*at, "until")))
         if mute.until is not None and mute.until < today:
             lapsed.append(f"the mute of {key or check} lapsed on {mute.until.isoformat()} ({mute.reason}); it no longer applies")
             continue

@@ -11,7 +11,7 @@ Planted problems (each one a perfcheck check id):
   cdn.static_cache       static assets carry no Cache-Control, hashed names or not
 
 Run it by hand (after schema.sql and seed.sql):
-  DATABASE_URL=postgresql://… REDIS_URL=redis://… uvicorn app:app --app-dir examples/music-api
+  DATABASE_URL=postgresql://… REDIS_URL=redis://… uvicorn app:app --app-dir src/perfcheck/demo/music_api
 """
 
 from __future__ import annotations

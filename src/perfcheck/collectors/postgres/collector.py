@@ -18,11 +18,11 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from ..redact import scrub
-from ..sqlnames import tagged
-from . import Collector, FactUnavailable, TargetError
-from ..checks.pg import ENABLE_PG_STAT_STATEMENTS
-from ..model import Status
+from perfcheck.redact import scrub
+from perfcheck.pg.names import tagged
+from perfcheck.collectors import Collector, FactUnavailable, TargetError
+from perfcheck.checks.pg import ENABLE_PG_STAT_STATEMENTS, HIDDEN_TEXT
+from perfcheck.model import Status
 
 # Settings the checks read (db.timeouts, db.pool, mon.slow_query_log, db.prepared_statements…).
 SETTINGS = [
@@ -37,7 +37,7 @@ SETTINGS = [
 
 @cache
 def query_text(name: str) -> str:
-    return tagged((resources.files("perfcheck.collectors") / "sql" / "postgres" / f"{name}.sql").read_text())
+    return tagged((resources.files("perfcheck.collectors.postgres") / "sql" / f"{name}.sql").read_text())
 
 
 def one_line(exc: BaseException) -> str:
@@ -71,7 +71,7 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
 
 
 def describe_connect_error(url: str, exc: psycopg.Error) -> str:
-    from ..redact import redact_url, secrets_in_url
+    from perfcheck.redact import redact_url, secrets_in_url
 
     where = redact_url(url)
     message = str(exc)
@@ -175,8 +175,11 @@ class PostgresCollector(Collector):
         except psycopg.errors.ObjectNotInPrerequisiteState:
             raise FactUnavailable(f"pg_stat_statements is installed but not loaded; set {ENABLE_PG_STAT_STATEMENTS}") from None
         for row in rows:
-            if row["query"] is None:  # another role's statement, hidden without pg_read_all_stats
-                row["query"] = "<insufficient privilege>"
+            # Another role's statement, without pg_read_all_stats: its counters are there, its
+            # text and queryid are not. Marked, so that no check judges or names it by its text.
+            row["hidden"] = row["query"] is None or row["query"] == HIDDEN_TEXT or row["queryid"] is None
+            if row["hidden"]:
+                row["query"] = HIDDEN_TEXT
         return rows
 
     def _activity(self) -> list[dict[str, Any]]:
@@ -199,7 +202,7 @@ class PostgresCollector(Collector):
         (they differ behind a pooler); secret parameters stay masked."""
         from urllib.parse import parse_qsl, urlsplit
 
-        from ..redact import redact_url
+        from perfcheck.redact import redact_url
 
         parts = urlsplit(redact_url(self.url))
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -216,7 +219,7 @@ class PostgresCollector(Collector):
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);
         hypothetical indexes only, on this read-only session."""
-        from ..advisor.analyse import analyse
+        from perfcheck.advisor.analyse import analyse
 
         statements = self.fact("postgres.statements")
         advice = analyse(self.conn, statements, self.fact("postgres.extensions"),

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .model import Report
-from .report.terminal import score_style
+from perfcheck.model import Report
+from perfcheck.report.terminal import score_style
 
 SLOWEST = 5  # statements shown
 

@@ -24,12 +24,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from .. import __version__
-from ..model import Status
-from ..redact import redact_url, scrub
-from . import Collector, FactUnavailable, TargetError
-from . import engineio
-from .html_assets import find_assets
+from perfcheck import __version__
+from perfcheck.model import Status
+from perfcheck.redact import redact_url, scrub
+from perfcheck.collectors import Collector, FactUnavailable, TargetError
+from perfcheck.collectors.http import engineio
+from perfcheck.collectors.http.html_assets import find_assets
 
 BODY_LIMIT = 256 * 1024  # bytes read of an API answer or a page (enough to judge it)
 ASSET_LIMIT = 1024 * 1024  # bytes read of an asset or image, to measure it
@@ -627,7 +627,7 @@ class HttpCollector(Collector):
 
     def _latency(self) -> dict[str, Any]:
         """The latency engine's bounded open-model run over the GET endpoints."""
-        from ..loadgen import LoadEndpoint, run_load
+        from perfcheck.collectors.http.load import LoadEndpoint, run_load
 
         load = self.options.get("load") or {}
         eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]

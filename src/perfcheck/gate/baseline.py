@@ -16,20 +16,23 @@ percentiles within the band are noted, not failed. A re-run of an unchanged syst
 green even with an endpoint sitting on its budget.
 Improvements are the same changes the other way; they are reported and never fail.
 Notes are what can't be compared (a check not run in one of the two) or was judged noise.
-Muted checks and findings (perfcheck.mutes) never count as regressions; they are listed
+Muted checks and findings (perfcheck.gate.mutes) never count as regressions; they are listed
 as muted instead.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any, Iterator
 
-from . import checklist
-from .model import CheckResult, Finding, Report, Status
-from .mutes import accepted
-from .scoring import overall, score_categories
+from perfcheck import checklist
+from perfcheck.config import ConfigError, read_text
+from perfcheck.model import SCHEMA, CheckResult, Finding, Report, Status
+from perfcheck.gate.mutes import accepted
+from perfcheck.scoring import overall, score_categories
 
 _RANK = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 _SEVERITY = {"info": 0, "warn": 1, "fail": 2}
@@ -46,7 +49,7 @@ class Tolerances:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Tolerances:
-        from .config import DEFAULTS
+        from perfcheck.config import DEFAULTS
 
         merged = {**DEFAULTS["baseline"], **section}
         return cls(**{f.name: merged[f.name] for f in fields(cls)})
@@ -375,3 +378,113 @@ def compare(old: Report, new: Report, tolerances: Tolerances | None = None) -> C
                              was.status.value, None))
     _compare_scores(old, new, noisy, tol, sink)
     return sink.out
+
+
+# --- reading a saved report (--baseline, perfcheck compare) -----------------------------------
+# A report of a big catalog is a few megabytes; the bounds stop /dev/zero or a wrong file.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+MAX_REPORT_DEPTH = 64
+_NUMBER = (int, float)
+_STATUSES = {s.value for s in Status}
+
+
+def read_report(path: Path, label: str = "") -> Report:
+    """A saved JSON report, or a ConfigError (one line) that says what is wrong with the file."""
+    name = f"{label} {path}" if label else str(path)
+    try:
+        text = read_text(path, MAX_REPORT_BYTES)
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory, not a JSON report") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}: not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: not a perfcheck report: nested too deeply") from None
+    except ValueError as exc:  # a number of 5,000 digits
+        raise ConfigError(f"{name}: not JSON: {str(exc).partition(':')[0]}") from None
+    problem = _report_problem(data)
+    if problem:
+        raise ConfigError(f"{name}: not a perfcheck report: {problem}")
+    try:
+        return Report.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # the shape check should have said why
+        raise ConfigError(f"{name}: not a perfcheck report: {type(exc).__name__}: {exc}") from None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "true/false", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _depth(value: Any) -> int:
+    """How deeply a JSON value nests (iterative: the answer must not be a RecursionError)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > MAX_REPORT_DEPTH:
+            break
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _report_problem(data: Any) -> str | None:
+    """What makes `data` not a perfcheck.report/1 report, in a few words naming the field."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, got {_json_type(data)} (save one with perfcheck audit --format json)"
+    if data.get("schema") != SCHEMA:
+        if "schema" not in data:
+            return "it has no \"schema\" field (save one with perfcheck audit --format json)"
+        return f"not a {SCHEMA} report (schema: {str(data.get('schema'))[:80]!r})"
+    if _depth(data) > MAX_REPORT_DEPTH:
+        return f"nested more than {MAX_REPORT_DEPTH} levels deep"
+
+    def number(value: Any, optional: bool = True) -> bool:
+        return (optional and value is None) or (isinstance(value, _NUMBER) and not isinstance(value, bool))
+
+    if not number(data.get("score")):
+        return f"score: expected a number or null, got {_json_type(data.get('score'))}"
+    for key, kind, default in (("categories", list, []), ("checks", list, []), ("targets", dict, {}), ("errors", list, [])):
+        value = data.get(key, default)
+        if value is not None and not isinstance(value, kind):
+            return f"{key}: expected {_json_type(kind())}, got {_json_type(value)}"
+    for i, cat in enumerate(data.get("categories") or []):
+        if not isinstance(cat, dict) or not isinstance(cat.get("id"), str):
+            return f"categories[{i}]: expected an object with an \"id\""
+        if not number(cat.get("score")):
+            return f"categories[{i}].score: expected a number or null, got {_json_type(cat.get('score'))}"
+    for i, check in enumerate(data.get("checks") or []):
+        where = f"checks[{i}]"
+        if not isinstance(check, dict):
+            return f"{where}: expected an object, got {_json_type(check)}"
+        for key in ("id", "category", "target"):
+            if not isinstance(check.get(key), str):
+                return f"{where}.{key}: expected a string, got {_json_type(check.get(key))}"
+        if check.get("status") not in _STATUSES:
+            return f"{where}.status: {str(check.get('status'))[:40]!r} is not one of {', '.join(sorted(_STATUSES))}"
+        if not number(check.get("score")) or not number(check.get("weight", 1.0), optional=False):
+            return f"{where}: score and weight must be numbers"
+        for key in ("title", "summary", "muted"):
+            if check.get(key) is not None and not isinstance(check[key], str):
+                return f"{where}.{key}: expected a string, got {_json_type(check[key])}"
+        for key, kind in (("metrics", dict), ("findings", list)):
+            if check.get(key) is not None and not isinstance(check[key], kind):
+                return f"{where}.{key}: expected {_json_type(kind())}, got {_json_type(check[key])}"
+        for j, finding in enumerate(check.get("findings") or []):
+            if not isinstance(finding, dict):
+                return f"{where}.findings[{j}]: expected an object, got {_json_type(finding)}"
+            for key in ("severity", "object", "message"):
+                if not isinstance(finding.get(key), str):
+                    return f"{where}.findings[{j}].{key}: expected a string, got {_json_type(finding.get(key))}"
+            if finding.get("evidence") is not None and not isinstance(finding["evidence"], dict):
+                return f"{where}.findings[{j}].evidence: expected an object, got {_json_type(finding['evidence'])}"
+            for key in ("fix", "muted"):
+                if finding.get(key) is not None and not isinstance(finding[key], str):
+                    return f"{where}.findings[{j}].{key}: expected a string, got {_json_type(finding[key])}"
+    return None

@@ -3,20 +3,26 @@ dry run (the plan), --write-migration, or --yes (build), and its exit code."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from . import checklist
-from .advisor import AdviceUnavailable, advise
-from .advisor.ddl import migration
-from .advisor.model import CHECK_ID
-from .apply_indexes import ApplyError, ApplyOptions, apply, select
-from .apply_view import plan_text, result_text
-from .collectors import TargetError
-from .config import Config, ConfigError
-from .redact import redact_url, scrub
+import psycopg
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from perfcheck import checklist
+from perfcheck.advisor import AdviceUnavailable, advise
+from perfcheck.advisor.ddl import migration
+from perfcheck.advisor.model import CHECK_ID
+from perfcheck.apply.build import ApplyError, ApplyOptions, Terminated, apply, leftovers, select
+from perfcheck.apply.view import leftovers_text, plan_text, result_text
+from perfcheck.collectors import TargetError
+from perfcheck.collectors.postgres.collector import one_line
+from perfcheck.config import Config, ConfigError
+from perfcheck.redact import redact_url, scrub
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 Print = Callable[[str], None]
 
@@ -34,8 +40,41 @@ def thresholds(config: Config) -> dict:
     return {**known, **overrides}
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A deploy system stops a job with SIGTERM: treated as Ctrl-C is (the build cancelled in
+    the server, its leftover dropped, the lock released), instead of dying with the build
+    orphaned in the server."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread (e.g. tests calling run())
+        return
+
+    def handler(signum, frame):
+        raise Terminated("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(exc: BaseException) -> int:
+    return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+
+
 def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
         out: Print, err: Print) -> int:
+    with sigterm_as_interrupt():
+        try:
+            return _run(config, yes=yes, write_migration=write_migration, only=only, options=options, out=out, err=err)
+        except KeyboardInterrupt as exc:  # between steps, or a second signal during a clean-up
+            err(f"perfcheck: interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'})")
+            return _interrupted(exc)
+
+
+def _run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
+         out: Print, err: Print) -> int:
     url = config.target("db")
     if not url:
         raise UsageError("no database: pass --db URL or set DATABASE_URL")
@@ -48,9 +87,9 @@ def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[s
         recs, unmatched = select(advice, only)
     except (TargetError, AdviceUnavailable, ApplyError) as exc:
         raise UsageError(scrub(str(exc), config.secrets)) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         err("interrupted while analysing; nothing was changed")
-        return EXIT_INTERRUPTED
+        return _interrupted(exc)
     if write_migration:
         try:
             write_migration.write_text(migration(advice, recs, source=shown))
@@ -63,6 +102,13 @@ def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[s
     if not recs:
         return EXIT_OK
     if not yes:
+        try:
+            found = leftovers(url, recs, config.section("postgres"))
+        except (TargetError, psycopg.Error) as exc:
+            err(scrub(f"perfcheck: could not look for INVALID leftovers: {one_line(exc)}", config.secrets))
+        else:
+            if found:
+                out(scrub(leftovers_text(found), config.secrets))
         err("dry run: nothing was changed; --yes builds these indexes, --write-migration FILE writes them as a migration")
         return EXIT_OK
     try:
@@ -74,8 +120,8 @@ def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[s
     if result.problem:
         err(f"perfcheck: {result.problem}")
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if result.terminated else EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_USAGE", "UsageError", "run"]
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_OK", "EXIT_USAGE", "UsageError", "run"]

@@ -2,7 +2,7 @@
 blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 
     from perfcheck.advisor import advise
-    from perfcheck.apply_indexes import apply
+    from perfcheck.apply.build import apply
     result = apply(advise(url), url)          # builds them; result.outcomes has each index
 
 - A direct session in autocommit (CREATE INDEX CONCURRENTLY can't run in a transaction),
@@ -11,24 +11,27 @@ blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 - `pg_try_advisory_lock`, so that two deploys never build at once: the second waits a
   bounded time, then builds only what is still missing, or gives up with a clear message.
 - One index at a time. Right before each: does it exist already (valid: nothing to do;
-  INVALID, left by an earlier failed build: dropped concurrently and built again)? Does a
-  session hold a lock that conflicts with the build, or an old snapshot it would wait on?
-  Then it waits and retries with back-off, and in the end skips the index naming the
-  blocking pid, rather than queueing behind it.
+  INVALID: dropped concurrently and built again only when it is provably perfcheck's own
+  leftover, see "whose index is it?" below, else reported and left alone)? Does a session
+  hold a lock that conflicts with the build, or an old snapshot it would wait on? Then it
+  waits and retries with back-off, and in the end skips the index naming the blocking pid
+  (and how long it has sat idle in transaction), rather than queueing behind it.
 - `CREATE INDEX CONCURRENTLY IF NOT EXISTS`; a failure leaves an INVALID index, which is
   dropped concurrently at once (or, if that can't be done, repaired by the next run).
   `indisvalid` is checked after each build, then the table is ANALYZEd.
 - A partitioned table gets its index ON ONLY the parent, then one built concurrently on
   each partition and attached; partitions partitioned in turn are refused.
 - Progress comes from pg_stat_progress_create_index, read by a second session.
-- Ctrl-C cancels the running build (psycopg cancels it in the server), drops its INVALID
-  leftover, and the result says what was built and what was not.
+- Ctrl-C, and SIGTERM (raised as `Terminated`, a KeyboardInterrupt, by apply_command),
+  cancel the running build (psycopg cancels it in the server), drop its INVALID leftover,
+  release the lock, and the result says what was built and what was not.
 - Afterwards the statements each index was for are planned again and their cost before
   → after reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,11 +39,11 @@ from typing import Any, Callable
 
 import psycopg
 
-from .advisor.ddl import create_statement, partition_index_name
-from .advisor.model import Advice, Recommendation
-from .collectors import TargetError
-from .collectors.postgres import connect, one_line
-from .sqlnames import qualified, tagged
+from perfcheck.advisor.ddl import create_statement, partition_index_name
+from perfcheck.advisor.model import Advice, Recommendation
+from perfcheck.collectors import TargetError
+from perfcheck.collectors.postgres.collector import connect, one_line
+from perfcheck.pg.names import qualified, tagged
 
 # pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
 LOCK_KEY = 0x7065726663686B
@@ -103,6 +106,7 @@ class IndexOutcome:
 class ApplyResult:
     outcomes: list[IndexOutcome]
     interrupted: bool = False
+    terminated: bool = False  # the interruption was SIGTERM, not Ctrl-C
     lock_holder: int | None = None  # another apply-indexes held the lock past the wait
     problem: str = ""  # why nothing was tried, one line
 
@@ -162,6 +166,183 @@ def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
 def _matches(actual: str, spec: tuple[str, bool]) -> bool:
     name, quoted = spec
     return actual == name if quoted else actual in (name, name.lower())
+
+
+# --- whose index is it? ----------------------------------------------------------------
+#
+# An index under the name perfcheck wants may be perfcheck's own leftover (a build killed
+# mid-way: the session terminated, the machine rebooted) or somebody else's: a migration
+# building a UNIQUE index under that name right now, or a failed build of theirs that a
+# person means to look at. Dropping the second kind destroys work perfcheck does not own.
+#
+# A CREATE INDEX CONCURRENTLY is one statement: there is no moment at which perfcheck could
+# label the index before the build can fail, so a killed build leaves an INVALID index
+# with no mark on it. Ownership is therefore proven, at the moment of the repair, by:
+#   1. no live backend building it: no row in pg_stat_progress_create_index for the index
+#      (or for its table with the index not known yet, or hidden from this role), and no
+#      session holding a lock on it stronger than a reader's (a REINDEX, a DROP);
+#   2. exactly the definition perfcheck would build: same table, access method and keys
+#      in the same order and direction; not UNIQUE, not partial, no INCLUDE, no storage
+#      options, default operator classes and collations;
+#   3. no comment other than perfcheck's own mark for that definition (a completed build,
+#      and the ON ONLY parent of a partitioned table, get `COMMENT ON INDEX` with
+#      perfcheck's name and a hash of the definition).
+# Dropping and rebuilding an INVALID index that nobody is building and whose definition
+# is the one perfcheck would build loses nothing, whoever typed it first: the rebuild is
+# the same index. Anything else is reported with the statements a person could run, and
+# never dropped.
+MARK = "perfcheck apply-indexes"
+
+_FOUND = (
+    "SELECT c.oid::bigint AS oid, c.relkind::text AS kind, i.indisvalid AS valid, i.indisunique AS is_unique, "
+    "t.oid::bigint AS table_oid, t.relname AS table, tn.nspname AS table_schema, am.amname AS method, "
+    "i.indpred IS NOT NULL AS partial, i.indnatts <> i.indnkeyatts AS has_include, "
+    "c.reloptions IS NOT NULL AS has_options, "
+    "EXISTS (SELECT FROM unnest(i.indclass::oid[]) AS k(opc) JOIN pg_opclass o ON o.oid = k.opc "
+    "WHERE NOT o.opcdefault) AS custom_opclass, "
+    "pg_get_indexdef(c.oid) AS definition, "
+    "ARRAY(SELECT pg_get_indexdef(c.oid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys, "
+    "ARRAY(SELECT (i.indoption::int2[])[k - 1]::int FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS options, "
+    "obj_description(c.oid, 'pg_class') AS comment "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid "
+    "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace LEFT JOIN pg_am am ON am.oid = c.relam "
+    "WHERE n.nspname = %s AND c.relname = %s")
+
+# Who is building (or reindexing, or dropping) this index right now. A progress row whose
+# relid is hidden (another role without pg_read_all_stats) might be it: counted.
+_BUILDERS = (
+    "SELECT p.pid, 'progress' AS source, p.command AS what, p.phase, a.application_name "
+    "FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a ON a.pid = p.pid "
+    "WHERE p.pid <> pg_backend_pid() AND p.datid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND (p.index_relid = %(oid)s::oid OR p.relid IS NULL OR (p.relid = %(table)s::oid AND p.index_relid = 0)) "
+    "UNION ALL "
+    "SELECT l.pid, 'lock', l.mode, NULL, a.application_name FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.relation = %(oid)s::oid AND l.granted AND l.pid <> pg_backend_pid() AND l.mode = ANY(%(modes)s) "
+    "AND l.pid NOT IN (SELECT pid FROM pg_stat_progress_create_index)")
+
+Query = Callable[[str, Any], list[dict[str, Any]]]
+
+
+def fingerprint(schema: str, table: str, keys: list[str], method: str) -> str:
+    """The mark perfcheck leaves on an index it built: its name and a hash of the definition."""
+    text = f"{qualified(schema, table)} USING {method} ({', '.join(keys)})"
+    return f"{MARK} {hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
+    rows = query(_FOUND, (schema, name))
+    return rows[0] if rows else None
+
+
+def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
+    """The recommended keys and the found index's, both as the advisor compares keys."""
+    from perfcheck.advisor.catalog import _key as existing_key
+    from perfcheck.advisor.predicates import parse_key
+
+    return ([parse_key(key) for key in keys],
+            [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
+
+
+def differences(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+    """"" when `found` is the index perfcheck would build, else how it differs."""
+    wanted, actual = _keys(found, keys)
+    collations = found["definition"].count(" COLLATE ") != " ".join(keys).count(" COLLATE ")
+    if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] or found["partial"] \
+            or found["has_include"] or found["has_options"] or found["custom_opclass"] or collations \
+            or found["method"] != method or None in wanted or actual != wanted:
+        return f"its definition is not the one perfcheck would build ({found['definition']})"
+    return ""
+
+
+def serves(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> bool:
+    """A valid index under the name that does the recommended index's job (its keys lead
+    with the same ones; UNIQUE or wider is fine): nothing to build."""
+    wanted, actual = _keys(found, keys)
+    return ((found["table_schema"], found["table"]) == (schema, table) and not found["partial"]
+            and found["method"] == method and None not in wanted and actual[:len(wanted)] == wanted)
+
+
+def builders(query: Query, found: dict[str, Any]) -> str:
+    """"" when no other session builds, reindexes or drops this index, else who does."""
+    rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": _CONFLICTING})
+    who = []
+    for row in rows:
+        details = [f"application {row['application_name']!r}"] if row["application_name"] else []
+        if row["source"] == "lock":
+            details.append(f"holding a {row['what']} on it")
+        elif row["what"]:
+            details.append(f"{row['what']}, {row['phase']}")
+        else:  # another role's build, details hidden without pg_read_all_stats: it might be this one
+            details.append("an index build whose details this role cannot see")
+        who.append(f"pid {row['pid']} ({'; '.join(details)})")
+    return f"a live session is building it: {', '.join(who)}" if who else ""
+
+
+def not_ours(query: Query, found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+    """"" when this INVALID index is provably perfcheck's leftover (see above), else why not."""
+    live = builders(query, found)
+    if live:
+        return live
+    differs = differences(found, schema, table, keys, method)
+    if differs:
+        return differs
+    comment = found["comment"]
+    if comment and comment != fingerprint(schema, table, keys, method):
+        return "it carries a comment perfcheck did not write"
+    return ""
+
+
+def repair_statements(schema: str, table: str, name: str, keys: list[str], method: str) -> str:
+    return (f"DROP INDEX CONCURRENTLY {qualified(schema, name)}; "
+            f"{create_statement(schema, table, name, keys, method=method)};")
+
+
+def left_alone(schema: str, table: str, name: str, keys: list[str], method: str, why: str) -> str:
+    return (f"{qualified(schema, name)} is INVALID and not perfcheck's to repair: {why}; left untouched. "
+            f"Once nothing builds it, a person can repair it: {repair_statements(schema, table, name, keys, method)}")
+
+
+@dataclass
+class Leftover:
+    """An INVALID index under a name perfcheck wants, as the dry run reports it."""
+    schema: str
+    name: str
+    repairable: bool
+    message: str
+
+
+def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, Any]) -> list[Leftover]:
+    """The INVALID indexes under the names these recommendations would build: those --yes
+    would drop and build again, and those it will leave alone (with why). Read-only."""
+    from perfcheck import config
+
+    conn = connect(url, {**config.DEFAULTS["postgres"], **(postgres_options or {})})
+    query: Query = lambda text, params: conn.execute(tagged(text), params, prepare=False).fetchall()  # noqa: E731
+    out = []
+    try:
+        for rec in recs:
+            names = [(rec.schema, rec.table, rec.name)]
+            if rec.table_kind == "p":
+                names += [(s, p, partition_index_name(rec, p)) for s, p in rec.partitions]
+            for schema, table, name in names:
+                found = find(query, schema, name)
+                if found is None or found["valid"] or found["kind"] not in ("i", "I"):
+                    continue
+                why = not_ours(query, found, schema, table, rec.keys, rec.method)
+                if why:
+                    out.append(Leftover(schema, name, False, left_alone(schema, table, name, rec.keys, rec.method, why)))
+                else:
+                    out.append(Leftover(schema, name, True, f"{qualified(schema, name)}: an INVALID leftover of an "
+                                        f"earlier perfcheck build; --yes drops it concurrently and builds it again"))
+    finally:
+        conn.close()
+    return out
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a deploy system stopping the job), raised where Ctrl-C raises KeyboardInterrupt,
+    so that the same clean-up runs: psycopg cancels the build in the server on either."""
 
 
 # --- the sessions ---------------------------------------------------------------------
@@ -229,13 +410,22 @@ class Monitor(threading.Thread):
 def describe(conn: psycopg.Connection, pids: list[int]) -> list[Blocker]:
     rows = conn.execute(tagged(
         "SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
+        "EXTRACT(EPOCH FROM now() - state_change)::int AS state_s, "
         "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)"),
         (pids,)).fetchall()
     out = []
     for row in rows:
-        what = row["state"] or "running"
-        if row["xact_s"] is not None:
-            what += f" in a transaction open for {row['xact_s']} s"
+        state = row["state"] or "running"
+        if state.startswith("idle in transaction") and row["state_s"] is not None:
+            # The usual culprit: a client that opened a transaction and went away. How long
+            # it has sat idle is what its owner needs to find it.
+            what = f"{state} for {row['state_s']} s"
+            if row["xact_s"] is not None and row["xact_s"] != row["state_s"]:
+                what += f" (transaction open for {row['xact_s']} s)"
+        else:
+            what = state
+            if row["xact_s"] is not None:
+                what += f" in a transaction open for {row['xact_s']} s"
         if row["application_name"]:
             what += f", application {row['application_name']!r}"
         if row["query"]:
@@ -294,20 +484,15 @@ class Builder:
 
     # --- one index ---------------------------------------------------------------------
     def existing(self, schema: str, name: str) -> dict[str, Any] | None:
-        rows = self.run("SELECT c.relkind::text AS kind, i.indisvalid AS valid, t.relname AS table, "
-                        "tn.nspname AS table_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid "
-                        "LEFT JOIN pg_namespace tn ON tn.oid = t.relnamespace "
-                        "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
-        return rows[0] if rows else None
+        return find(self.run, schema, name)
 
     def equivalent(self, rec: Recommendation) -> str | None:
         """Another valid index that already does what this one would (same leading keys in
         the same order, or a hash index for its one key): built since the advice was made."""
-        from .advisor.candidates import Candidate, served_by_existing
-        from .advisor.catalog import Catalog
-        from .advisor.predicates import parse_key
-        from .collectors.postgres import query_text
+        from perfcheck.advisor.candidates import Candidate, served_by_existing
+        from perfcheck.advisor.catalog import Catalog
+        from perfcheck.advisor.predicates import parse_key
+        from perfcheck.collectors.postgres.collector import query_text
 
         keys = tuple(parse_key(key) for key in rec.keys)
         if None in keys:
@@ -340,9 +525,16 @@ class Builder:
             if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
                 return "failed", f"the name {qualified(schema, name)} is taken by another relation"
             if found["valid"]:
+                if not serves(found, schema, table, keys, method):
+                    return "skipped", (f"{qualified(schema, name)} exists already but is another index "
+                                       f"({found['definition']}); left untouched, the recommended index was not built")
                 return "exists", f"{qualified(schema, name)} exists already"
-            self.events(f"  {qualified(schema, name)} is INVALID (left by an earlier failed build): dropping it concurrently")
-            problem = self.drop_invalid(schema, name)
+            why = not_ours(self.run, found, schema, table, keys, method)
+            if why:
+                return "skipped", left_alone(schema, table, name, keys, method, why)
+            self.events(f"  {qualified(schema, name)} is INVALID, left by an earlier perfcheck build "
+                        f"(nobody is building it): dropping it concurrently")
+            problem = self.drop_invalid(schema, name, table, keys, method)
             if problem:
                 return "failed", problem
             repaired = True
@@ -366,32 +558,37 @@ class Builder:
                 blockers = list(self.monitor.blockers.values())
                 waits.append(", ".join(map(str, blockers)) if blockers else "another session")
                 self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
-                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                leftover = self.drop_invalid(schema, name, table, keys, method)
                 if leftover:
                     return "failed", leftover
                 continue
             except psycopg.Error as exc:
                 if self.conn.broken:
                     raise
-                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                leftover = self.drop_invalid(schema, name, table, keys, method)
                 return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
             finally:
                 self.monitor.watch("")
             found = self.existing(schema, name)
             if not found or not found["valid"]:
-                leftover = self.drop_invalid(schema, name, only_if_invalid=True)
+                leftover = self.drop_invalid(schema, name, table, keys, method)
                 return "failed", "the build finished but the index is not valid" + (f"; {leftover}" if leftover else "")
             took = time.monotonic() - started
+            self.mark(schema, table, name, keys, method)
             return ("repaired" if repaired else "built"), f"in {took:.2f} s"
         tries = self.options.retries + 1
         return "skipped", (f"could not build without waiting on other sessions ({tries} tries over "
                            f"{time.monotonic() - started:.0f} s; blocked by {waits[-1]}); nothing was left behind")
 
-    def drop_invalid(self, schema: str, name: str, only_if_invalid: bool = False) -> str:
-        """Drop an INVALID index concurrently; "" when done (or nothing to do), else why not."""
+    def drop_invalid(self, schema: str, name: str, table: str, keys: list[str], method: str) -> str:
+        """Drop the INVALID index under this name concurrently, if it is provably perfcheck's
+        (our own build, cancelled or failed, is); "" when done or nothing to do, else why not."""
         found = self.existing(schema, name)
-        if found is None or (only_if_invalid and found["valid"]) or found["valid"]:
+        if found is None or found["valid"] or found["kind"] not in ("i", "I"):
             return ""
+        why = not_ours(self.run, found, schema, table, keys, method)
+        if why:
+            return left_alone(schema, table, name, keys, method, why)
         try:
             self.run(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
             return ""
@@ -400,6 +597,14 @@ class Builder:
                 raise
             return (f"the INVALID index {qualified(schema, name)} could not be dropped yet ({one_line(exc)}); "
                     f"the next run drops and rebuilds it")
+
+    def mark(self, schema: str, table: str, name: str, keys: list[str], method: str) -> None:
+        """Sign what perfcheck built (see "whose index is it?"); a nicety, never a failure."""
+        try:  # COMMENT takes no bind parameters; the mark is hex and ASCII words
+            self.run(f"COMMENT ON INDEX {qualified(schema, name)} IS '{fingerprint(schema, table, keys, method)}'")
+        except psycopg.Error:
+            if self.conn.broken:
+                raise
 
     def analyze(self, schema: str, table: str) -> str:
         try:
@@ -445,14 +650,25 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
         return "skipped", (f"refused: {rec.qualified_table} has partitions that are partitioned in turn; build "
                            f"the index on each leaf concurrently, then ON ONLY and ATTACH level by level")
     parent = builder.existing(rec.schema, rec.name)
-    if parent is not None and parent["valid"] and parent["table"] == rec.table:
+    if parent is not None and (parent["kind"] not in ("i", "I") or parent["table"] != rec.table
+                               or parent["table_schema"] != rec.schema):
+        return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
+    if parent is not None and parent["valid"]:
+        if not serves(parent, rec.schema, rec.table, rec.keys, rec.method):
+            return "skipped", (f"{qualified(rec.schema, rec.name)} exists already but is another index "
+                               f"({parent['definition']}); left untouched, the recommended index was not built")
         return "exists", f"{qualified(rec.schema, rec.name)} exists already"
+    if parent is not None:  # an INVALID parent: completed only if it is perfcheck's
+        why = not_ours(builder.run, parent, rec.schema, rec.table, rec.keys, rec.method)
+        if why:
+            return "skipped", (f"{qualified(rec.schema, rec.name)} is INVALID and not perfcheck's to complete: {why}; "
+                               f"left untouched")
     started = time.monotonic()
     if parent is None:
         builder.run(create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True,
                                      method=rec.method))
-    elif parent["table"] != rec.table:
-        return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
+        # Marked at once: this INVALID parent is perfcheck's until the last partition attaches.
+        builder.mark(rec.schema, rec.table, rec.name, rec.keys, rec.method)
     built = 0
     for part_schema, part in rec.partitions:
         part_name = partition_index_name(rec, part)
@@ -471,8 +687,8 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
 
 def replan(url: str, postgres_options: dict[str, Any], outcome: IndexOutcome) -> None:
     """Plan the statements the index was for again, now that it exists."""
-    from .advisor.whatif import PlanError, WhatIf
-    from .advisor.workload import Statement, classify
+    from perfcheck.advisor.whatif import PlanError, WhatIf
+    from perfcheck.advisor.workload import Statement, classify
 
     try:
         conn = connect(url, postgres_options)
@@ -497,7 +713,7 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
           postgres_options: dict[str, Any] | None = None, events: Events = lambda line: None) -> ApplyResult:
     """Build the recommended indexes (those for `only` tables). Raises ApplyError when
     nothing may be applied, TargetError when the database can't be reached."""
-    from . import config
+    from perfcheck import config
 
     options = options or ApplyOptions()
     pg_options = {**config.DEFAULTS["postgres"], **(postgres_options or {})}
@@ -513,8 +729,8 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
     try:
         try:
             holder = builder.lock()
-        except KeyboardInterrupt:
-            result.interrupted = True
+        except KeyboardInterrupt as exc:
+            result.interrupted, result.terminated = True, isinstance(exc, Terminated)
             result.problem = "interrupted while waiting for the build lock; nothing was built"
             return result
         if holder is not None:
@@ -530,10 +746,10 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
             started = time.monotonic()
             try:
                 outcome.status, outcome.message = _apply_one(builder, rec)
-            except KeyboardInterrupt:
-                result.interrupted = True
+            except KeyboardInterrupt as exc:
+                result.interrupted, result.terminated = True, isinstance(exc, Terminated)
                 outcome.status = "interrupted"
-                outcome.message = "Ctrl-C: the build was cancelled"
+                outcome.message = f"{'SIGTERM' if result.terminated else 'Ctrl-C'}: the build was cancelled"
                 try:
                     leftover = _cleanup_after_interrupt(builder, rec)
                 except (KeyboardInterrupt, psycopg.Error):
@@ -555,9 +771,12 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
         if not builder.conn.broken:
             builder.unlock()
         builder.close()
-    for outcome in outcomes:
-        if outcome.ok:
-            replan(url, pg_options, outcome)
+    try:
+        for outcome in outcomes:
+            if outcome.ok:
+                replan(url, pg_options, outcome)
+    except KeyboardInterrupt as exc:  # the indexes are built; only the before → after costs are cut short
+        result.interrupted, result.terminated = True, isinstance(exc, Terminated)
     return result
 
 
@@ -565,10 +784,11 @@ def _cleanup_after_interrupt(builder: Builder, rec: Recommendation) -> str:
     """After Ctrl-C: drop what the cancelled build left INVALID (a second Ctrl-C stops this)."""
     if builder.conn.broken:
         return "the session was lost; the next run repairs the INVALID index"
-    names = [(rec.schema, rec.name)] if rec.table_kind != "p" else \
-        [(s, partition_index_name(rec, p)) for s, p in rec.partitions]
-    problems = [builder.drop_invalid(schema, name, only_if_invalid=True) for schema, name in names]
+    names = [(rec.schema, rec.table, rec.name)] if rec.table_kind != "p" else \
+        [(s, p, partition_index_name(rec, p)) for s, p in rec.partitions]
+    problems = [builder.drop_invalid(schema, name, table, rec.keys, rec.method) for schema, table, name in names]
     return "; ".join(p for p in problems if p)
 
 
-__all__ = ["ApplyError", "ApplyOptions", "ApplyResult", "IndexOutcome", "apply", "select"]
+__all__ = ["ApplyError", "ApplyOptions", "ApplyResult", "IndexOutcome", "Leftover", "Terminated", "apply", "leftovers",
+           "select"]

@@ -1,8 +1,5 @@
-"""The checklist as data: check metadata and default thresholds from the YAML in `checks/`.
-
-Installed, the YAML ships inside the package as `perfcheck/checklist/`; in a source
-checkout it is read from the repository's top-level `checks/` folder.
-"""
+"""The checklist as data: check metadata and default thresholds, one YAML file per
+category beside this module (the single source, shipped in the wheel as it is)."""
 
 from __future__ import annotations
 
@@ -39,13 +36,7 @@ class Category:
 
 
 def _checklist_dir() -> Path:
-    packaged = resources.files("perfcheck") / "checklist"
-    if packaged.is_dir():
-        return Path(str(packaged))
-    source = Path(__file__).resolve().parents[2] / "checks"
-    if source.is_dir():
-        return source
-    raise FileNotFoundError("the perfcheck checklist data is missing from this installation")
+    return Path(str(resources.files("perfcheck.checklist")))
 
 
 @cache

@@ -5,7 +5,7 @@ and Redis see the traffic a real day would bring (in miniature).
 It stops at whichever comes first: `requests` requests or `seconds` seconds. It only
 talks to the base URL it is given (the demo's own API on 127.0.0.1).
 
-    python examples/music-api/workload.py http://127.0.0.1:8000 --requests 600 --seconds 15
+    python src/perfcheck/demo/music_api/workload.py http://127.0.0.1:8000 --requests 600 --seconds 15
 """
 
 from __future__ import annotations

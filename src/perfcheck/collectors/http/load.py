@@ -62,8 +62,8 @@ from urllib.parse import unquote, urlsplit
 
 from hdrh.histogram import HdrHistogram
 
-from . import __version__
-from .loadclient import Answer, Pool, Prepared, open_pool
+from perfcheck import __version__
+from perfcheck.collectors.http.client import Answer, Pool, Prepared, open_pool
 
 Progress = Callable[[int, int], None]  # (requests done, requests planned), warm-up included
 

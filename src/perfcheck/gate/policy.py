@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .baseline import Comparison, Tolerances, compare
-from .config import Config, ConfigError
-from .model import CheckResult, Report, Status
-from .mutes import Mute, accepted
-from .mutes import apply as apply_mutes
-from .mutes import parse as parse_mutes
-from .report import json_report
+from perfcheck.gate.baseline import Comparison, Tolerances, compare, read_report
+from perfcheck.config import Config, ConfigError, did_you_mean
+from perfcheck.model import CheckResult, Report, Status
+from perfcheck.gate.mutes import Mute, accepted
+from perfcheck.gate.mutes import apply as apply_mutes
+from perfcheck.gate.mutes import parse as parse_mutes
+from perfcheck.report.outputs import check_writable, write_atomic
 
 LEVELS = ("off", "warn", "error")
 _FAIL_ON = {"fail": {Status.FAIL}, "warn": {Status.FAIL, Status.WARN}}
@@ -94,23 +94,24 @@ def parse_assertions(section: dict[str, Any], known_checks: Iterable[str], known
         where = f"assertions.{subject}"
         is_category = subject in categories
         if subject not in checks and not is_category:
-            raise ConfigError(f"{where}: unknown check or category {subject!r} (see `perfcheck checks`)")
+            raise ConfigError(f"{where}: unknown check or category {subject!r}{did_you_mean(subject, [*checks, *categories])}"
+                              " (see `perfcheck checks`)", ("assertions", subject))
         options: dict[str, Any] = value if isinstance(value, dict) else {"level": value}
         unknown = set(options) - {"level", "min_score", "max"}
         if unknown:
-            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: level, max, min_score)")
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} (known: level, max, min_score)", ("assertions", subject))
         level = options.get("level", "error")
         level = "off" if level is False else level  # YAML reads a bare `off` as false
         if level not in LEVELS:
-            raise ConfigError(f"{where}: level must be off, warn or error, got {level!r}")
+            raise ConfigError(f"{where}: level must be off, warn or error, got {level!r}", ("assertions", subject))
         min_score = options.get("min_score")
         if min_score is not None and (isinstance(min_score, bool) or not isinstance(min_score, (int, float)) or not 0 <= min_score <= 1):
-            raise ConfigError(f"{where}.min_score: expected a number from 0 to 1 (0.9 = a score of 90), got {min_score!r}")
+            raise ConfigError(f"{where}.min_score: expected a number from 0 to 1 (0.9 = a score of 90), got {min_score!r}", ("assertions", subject))
         limits = options.get("max") or {}
         if not isinstance(limits, dict) or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in limits.values()):
-            raise ConfigError(f"{where}.max: expected a mapping of metric name to a number, e.g. {{p95_ms: 100}}")
+            raise ConfigError(f"{where}.max: expected a mapping of metric name to a number, e.g. {{p95_ms: 100}}", ("assertions", subject))
         if is_category and limits:
-            raise ConfigError(f"{where}: a category takes only min_score")
+            raise ConfigError(f"{where}: a category takes only min_score", ("assertions", subject))
         found[subject] = Assertion(subject, level, min_score, {str(k): float(v) for k, v in limits.items()}, is_category)
     return found
 
@@ -175,18 +176,24 @@ class Policy:
     def load(cls, config: Config, check_ids: Iterable[str], category_ids: Iterable[str], *,
              baseline_path: Path | None = None, update_baseline: bool = False) -> Policy:
         check_ids = list(check_ids)
-        mutes, lapsed = parse_mutes(config.data["mute"], check_ids)
-        policy = cls(mutes, lapsed, parse_assertions(config.data["assertions"], check_ids, category_ids),
+        try:
+            mutes, lapsed = parse_mutes(config.data["mute"], check_ids)
+            assertions = parse_assertions(config.data["assertions"], check_ids, category_ids)
+        except ConfigError as exc:
+            raise config.locate(exc) from None
+        policy = cls(mutes, lapsed, assertions,
                      Tolerances.from_config(config.data["baseline"]), None, baseline_path, update_baseline)
         if update_baseline and baseline_path is None:
             raise ConfigError("--update-baseline needs --baseline FILE")
         if baseline_path is not None:
+            if update_baseline:  # it is written after the audit: find out now that it can't be
+                check_writable(baseline_path, "--baseline")
             if baseline_path.exists():
                 try:
-                    policy.baseline = json_report.read(baseline_path)
-                except ValueError as exc:
+                    policy.baseline = read_report(baseline_path, "--baseline")
+                except ConfigError as exc:
                     if not update_baseline:
-                        raise ConfigError(f"--baseline {exc}") from None
+                        raise
                     policy.notes.append(f"the old baseline is unreadable ({exc}); --update-baseline replaces it")
             elif not update_baseline:
                 raise ConfigError(f"--baseline {baseline_path}: no such file; run once with --update-baseline to create it")
@@ -211,23 +218,3 @@ class Policy:
         data.pop("gate", None)
         write_atomic(self.baseline_path, json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
         return self.baseline_path
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees half of it (a temporary file, then rename).
-    Not a regular file (/dev/null, /dev/stdout, a pipe): written in place, never replaced."""
-    if path.exists() and not path.is_file():
-        try:
-            with path.open("w") as stream:
-                stream.write(text)
-            return
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write: {exc.strerror}") from None
