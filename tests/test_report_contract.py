@@ -171,9 +171,9 @@ def test_report_renders_a_saved_report_like_the_audit_did(fmt, tmp_path):
     run = perfcheck("report", str(saved), "--format", fmt, "--output", str(out))
     assert run.code == 0 and run.out == "", run.err
     assert run.err.strip() == f"report written to {out}"
-    from perfcheck.report import json_report
+    from perfcheck.gate.baseline import read_report
 
-    assert out.read_text() == render(json_report.read(saved), fmt)
+    assert out.read_text() == render(read_report(saved), fmt)
 
 
 def test_report_prints_to_stdout_and_points_findings_at_the_given_config(tmp_path):
@@ -216,9 +216,11 @@ def test_report_refuses_a_bad_or_foreign_file_in_one_line(case, tmp_path):
         path.write_bytes(content)
     elif content is not None:
         path.write_text(content)
+    # The file's content is never echoed, except a bad field's value that the error names.
+    secrets = () if case == "a bad status" else ("hunter2",)
     for fmt in ("html", "terminal"):
         run, _ = run_bounded("report", str(path), "--format", fmt, seconds=30)
-        assert_clean(run, code=2, secrets=("hunter2",))
+        assert_clean(run, code=2, secrets=secrets)
         assert run.err.startswith(f"perfcheck: error: {path}") and run.out == "", run.err
 
 

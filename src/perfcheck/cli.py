@@ -206,12 +206,13 @@ def report_command(
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="The perfcheck.yaml the audit read: SARIF, GitLab and GitHub findings point at it."),
 ) -> None:
     """Render a saved JSON report in another format, without auditing again."""
-    from perfcheck.report import json_report, outputs
+    from perfcheck.gate.baseline import read_report
+    from perfcheck.report import outputs
 
     try:
-        report = json_report.read(report_file)
+        report = read_report(report_file)  # shape-checked as compare and --baseline read it
         destinations = outputs.plan([fmt.value], output, None)
-    except (ConfigError, ValueError) as exc:
+    except ConfigError as exc:
         raise fail(str(exc))
     try:
         written = outputs.write(report, destinations, color=sys.stdout.isatty(),
