@@ -258,3 +258,15 @@ def test_audit_points_gitlab_and_sarif_findings_at_the_config_it_read(database, 
     from helpers import assert_report
 
     assert_report(json.loads((out / "perfcheck-report.json").read_text()))
+
+
+def test_the_gitlab_ci_example_collects_the_files_perfcheck_writes():
+    from perfcheck.report import EXTENSIONS
+
+    job = yaml.safe_load((ROOT / "examples" / "ci" / "gitlab-ci.yml").read_text())["perfcheck"]
+    audit = next(line for line in job["script"] if line.startswith("perfcheck audit"))
+    assert "--format gitlab" in audit and "--format junit" in audit and "--output-dir reports" in audit
+    reports = job["artifacts"]["reports"]
+    assert reports["codequality"] == f"reports/perfcheck-report.{EXTENSIONS['gitlab']}"
+    assert reports["junit"] == f"reports/perfcheck-report.{EXTENSIONS['junit']}"
+    assert job["artifacts"]["when"] == "always"  # kept when the gate fails the job
