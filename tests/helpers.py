@@ -28,7 +28,25 @@ class Run:
 
     @property
     def json(self) -> dict:
-        return json.loads(self.out)
+        return assert_report(json.loads(self.out))
+
+
+def assert_report(data):
+    """A JSON report perfcheck printed or wrote must follow its published schema
+    (perfcheck/schemas/perfcheck.report.schema.json); other JSON passes through."""
+    if isinstance(data, dict) and data.get("schema") == "perfcheck.report/1":
+        errors = list(report_validator().iter_errors(data))
+        assert not errors, "the report breaks its schema:\n" + "\n".join(
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:10])
+    return data
+
+
+def report_validator():
+    import jsonschema
+    from importlib import resources
+
+    schema = json.loads((resources.files("perfcheck") / "schemas" / "perfcheck.report.schema.json").read_text())
+    return jsonschema.Draft7Validator(schema)
 
 
 def perfcheck(*args: str, env: dict[str, str] | None = None, cwd: str | None = None, timeout: float = 120) -> Run:

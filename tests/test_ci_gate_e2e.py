@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import perfcheck
+from helpers import assert_report, perfcheck
 
 from perfcheck.report import EXTENSIONS, FORMATS
 
@@ -62,7 +62,7 @@ def test_unchanged_system_passes_then_a_dropped_index_fails_in_every_format(app_
     for fmt, path in files.items():
         text = path.read_text().replace("\\", "")  # Markdown escapes
         assert "db.fk_indexes" in text and "public.songs" in text, fmt
-    report = json.loads(files["json"].read_text())
+    report = assert_report(json.loads(files["json"].read_text()))
     assert report["baseline"]["regressed"] is True and report["gate"]["passed"] is False
     changes = [(c["kind"], c["check"], c["object"]) for c in report["baseline"]["regressions"]]
     assert changes[:2] == [("status", "db.fk_indexes", ""), ("finding", "db.fk_indexes", "public.songs")]

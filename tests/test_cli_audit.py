@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from helpers import check, perfcheck
+from helpers import assert_report, check, perfcheck
 
 
 def test_version_and_help():
@@ -50,7 +50,7 @@ def test_json_output_file_follows_the_contract(database, tmp_path):
     assert run.code == 0 and run.out == ""
     import json
 
-    report = json.loads(out.read_text())
+    report = assert_report(json.loads(out.read_text()))  # the whole run's report, against its schema
     assert report["schema"] == "perfcheck.report/1"
     assert {"score", "categories", "checks"} <= report.keys()
     for item in report["checks"]:

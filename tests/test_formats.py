@@ -18,7 +18,7 @@ from report_fixture import sample_report
 
 from perfcheck import checklist
 from perfcheck.checklist import CheckMeta
-from perfcheck.model import CheckResult, Finding, Fix, Report, Status
+from perfcheck.model import CategoryScore, CheckResult, Finding, Fix, Report, Status
 from perfcheck.report import EXTENSIONS, FORMATS, render
 from perfcheck.report.markdown import to_markdown
 
@@ -252,3 +252,159 @@ def test_views_read_a_report_from_before_the_gating_fields():
     report = Report.from_dict(data)
     for fmt in FORMATS:
         assert render(report, fmt) is not None
+
+
+# --- GitLab code quality ------------------------------------------------------------------
+
+GITLAB_SEVERITIES = {"info", "minor", "major", "critical", "blocker"}
+
+
+def test_gitlab_code_quality_has_what_gitlab_reads():
+    report = sample_report()
+    issues = json.loads(render(report, "gitlab"))
+    assert isinstance(issues, list) and issues
+    for issue in issues:  # GitLab drops an issue that lacks any of these
+        assert issue["description"] and issue["check_name"] and issue["fingerprint"]
+        assert issue["severity"] in GITLAB_SEVERITIES
+        assert issue["location"]["path"] == "perfcheck.yaml" and issue["location"]["lines"]["begin"] == 1
+    assert len({i["fingerprint"] for i in issues}) == len(issues)  # GitLab keeps one issue per fingerprint
+    by_text = {i["description"].split(":")[0] + ":" + i["description"].split(":")[1]: i for i in issues}
+    assert by_text["db.timeouts: statement_timeout"]["severity"] == "major"
+    assert by_text["db.timeouts: lock_timeout"]["severity"] == "minor"
+    assert by_text["db.unused_indexes: public.songs_title_idx"]["severity"] == "info"
+    texts = " ".join(i["description"] for i in issues)
+    assert "Odd|Name" not in texts  # muted: accepted in perfcheck.yaml
+    assert "db.slow_queries" not in texts and "cache.hit_rate" not in texts  # error / skip: not judged
+    assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS plays_song_id_idx" in texts
+    assert any(i["check_name"] == "perfcheck.regression" and i["severity"] == "critical"
+               and "db.timeouts got worse" in i["description"] for i in issues)
+
+
+def test_gitlab_fingerprints_are_stable_across_runs_and_issues_point_at_the_config():
+    first = json.loads(render(sample_report(), "gitlab"))
+    later = sample_report()
+    later.created_at, later.duration_s = "2026-02-03T00:00:00+00:00", 99.0
+    later.check("db.fk_indexes").findings[0].message = "plays.song_id has no index (130000 rows now)"
+    second = json.loads(render(later, "gitlab", config_file="deploy/perfcheck.yaml"))
+    assert [i["fingerprint"] for i in first] == [i["fingerprint"] for i in second]
+    assert {i["location"]["path"] for i in second} == {"deploy/perfcheck.yaml"}
+
+
+# --- SARIF locations, help and fixes -----------------------------------------------------------
+
+def test_sarif_names_objects_logically_and_invents_no_file_paths():
+    run = json.loads(render(sample_report(), "sarif"))["runs"][0]
+    for result in run["results"]:
+        (location,) = result["locations"]
+        # one real-or-default file (GitHub rejects a result without one), never a path per object
+        assert location["physicalLocation"]["artifactLocation"]["uri"] == "perfcheck.yaml"
+        assert location["logicalLocations"][0]["fullyQualifiedName"]
+    by_key = {r["partialFingerprints"]["perfcheckFindingKey/v1"]: r for r in run["results"]}
+    logical = by_key["db.unused_indexes:public.songs_title_idx"]["locations"][0]["logicalLocations"][0]
+    assert logical == {"fullyQualifiedName": "public.songs_title_idx", "kind": "index", "properties": {"target": "postgres"}}
+    with_config = json.loads(render(sample_report(), "sarif", config_file="ci/perfcheck.yaml"))["runs"][0]
+    assert {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in with_config["results"]} == {"ci/perfcheck.yaml"}
+
+
+def test_sarif_help_uri_points_at_each_checks_section_of_the_docs():
+    run = json.loads(render(sample_report(), "sarif"))["runs"][0]
+    page = (HERE.parent / "docs" / "checks.md").read_text()
+    for rule in run["tool"]["driver"]["rules"]:
+        if rule["id"] == "perfcheck.regression":
+            continue
+        path, anchor = rule["helpUri"].split("#")
+        assert path == "docs/checks.md" and (HERE.parent / path).is_file()
+        assert f'<a id="{anchor}"></a>' in page, rule["helpUri"]
+    assert run["tool"]["driver"]["rules"][1]["helpUri"] == "docs/checks.md#db-fk_indexes"
+
+
+def test_sarif_carries_fix_statements_in_properties_and_says_how_to_apply_them():
+    report = sample_report()
+    report.check("db.fk_indexes").findings[0].fix = Fix(("CREATE INDEX CONCURRENTLY a ON t (x);", "ANALYZE t;"))
+    run = json.loads(render(report, "sarif"))["runs"][0]
+    result = next(r for r in run["results"] if r["partialFingerprints"]["perfcheckFindingKey/v1"] == "db.fk_indexes:public.plays (song_id)")
+    assert result["properties"]["fixStatements"] == ["CREATE INDEX CONCURRENTLY a ON t (x);", "ANALYZE t;"]
+    assert result["properties"]["fixApplicability"] == "safe"
+    assert "fixes" not in result  # SARIF fixes edit files; there is no file to edit
+    rule = run["tool"]["driver"]["rules"][result["ruleIndex"]]
+    assert "safe: runs as it is" in rule["help"]["text"] and "fixStatements" in rule["help"]["markdown"]
+    assert "apply-indexes" not in rule["help"]["text"]  # apply-indexes builds db.missing_indexes' only
+
+
+# --- HTML: what a reader sees ----------------------------------------------------------------
+
+def test_html_timestamp_is_readable():
+    report = sample_report(with_baseline=False)
+    report.created_at = "2026-12-05T09:41:07+01:00"
+    text = render(report, "html")
+    assert '<time datetime="2026-12-05T09:41:07+01:00">5 Dec 2026 08:41 UTC</time>' in text
+    report.created_at = "yesterday"  # a hand-edited report: shown as it is, not a crash
+    assert "yesterday" in render(report, "html")
+    assert "against the baseline from 1 Jan 2026 00:00 UTC; score 88" in render(sample_report(), "html")
+
+
+def test_html_shows_no_gate_box_when_no_gate_ran():
+    report = sample_report(with_baseline=False)
+    report.gate = {"passed": True, "failures": [], "warnings": []}  # every audit records one
+    assert 'class="gate' not in render(report, "html") and "Gate passed" not in render(report, "html")
+    report.gate = None
+    assert 'class="gate' not in render(report, "html")
+    report.gate = {"passed": True, "failures": [], "warnings": ["a lapsed mute"]}
+    assert "Gate passed" in render(report, "html")
+    assert "Gate failed" in render(sample_report(), "html")
+
+
+def test_html_explains_each_check_from_the_checklist(frozen_checklist):
+    text = render(sample_report(), "html")
+    for check in sample_report().checks:
+        assert f"<dd>Why {check.id} matters.</dd>" in text and f"<dd>How to fix {check.id}.</dd>" in text
+
+
+def test_html_has_a_print_stylesheet_that_opens_every_check():
+    text = render(sample_report(), "html")
+    print_css = text[text.index("@media print"):]
+    assert "details.check > *:not(summary) { display: block; }" in print_css
+    assert "::details-content" in print_css
+
+
+def test_html_latency_legend_shows_only_percentiles_with_bars():
+    report = sample_report(with_baseline=False)
+    for data in report.check("api.latency").metrics["endpoints"].values():
+        data.pop("p95_ms")
+    chart = render(report, "html")
+    chart = chart[chart.index('<svg class="latency-chart"'):chart.index("</svg>", chart.index('<svg class="latency-chart"'))]
+    assert ">P50</text>" in chart and ">P99</text>" in chart
+    assert "P95" not in chart and "#f28e2b" not in chart  # no legend entry, bar or target line
+    full = render(sample_report(with_baseline=False), "html")
+    assert ">P95</text>" in full
+
+
+def test_html_long_category_labels_keep_the_gauges_in_line(tmp_path):
+    """Rendered in Chromium: every category ring's top edge is on the same row of pixels,
+    however long a label under it wraps."""
+    chromium = _chromium()
+    report = sample_report(with_baseline=False)
+    report.checks = [c for c in report.checks if c.id != "api.latency"]  # no chart: its grid has the ring's grey
+    report.categories = [CategoryScore("database", "Database", None), CategoryScore("cache", "Cache", None),
+                         CategoryScore("api", "An API category with a very long label that wraps over several lines", None),
+                         CategoryScore("cdn", "Supercalifragilisticexpialidociousstaticassetsdeliverynetwork", None)]
+    page = tmp_path / "report.html"
+    page.write_text(render(report, "html"))
+    shot = tmp_path / "shot.png"
+    run = _browser(chromium, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,420", page.as_uri())
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    image = pytest.importorskip("PIL.Image").open(shot).convert("RGB")
+    track = (0xe8, 0xea, 0xed)  # the ring's unfilled track; an unknown score shows the whole ring
+    width, height = image.size
+    pixels = image.load()
+    columns = [min((y for y in range(height) if pixels[x, y] == track), default=None) for x in range(width)]
+    rings, current = [], []
+    for x, top in enumerate(columns + [None]):
+        if top is not None:
+            current.append(top)
+        elif current:
+            rings.append(min(current))
+            current = []
+    categories = rings[1:]  # the first is the overall ring, bigger by design
+    assert len(categories) == 4, rings
+    assert max(categories) - min(categories) <= 1, f"ring tops at {categories}"

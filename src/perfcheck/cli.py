@@ -36,6 +36,7 @@ class Format(str, Enum):
     junit = "junit"
     html = "html"
     github = "github"
+    gitlab = "gitlab"
 
 
 class CompareFormat(str, Enum):
@@ -119,7 +120,7 @@ def audit(
     url: Optional[str] = typer.Option(None, "--url", metavar="URL", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
     only: list[str] = typer.Option([], "--only", metavar="ID", help="Run only this check id or category (repeatable)."),
     skip: list[str] = typer.Option([], "--skip", metavar="ID", help="Skip this check id or category (repeatable)."),
-    fmts: list[Format] = typer.Option([], "--format", "-f", metavar="terminal|json|markdown|sarif|junit|html|github", help="Report format (repeatable with --output-dir; default terminal)."),
+    fmts: list[Format] = typer.Option([], "--format", "-f", metavar="terminal|json|markdown|sarif|junit|html|github|gitlab", help="Report format (repeatable with --output-dir; default terminal)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to this file instead of stdout."),
     output_dir: Optional[Path] = typer.Option(None, "--output-dir", metavar="DIR", help="Write one file per --format here (perfcheck-report.<ext>)."),
     fail_under: Optional[int] = typer.Option(None, "--fail-under", min=0, max=100, metavar="SCORE", help="Exit 1 when the overall score is under this."),
@@ -165,7 +166,8 @@ def audit(
 
     verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
     try:
-        for path in outputs.write(report, destinations, color=sys.stdout.isatty()):
+        for path in outputs.write(report, destinations, color=sys.stdout.isatty(),
+                                  config_file=cfg.source if cfg.source != "defaults" else None):
             err.print(f"report written to {path}", markup=False)
         saved = policy.save_baseline(report)
     except ConfigError as exc:
@@ -215,6 +217,36 @@ def compare(
         err.print(f"perfcheck: warning: {line}", markup=False)
     if result.regressed:
         raise typer.Exit(EXIT_GATE)
+
+
+@app.command("report")
+def report_command(
+    report_file: Path = typer.Argument(..., metavar="REPORT.json", help="A saved JSON report (perfcheck audit --format json)."),
+    fmt: Format = typer.Option(Format.terminal, "--format", "-f", metavar="terminal|json|markdown|sarif|junit|html|github|gitlab", help="Report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to this file instead of stdout."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="The perfcheck.yaml the audit read: SARIF, GitLab and GitHub findings point at it."),
+) -> None:
+    """Render a saved JSON report in another format, without auditing again."""
+    from perfcheck.gate.baseline import read_report
+    from perfcheck.report import outputs
+
+    try:
+        report = read_report(report_file)  # shape-checked as compare and --baseline read it
+        destinations = outputs.plan([fmt.value], output, None)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    try:
+        written = outputs.write(report, destinations, color=sys.stdout.isatty(),
+                                config_file=str(config_file) if config_file else None)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    except OSError as exc:
+        raise fail(f"{output}: cannot write: {exc.strerror}")
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # A file that looks like a report but holds values of the wrong type (edited by hand).
+        raise fail(f"{report_file}: not a perfcheck report: a field has the wrong type ({type(exc).__name__})")
+    for path in written:
+        err.print(f"report written to {path}", markup=False)
 
 
 @app.command("apply-indexes")

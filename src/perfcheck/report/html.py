@@ -9,6 +9,7 @@ forbids anything the file itself does not contain.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
@@ -29,9 +30,11 @@ main { max-width: 1100px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 19px; margin: 28px 0 10px; } h3 { font-size: 16px; margin: 20px 0 8px; }
 .meta { color: var(--muted); font-size: 13px; margin: 0; }
 .card { background: #fff; border: 1px solid #dadce0; border-radius: 8px; padding: 16px 20px; margin: 12px 0; }
-.gauges { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-end; }
-.gauge { text-align: center; width: 110px; } .gauge.main { width: 150px; }
-.gauge .label { font-size: 13px; color: var(--muted); }
+.gauges { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; }
+/* Rings in one row however long a label is: each label wraps (even a single long word) under its own ring. */
+.gauge { text-align: center; width: 110px; display: flex; flex-direction: column; align-items: center; }
+.gauge.main { width: 150px; } .gauges .gauge:not(.main) { margin-top: 18px; } /* centred on the bigger ring */
+.gauge .label { font-size: 13px; color: var(--muted); max-width: 100%; overflow-wrap: anywhere; hyphens: auto; }
 .s-pass { color: var(--pass); } .s-warn { color: var(--warn); } .s-fail { color: var(--fail); } .s-unknown { color: var(--unknown); }
 .sev.fail { color: var(--fail); } .sev.warn { color: var(--warn); } .sev.info { color: var(--muted); }
 .target-error { color: #a142f4; }
@@ -55,6 +58,20 @@ ul.findings { padding-left: 18px; } ul.findings li { margin: 6px 0; }
 ul.changes li.regression { color: var(--fail); } ul.changes li.improvement { color: var(--pass); }
 svg text { font-family: system-ui, sans-serif; }
 table.metrics { border-collapse: collapse; font-size: 13px; } table.metrics td { padding: 1px 10px 1px 0; color: var(--muted); }
+.guide { font-size: 14px; margin: 8px 0; } .guide dt { font-weight: 600; } .guide dd { margin: 0 0 6px; }
+@media print {
+  body { background: #fff; font-size: 11pt; }
+  main { max-width: none; padding: 0; }
+  .card, details.check { border-color: #bbb; break-inside: avoid; }
+  /* Colours carry meaning (pass / warn / fail): keep them on paper. */
+  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  /* Print every check open: a closed <details> would hide its findings on paper. */
+  details.check > *:not(summary) { display: block; }
+  details.check::details-content { content-visibility: visible; display: contents; }
+  summary { list-style: none; } summary::-webkit-details-marker { display: none; }
+  pre { background: #f1f3f4; color: #202124; border: 1px solid #ddd; }
+  svg.latency-chart { max-width: 100%; height: auto; }
+}
 """
 
 
@@ -86,12 +103,36 @@ def _gauge(score: int | None, label: str, size: int = 96) -> str:
     )
 
 
+def readable_time(stamp: str) -> str:
+    """2026-12-05T08:41:07+00:00 → "5 Dec 2026 08:41 UTC"; anything else is shown as it is."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return stamp
+    if moment.tzinfo is None:
+        return f"{moment.day} {moment:%b %Y %H:%M}"  # no offset given: don't claim it is UTC
+    moment = moment.astimezone(timezone.utc)
+    return f"{moment.day} {moment:%b %Y %H:%M} UTC"
+
+
+def _when(stamp: str) -> str:
+    if not stamp:
+        return ""
+    return f'<time datetime="{_e(stamp)}">{_e(readable_time(stamp))}</time> · '
+
+
+def _gate_ran(gate: dict[str, Any]) -> bool:
+    """Every audit records a gate; with no condition configured it passed with nothing to
+    say, which is not a gate a reader needs to see."""
+    return not gate.get("passed", True) or bool(gate.get("failures")) or bool(gate.get("warnings"))
+
+
 def _header(report: Report) -> str:
     targets = " · ".join(f"{_e(name)}: {_e(url)}" for name, url in report.targets.items())
     parts = [
         "<header>",
         "<h1>perfcheck report</h1>",
-        f'<p class="meta">{targets}{" · " if targets else ""}{_e(report.created_at)} · perfcheck {_e(report.version)} · {report.duration_s:.1f} s</p>',
+        f'<p class="meta">{targets}{" · " if targets else ""}{_when(report.created_at)}perfcheck {_e(report.version)} · {report.duration_s:.1f} s</p>',
         '<div class="card gauges">',
         f'<div class="gauge main">{_gauge(report.score, "Overall score", 132)}<div class="label">Overall <span class="score-text {_band(report.score)}">{score_text(report.score)}</span>/100</div></div>',
     ]
@@ -102,7 +143,7 @@ def _header(report: Report) -> str:
     for error in report.errors:
         parts.append(f'<p class="target-error">! {_e(error)}</p>')
     gate = report.gate
-    if gate is not None:
+    if isinstance(gate, dict) and _gate_ran(gate):
         state = "passed" if gate.get("passed") else "failed"
         items = "".join(f"<li>{_e(line)}</li>" for line in gate.get("failures", []))
         items += "".join(f"<li>warning: {_e(line)}</li>" for line in gate.get("warnings", []))
@@ -115,7 +156,10 @@ def _regressions(report: Report) -> str:
     comp = comparison.of(report)
     if comp is None:
         return ""
-    out = ['<section id="regressions"><h2>Regressions</h2><div class="card">', f"<p><strong>{_e(comparison.headline(comp))}</strong></p>"]
+    headline = comparison.headline(comp)
+    if comp.baseline_created_at:  # the baseline's time as the header shows this run's
+        headline = headline.replace(comp.baseline_created_at, readable_time(comp.baseline_created_at))
+    out = ['<section id="regressions"><h2>Regressions</h2><div class="card">', f"<p><strong>{_e(headline)}</strong></p>"]
     for attr, heading, _style, _mark in comparison.SECTIONS:
         changes = getattr(comp, attr)
         if not changes:
@@ -162,9 +206,11 @@ def _nice_step(top: float) -> float:
 
 def _chart(result: CheckResult) -> str:
     rows = latency_series(result)
-    targets = _targets(result)
+    # Only the percentiles that have a bar: a legend entry or target line for a missing one misleads.
+    present = [p for p in PERCENTILES if any(p[0] in values for _, values in rows)]
+    targets = {key: value for key, value in _targets(result).items() if any(key == p[0] for p in present)}
     label_w, plot_w, bar_h, gap, top_pad = 230, 640, 11, 16, 34
-    row_h = bar_h * len(PERCENTILES) + gap
+    row_h = bar_h * len(present) + gap
     height = top_pad + row_h * len(rows) + 26
     top = max([v for _, values in rows for v in values.values()] + list(targets.values()) + [1.0]) * 1.12
     step = _nice_step(top)
@@ -175,7 +221,7 @@ def _chart(result: CheckResult) -> str:
 
     parts = [f'<svg class="latency-chart" width="{label_w + plot_w + 70}" height="{height}" viewBox="0 0 {label_w + plot_w + 70} {height}" '
              f'role="img" aria-label="Latency percentiles of {_e(result.id)}">']
-    for i, (_, name, colour) in enumerate(PERCENTILES):  # legend
+    for i, (_, name, colour) in enumerate(present):  # legend
         parts.append(f'<rect x="{label_w + i * 90}" y="6" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{label_w + i * 90 + 17}" y="16" font-size="12">{name}</text>')
     tick = 0.0
@@ -186,8 +232,8 @@ def _chart(result: CheckResult) -> str:
     for r, (label, values) in enumerate(rows):
         y0 = top_pad + r * row_h
         shown = label if len(label) <= 34 else label[:33] + "…"
-        parts.append(f'<text x="{label_w - 8}" y="{y0 + bar_h * 1.5 + 4:.1f}" font-size="12" text-anchor="end">{_e(shown)}<title>{_e(label)}</title></text>')
-        for i, (key, name, colour) in enumerate(PERCENTILES):
+        parts.append(f'<text x="{label_w - 8}" y="{y0 + bar_h * len(present) / 2 + 4:.1f}" font-size="12" text-anchor="end">{_e(shown)}<title>{_e(label)}</title></text>')
+        for i, (key, name, colour) in enumerate(present):
             if key not in values:
                 continue
             value = values[key]
@@ -243,8 +289,19 @@ def _check(result: CheckResult) -> str:
             out.append(f"<li>… and {len(result.findings) - MAX_FINDINGS} more (see the JSON report)</li>")
         out.append("</ul>")
     out.append(_scalars(result.metrics))
+    out.append(_guide(result.id))
     out.append("</details>")
     return "\n".join(out)
+
+
+def _guide(check_id: str) -> str:
+    """Why the check matters and how to fix what it finds, from the checklist."""
+    meta = checklist.meta(check_id)
+    if meta is None:  # a plugin's check without checklist data
+        return ""
+    items = "".join(f"<dt>{label}</dt><dd>{_e(' '.join(str(text).split()))}</dd>"
+                    for label, text in (("Why it matters", meta.why), ("How to fix it", meta.how_to_fix)) if text)
+    return f'<dl class="guide">{items}</dl>' if items else ""
 
 
 def _checks(report: Report) -> str:

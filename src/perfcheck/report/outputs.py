@@ -12,7 +12,7 @@ from typing import Mapping
 
 from perfcheck.config import ConfigError
 from perfcheck.model import Report
-from perfcheck.report import EXTENSIONS, render
+from perfcheck.report import EXTENSIONS, render, repository_path
 from perfcheck.report.github import to_github
 
 BASENAME = "perfcheck-report"
@@ -42,11 +42,12 @@ def plan(formats: list[str], output: Path | None, output_dir: Path | None) -> li
     return [Destination(formats[0], output)]
 
 
-def write(report: Report, destinations: list[Destination], *, color: bool) -> list[Path]:
-    """Render each format; return the files written (stdout gets the one without a path)."""
+def write(report: Report, destinations: list[Destination], *, color: bool, config_file: str | None = None) -> list[Path]:
+    """Render each format; return the files written (stdout gets the one without a path).
+    `config_file`: the perfcheck.yaml read, which SARIF and GitLab findings point at."""
     written = []
     for dest in destinations:
-        text = render(report, dest.fmt, color=color and dest.path is None)
+        text = render(report, dest.fmt, color=color and dest.path is None, config_file=repository_path(config_file))
         if dest.path is None:
             sys.stdout.write(text)
         else:

@@ -6,10 +6,19 @@ severity (fail → error, warn → warning, info → note). A muted finding carr
 suppression with its reason; with --baseline each result has a `baselineState`, and the
 other regressions (status, score, latency) are results of the rule `perfcheck.regression`.
 
-A finding is about a live system, not a source file, yet code scanning needs a location:
-each result points at a stable repository-relative path `perfcheck/<target>/<object>`
-(the same object keeps the same path run after run) and names the object as a logical
-location. `partialFingerprints` carries the finding key, so alerts match across runs.
+A finding is about a live system, not a source file, so no per-object file path is
+invented: each result names its object as a logical location (fully qualified name and
+kind). Its physical location is the perfcheck.yaml the audit read (line 1, where a
+threshold, assertion or mute would change), else `perfcheck.yaml`, the file perfcheck
+reads by default: GitHub code scanning rejects the whole SARIF file when a result has no
+physical location, so one is always given, and it is the same for every result. `partialFingerprints` carries the finding key,
+so alerts match across runs. Each rule's `helpUri` is its section of docs/checks.md,
+relative to the repository (perfcheck has no documentation host).
+
+SARIF's `fixes` are edits to files (`artifactChanges`); perfcheck's fixes are statements to
+run against a database or server, with no file to edit. So they go in the result's
+`properties` (fix, fixStatements, fixApplicability) and the rule's help says how to apply
+them, rather than a `fix` that would point at a file that does not exist.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from urllib.parse import quote
 
 from perfcheck import checklist
 from perfcheck.model import CheckResult, Finding, Report, Status
-from perfcheck.report import comparison
+from perfcheck.report import DEFAULT_CONFIG_PATH, comparison, help_uri
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 REGRESSION_RULE = "perfcheck.regression"
@@ -40,13 +49,21 @@ def _rule(result: CheckResult) -> dict[str, Any]:
         "id": result.id,
         "name": _rule_name(result.id),
         "shortDescription": {"text": title},
+        "helpUri": help_uri(result.id),
         "defaultConfiguration": {"level": "warning"},
         "properties": {"category": result.category, "target": result.target, "tags": ["performance", result.category]},
     }
     if meta and meta.why:
         rule["fullDescription"] = {"text": meta.why}
-    if meta and (meta.how_to_fix or meta.measured):
-        parts = [("How it is measured", meta.measured), ("How to fix it", meta.how_to_fix)]
+    parts = [("How it is measured", meta.measured if meta else ""), ("How to fix it", meta.how_to_fix if meta else "")]
+    applicabilities = {f.fix.applicability.value for f in result.findings if f.fix}
+    if applicabilities:
+        lines = [f"- {_APPLICABILITY[a]}" for a in ("safe", "unsafe", "manual") if a in applicabilities]
+        if result.id == "db.missing_indexes":
+            lines.append("- `perfcheck apply-indexes` builds these indexes (a dry run first, then --yes), "
+                         "or writes them as a migration with --write-migration FILE.")
+        parts.append(("Fixes in this report", "\n".join([_FIX_HELP, *lines])))
+    if any(text for _, text in parts):
         rule["help"] = {
             "text": "\n\n".join(f"{label}: {text}" for label, text in parts if text),
             "markdown": "\n\n".join(f"**{label}**\n\n{text}" for label, text in parts if text),
@@ -54,14 +71,29 @@ def _rule(result: CheckResult) -> dict[str, Any]:
     return rule
 
 
-def _location(target: str, obj: str) -> list[dict[str, Any]]:
+_FIX_HELP = ("A fix is statements to run against the audited system, not an edit to a file: each result's "
+             "properties carry it as fixStatements, with its fixApplicability.")
+_APPLICABILITY = {
+    "safe": "safe: runs as it is without blocking the application (e.g. CREATE INDEX CONCURRENTLY).",
+    "unsafe": "unsafe: correct in general but may hurt (e.g. DROP INDEX, which a replica may use): review it first.",
+    "manual": "manual: a person applies it (a setting, a restart, a header, a code change).",
+}
+# The kind of object a check's findings name, where the check is known; else SARIF's generic "object".
+_KINDS = {"db.unused_indexes": "index", "db.duplicate_indexes": "index", "db.invalid_indexes": "index",
+          "db.fk_indexes": "table", "db.timeouts": "setting"}
+
+
+def _location(check_id: str, target: str, obj: str, config_file: str | None) -> list[dict[str, Any]]:
     return [{
-        "physicalLocation": {"artifactLocation": {"uri": f"perfcheck/{quote(target, safe='')}/{quote(obj or '-', safe='')}"}},
-        "logicalLocations": [{"fullyQualifiedName": obj or target, "kind": "object"}],
+        "physicalLocation": {"artifactLocation": {"uri": quote(config_file or DEFAULT_CONFIG_PATH, safe="/")},
+                             "region": {"startLine": 1}},
+        "logicalLocations": [{"fullyQualifiedName": obj or target, "kind": _KINDS.get(check_id, "object"),
+                              "properties": {"target": target}}],
     }]
 
 
-def _finding_result(result: CheckResult, index: int, finding: Finding, states: dict[str, str] | None) -> dict[str, Any]:
+def _finding_result(result: CheckResult, index: int, finding: Finding, states: dict[str, str] | None,
+                    config_file: str | None) -> dict[str, Any]:
     key = f"{result.id}:{finding.object}"
     text = f"{finding.object}: {finding.message}"
     out: dict[str, Any] = {
@@ -69,13 +101,14 @@ def _finding_result(result: CheckResult, index: int, finding: Finding, states: d
         "ruleIndex": index,
         "level": _LEVEL.get(finding.severity, "note"),
         "message": {"text": text},
-        "locations": _location(result.target, finding.object),
+        "locations": _location(result.id, result.target, finding.object, config_file),
         "partialFingerprints": {_FINGERPRINT: key},
         "properties": {"key": key, "evidence": finding.evidence},
     }
     if finding.fix:
         out["message"]["text"] += f"\nFix ({finding.fix.applicability.value}): {finding.fix.text}"
-        out["properties"].update(fix=finding.fix.text, fixApplicability=finding.fix.applicability.value)
+        out["properties"].update(fix=finding.fix.text, fixStatements=list(finding.fix.statements),
+                                 fixApplicability=finding.fix.applicability.value)
     if finding.muted:
         out["suppressions"] = [{"kind": "external", "justification": finding.muted}]
     if states is not None:  # compared with a baseline
@@ -83,14 +116,14 @@ def _finding_result(result: CheckResult, index: int, finding: Finding, states: d
     return out
 
 
-def _check_result(result: CheckResult, index: int) -> dict[str, Any]:
+def _check_result(result: CheckResult, index: int, config_file: str | None) -> dict[str, Any]:
     """A failing or warning check that has no finding still shows as one result."""
     out: dict[str, Any] = {
         "ruleId": result.id,
         "ruleIndex": index,
         "level": "error" if result.status is Status.FAIL else "warning",
         "message": {"text": result.summary or result.title},
-        "locations": _location(result.target, result.id),
+        "locations": _location(result.id, result.target, result.id, config_file),
         "partialFingerprints": {_FINGERPRINT: result.id},
         "properties": {"metrics": result.metrics},
     }
@@ -99,7 +132,7 @@ def _check_result(result: CheckResult, index: int) -> dict[str, Any]:
     return out
 
 
-def to_sarif(report: Report) -> str:
+def to_sarif(report: Report, *, config_file: str | None = None) -> str:
     rules = [_rule(r) for r in report.checks]
     comp = comparison.of(report)
     states = None if comp is None else {
@@ -109,9 +142,9 @@ def to_sarif(report: Report) -> str:
     results = []
     for index, result in enumerate(report.checks):
         if result.findings:
-            results += [_finding_result(result, index, f, states) for f in result.findings]
+            results += [_finding_result(result, index, f, states, config_file) for f in result.findings]
         elif result.status in (Status.FAIL, Status.WARN):
-            results.append(_check_result(result, index))
+            results.append(_check_result(result, index, config_file))
     if comp is not None and comp.regressions:
         rules.append({
             "id": REGRESSION_RULE,
@@ -128,7 +161,7 @@ def to_sarif(report: Report) -> str:
                 "ruleIndex": len(rules) - 1,
                 "level": "error",
                 "message": {"text": change.message},
-                "locations": _location("baseline", change.key),
+                "locations": _location(REGRESSION_RULE, "baseline", change.key, config_file),
                 "partialFingerprints": {_FINGERPRINT: f"regression:{change.kind}:{change.key}"},
                 "baselineState": "updated",
                 "properties": {"before": change.before, "after": change.after},
