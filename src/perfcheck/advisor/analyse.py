@@ -20,61 +20,33 @@ Without HypoPG in the database a heuristic from column statistics takes over (se
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-import psycopg
-
-from perfcheck.pg.names import index_name
 from perfcheck.advisor import heuristic
 from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
-from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
-from perfcheck.advisor.predicates import PlanFacts, Predicate, SortNeed, plan_facts
+from perfcheck.advisor.model import Advice, Options, Recommendation
+from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
-from perfcheck.advisor.workload import Statement, select
+from perfcheck.advisor.work import Budget, Work, recommendation
+from perfcheck.advisor.workload import select
+from perfcheck.pg.names import index_name
+from perfcheck.pg.session import Session
 
+SQL_PACKAGE = "perfcheck.advisor"  # its sql/ folder: the catalog queries the advisor runs
 MAX_CANDIDATES_PER_TABLE = 40  # the planner's work grows with every hypothetical index
-QUERY_TEXT_CHARS = 20000  # whole statements: apply-indexes plans them again after building
 
 
-@dataclass
-class Work:
-    """One statement on its way through the advisor."""
-
-    statement: Statement
-    base: PlanFacts
-    candidates: list[Candidate] = field(default_factory=list)
-    predicates: dict[tuple[str, str], list[Predicate]] = field(default_factory=dict)  # by table
-    sorts: dict[tuple[str, str], SortNeed] = field(default_factory=dict)
-    cost: float = 0.0  # with the chosen hypothetical indexes
-    used: set[Candidate] = field(default_factory=set)
-
-    @property
-    def saving(self) -> float:
-        return 1 - self.cost / self.base.cost if self.base.cost > 0 else 0.0
-
-
-class Budget:
-    def __init__(self, seconds: float):
-        self.deadline = time.monotonic() + seconds
-        self.exhausted = False
-
-    def over(self) -> bool:
-        if time.monotonic() > self.deadline:
-            self.exhausted = True
-        return self.exhausted
-
-
-def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], extensions: dict[str, Any],
-            thresholds: dict[str, Any] | None = None) -> Advice:
+def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: dict[str, Any],
+            options: Options | None = None) -> Advice:
     """Advice for the workload in `statement_rows` (the postgres.statements fact), on an
     open session (read-only is enough)."""
-    from perfcheck.collectors.postgres.collector import query_text
-
     started = time.monotonic()
-    options = Options.from_thresholds(thresholds)
+    options = options or Options.from_thresholds()
+    conn = session.conn
+    own = session.using(SQL_PACKAGE)
     hypopg = extensions.get("hypopg")
     advice = Advice(mode="hypopg" if hypopg else "heuristic", server_version_num=conn.info.server_version,
                     options=asdict(options))
@@ -82,9 +54,7 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
     budget = Budget(options.max_seconds)
 
     def query(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        cur = conn.execute(query_text(name), params, prepare=False)
-        rows = cur.fetchall()
-        return [r if isinstance(r, dict) else dict(zip([c.name for c in cur.description], r)) for r in rows]
+        return own.rows(name, params, prepare=False)
 
     def skip(reason: str) -> None:
         advice.skipped[reason] = advice.skipped.get(reason, 0) + 1
@@ -220,7 +190,7 @@ def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Option
         for candidate in chosen:
             helped = [w for w in gains if candidate in w.used]
             if helped:
-                rec = _recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
+                rec = recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
                 rec.size_bytes = whatif.size(hypothetical.oid_of[candidate])
                 recommendations.append(rec)
         return recommendations
@@ -268,19 +238,6 @@ def _thin(chosen: set[Candidate], gains: list[Work], hypothetical: _Hypothetical
             hypothetical.add(candidate)
 
 
-def _recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
-    return Recommendation(
-        schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
-        table_kind="p" if table.kind == "p" else "r",
-        partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
-        table_rows=table.rows, verified=verified,
-        statements=[StatementUse(w.statement.queryid, w.statement.query[:QUERY_TEXT_CHARS], w.statement.calls,
-                                 round(w.statement.mean_ms, 3), round(w.statement.total_ms, 3),
-                                 round(w.base.cost, 2), round(w.cost, 2) if verified else None)
-                    for w in sorted(helped, key=lambda w: -w.statement.total_ms)],
-    )
-
-
 def _name(recommendations: list[Recommendation], query) -> None:
     """Index names of at most 63 bytes that don't clash with another relation, except an
     INVALID index of the same name on the same table: a failed build that apply-indexes repairs."""
@@ -290,7 +247,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
         return
     wanted = sorted({(r.schema, r.name) for r in recommendations})
     taken = {(row["schema"], row["name"]): row for row in
-             query("advisor_names", {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]})}
+             query("names", {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]})}
     used: set[tuple[str, str]] = set()
     for rec in recommendations:
         suffix = 1
@@ -303,5 +260,5 @@ def _name(recommendations: list[Recommendation], query) -> None:
             rec.name = index_name(rec.table, key_words(rec.keys), suffix=f"idx{suffix}")
             if (rec.schema, rec.name) not in taken:
                 taken.update({(row["schema"], row["name"]): row for row in
-                              query("advisor_names", {"schemas": [rec.schema], "names": [rec.name]})})
+                              query("names", {"schemas": [rec.schema], "names": [rec.name]})})
         used.add((rec.schema, rec.name))

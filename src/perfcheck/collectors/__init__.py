@@ -13,11 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from perfcheck.errors import TargetError  # noqa: F401  (raised by every collector; defined in a leaf module)
 from perfcheck.model import Status
 
-
-class TargetError(Exception):
-    """The target cannot be reached or logged into; the message is one line, secret-free."""
 
 
 class FactUnavailable(Exception):
