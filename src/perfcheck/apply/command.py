@@ -17,9 +17,9 @@ from perfcheck.advisor.migration import migration
 from perfcheck.advisor.model import CHECK_ID
 from perfcheck.apply.build import ApplyError, ApplyOptions, Terminated, apply, leftovers, select
 from perfcheck.apply.view import leftovers_text, plan_text, result_text
-from perfcheck.collectors import TargetError
 from perfcheck.pg.session import one_line
 from perfcheck.config import Config, ConfigError
+from perfcheck.errors import TargetError
 from perfcheck.redact import redact_url, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
