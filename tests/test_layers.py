@@ -138,3 +138,30 @@ def test_one_word_per_target():
         assert (SRC / "checks" / prefix / f"{name}.py").exists(), meta.id
         assert meta.target in targets.BY_WORD or meta.target == targets.NO_TARGET, meta.id
 
+
+
+def _function_level_imports(path: Path) -> list[ast.stmt]:
+    tree = ast.parse(path.read_text())
+    found = {}
+    for function in ast.walk(tree):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    found[node.lineno] = node
+    return list(found.values())
+
+
+def test_function_level_imports_say_why():
+    """Imports belong at the top of a module; the few inside a function are there for
+    start-up time, each with a `# why:` on its line. cli.py defers most of its imports so
+    that `perfcheck --help` starts fast, and is left out."""
+    missing = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path == SRC / "cli.py":
+            continue
+        lines = path.read_text().splitlines()
+        for node in _function_level_imports(path):
+            text = " ".join(lines[node.lineno - 1:node.end_lineno])
+            if "# why:" not in text:
+                missing.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert missing == [], "function-level imports without a '# why:' reason: " + ", ".join(missing)

@@ -4,7 +4,7 @@ from perfcheck.signals import run
 
 def main() -> None:
     def cli() -> None:
-        from perfcheck.cli import main as cli_main
+        from perfcheck.cli import main as cli_main  # why: signals are set before the CLI's slow imports
 
         cli_main()
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from perfcheck import redact
+from perfcheck import checklist, redact
 from perfcheck.targets import TARGETS
 
 
@@ -323,8 +324,6 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def validate_target_url(name: str, url: str) -> None:
     """A malformed target URL is a configuration error (exit 2), caught before connecting."""
-    from urllib.parse import urlsplit
-
     shown = redact.redact_url(url)
     try:
         parts = urlsplit(url)
@@ -337,8 +336,6 @@ def validate_target_url(name: str, url: str) -> None:
     if name != "db" and parts.scheme != "unix" and not parts.hostname:
         raise ConfigError(f"{TARGET_FLAGS[name]}: URL {shown} has no host")
     if name == "redis":
-        from urllib.parse import parse_qs
-
         db = parse_qs(parts.query).get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "")
         if db and not db.isdigit():
             raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
@@ -513,14 +510,12 @@ class Known:
 
     @classmethod
     def from_checks(cls, checks: Mapping[str, Any]) -> Known:
-        from perfcheck import checklist
-
         categories = {c.id for c in checklist.categories()} | {c.meta.category for c in checks.values()}
         return cls({cid: dict(c.meta.thresholds) for cid, c in checks.items()}, frozenset(categories))
 
     @classmethod
     def registered(cls) -> Known:
-        from perfcheck.registry import load_checks
+        from perfcheck.registry import load_checks  # why: importlib.metadata costs ~20 ms at start-up; only check-aware validation needs it
 
         return cls.from_checks(load_checks().checks)
 

@@ -15,7 +15,7 @@ from perfcheck import targets
 from perfcheck.collectors import TargetError, Unavailable, collector_class
 from perfcheck.config import Config, ConfigError
 from perfcheck.model import CheckResult, Report, Status
-from perfcheck.redact import scrub
+from perfcheck.redact import for_config, scrub
 from perfcheck.registry import Check, Outcome
 
 
@@ -215,6 +215,4 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     # The one choke point: every string of the finished report (summaries, findings, evidence,
     # metrics, excerpts of what the server answered, errors) loses the configured secrets
     # here, before any view, baseline or gate sees it.
-    from perfcheck.redact import for_config
-
     return for_config(config.data).record(report)

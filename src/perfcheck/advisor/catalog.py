@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from perfcheck.advisor.predicates import Key, Relation, conjunct_texts
+from pglast import parse_sql
+from pglast.parser import ParseError
+
+from perfcheck.advisor.predicates import Key, Relation, conjunct_texts, key_of
 
 Query = Callable[[str, dict[str, Any]], list[dict[str, Any]]]
 
@@ -51,11 +54,6 @@ def _bare(expr: str) -> str:
 
 def _key(text: str, option: int) -> Key:
     """An existing index key as the candidates spell theirs."""
-    from pglast import parse_sql
-    from pglast.parser import ParseError
-
-    from perfcheck.advisor.predicates import key_of
-
     desc, nulls_first = bool(option & 1), bool(option & 2)
     try:
         node = parse_sql(f"SELECT {text}")[0].stmt.targetList[0].val

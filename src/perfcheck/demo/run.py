@@ -28,7 +28,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Iterator, TextIO
 
+import httpx
+import psycopg
+import sqlparse
 import yaml
+from psycopg.rows import dict_row
+
+from perfcheck import config as config_mod
+from perfcheck.advisor import advise
+from perfcheck.advisor.ddl import statements
+from perfcheck.apply.build import apply
 
 from perfcheck.demo.sandbox import (
     MissingServer,
@@ -42,6 +51,10 @@ from perfcheck.demo.sandbox import (
 )
 from perfcheck.demo.view import Snapshot, comparison
 from perfcheck.model import Report
+from perfcheck.redact import redact_url, scrub
+from perfcheck.registry import load_checks
+from perfcheck.report import render as render_report
+from perfcheck.runner import Progress, run_audit
 
 APP_ROLE, APP_DB = "music", "music"
 # The workload the demo drives before each audit: bounded in requests and seconds.
@@ -184,9 +197,6 @@ def start_postgres(stack: Stack, bindir: Path) -> None:
 
 def seed(stack: Stack, folder: Path) -> int:
     """Schema and data as the app's role (so it owns the tables); returns the row count."""
-    import psycopg
-    import sqlparse
-
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
         for name in ("schema.sql", "seed.sql"):
             for statement in sqlparse.split((folder / name).read_text()):
@@ -197,8 +207,6 @@ def seed(stack: Stack, folder: Path) -> int:
 
 
 def start_api(stack: Stack, folder: Path, timeout_s: float = 30) -> None:
-    import httpx
-
     stack.api_port = free_port()
     log = open(stack.root / "api.log", "wb")
     env = {**os.environ, "DATABASE_URL": stack.db_url, "REDIS_URL": stack.redis.url, "PYTHONUNBUFFERED": "1"}
@@ -229,9 +237,6 @@ def reset_statement_stats(stack: Stack) -> None:
 
 def slowest_statements(stack: Stack, limit: int = 20) -> list[dict[str, Any]]:
     """The app's statements by total time (perfcheck's own and the demo's set-up left out)."""
-    import psycopg
-    from psycopg.rows import dict_row
-
     with psycopg.connect(stack.admin_url, autocommit=True, row_factory=dict_row) as conn:
         return conn.execute(
             """SELECT queryid, regexp_replace(query, '\\s+', ' ', 'g') AS query, calls,
@@ -282,10 +287,6 @@ def write_config(stack: Stack, session_code: str) -> Path:
 
 
 def audit(config_path: Path, steps: Steps) -> Report:
-    from perfcheck import config as config_mod
-    from perfcheck.registry import load_checks
-    from perfcheck.runner import Progress, run_audit
-
     cfg = config_mod.load(str(config_path), environ={})  # the demo's targets only, never the shell's
     loaded = load_checks()
     for problem in loaded.problems:
@@ -302,10 +303,6 @@ def audit(config_path: Path, steps: Steps) -> Report:
 def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
     """Build the indexes the advisor recommends, with the apply-indexes API (advisory lock,
     CONCURRENTLY, validity checked, ANALYZE); returns the statements of those built."""
-    from perfcheck.advisor import advise
-    from perfcheck.advisor.ddl import statements
-    from perfcheck.apply.build import apply
-
     advice = advise(stack.db_url)
     result = apply(advice, stack.db_url, events=lambda line: steps.say("  " + line))
     if result.interrupted:
@@ -328,8 +325,6 @@ class DemoOptions:
 def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
         render: Callable[[Report], str] | None = None) -> int:
     """Run the demo; returns the exit code. Everything started is stopped before returning."""
-    from perfcheck.report import render as render_report
-
     color = out.isatty()
     render = render or (lambda report: render_report(report, "terminal", color=color))
     steps = Steps(err)
@@ -421,8 +416,6 @@ def background_traffic(stack: Stack, workload: ModuleType, seed: int) -> Iterato
 
 
 def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
-    from perfcheck.redact import redact_url
-
     steps.say("everything keeps running until Ctrl-C:")
     steps.say(f"  music API   {stack.api_url}/  (Socket.IO at /socket.io/, metrics at /metrics)")
     steps.say(f"  PostgreSQL  {redact_url(stack.db_url)}  (superuser: psql -h 127.0.0.1 -p {stack.pg.port} -U {stack.pg.user} {APP_DB})")
@@ -447,8 +440,6 @@ def main(fix: bool = False, keep_running: bool = False) -> int:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return exc.code
     except Exception as exc:  # noqa: BLE001 - everything was stopped already; say what broke
-        from perfcheck.redact import scrub
-
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"perfcheck: error: the demo failed: {type(exc).__name__}: {scrub(message, [])}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from perfcheck import checklist
-from perfcheck.config import ConfigError, read_text
+from perfcheck.config import DEFAULTS, ConfigError, read_text
 from perfcheck.model import SCHEMA, CheckResult, Finding, Report, Status
 from perfcheck.gate.mutes import accepted
 from perfcheck.scoring import overall, score_categories
@@ -49,8 +49,6 @@ class Tolerances:
 
     @classmethod
     def from_config(cls, section: dict[str, Any]) -> Tolerances:
-        from perfcheck.config import DEFAULTS
-
         merged = {**DEFAULTS["baseline"], **section}
         return cls(**{f.name: merged[f.name] for f in fields(cls)})
 

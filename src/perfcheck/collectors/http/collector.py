@@ -25,6 +25,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpcore
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from perfcheck import __version__
 from perfcheck.model import Status
@@ -32,6 +33,7 @@ from perfcheck.redact import redact_url, scrub
 from perfcheck.collectors import Collector, FactUnavailable, TargetError
 from perfcheck.collectors.http import engineio
 from perfcheck.collectors.http.html_assets import find_assets
+from perfcheck.collectors.http.load import GRACE_S, LoadEndpoint, run_load
 
 BODY_LIMIT = 256 * 1024  # bytes read of an API answer or a page (enough to judge it)
 ASSET_LIMIT = 1024 * 1024  # bytes read of an asset or image, to measure it
@@ -734,8 +736,6 @@ class HttpCollector(Collector):
 
     def _latency(self) -> dict[str, Any]:
         """The latency engine's bounded open-model run over the GET endpoints."""
-        from perfcheck.collectors.http.load import GRACE_S, LoadEndpoint, run_load
-
         load = self.options.get("load") or {}
         eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]
         targets = [LoadEndpoint(name=ep["name"], path=ep["path"], headers={"Accept-Encoding": accept_encoding(), **ep["headers"]})
@@ -792,8 +792,6 @@ def oversized_body(body: Any) -> tuple[Any, str]:
 
 def parse_metrics(path: str, text: str) -> list[dict[str, Any]]:
     """Prometheus text format to plain data; a body that does not parse is an error fact."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     families = []
     kept = 0
     try:
@@ -816,8 +814,6 @@ def parse_metrics(path: str, text: str) -> list[dict[str, Any]]:
 
 def _bad_line(text: str) -> str:
     """Where the exposition text first goes wrong, to point the user at it."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
