@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from perfcheck.checks.support.redis import severity, suggest_maxmemory
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
@@ -28,7 +30,26 @@ def memory(facts, t):
     metrics["fragmentation_judged"] = judged_fragmentation
     if not judged_fragmentation:
         notes.append(f"fragmentation not judged below {format_bytes(t['min_used_bytes'])} used")
-    elif ratio > t["max_fragmentation"]:
+    else:
+        _fragmentation(ratio, used, rss, config, t, scores, findings)
+    headroom_text = _headroom(used, rss, maxmemory, policy, system, t, metrics, scores, findings, notes)
+    if judged_fragmentation and peak > 1.5 * used:
+        findings.append(Finding("info", "used_memory_peak",
+                                f"the peak ({format_bytes(peak)}) is far above today's use ({format_bytes(used)}): the "
+                                "allocator may hold the difference as fragmentation", None,
+                                {"used_memory_peak": peak, "used_memory": used}))
+    score = min(scores)
+    ratio_text = f"fragmentation {ratio:.2f}" if isinstance(ratio, (int, float)) else "fragmentation unknown"
+    summary = f"{format_bytes(used)} used, {ratio_text}, {headroom_text}"
+    if notes:
+        summary += f" ({'; '.join(notes)})"
+    return Outcome.scored(score, summary, metrics=metrics, findings=findings)
+
+
+def _fragmentation(ratio: float, used: int, rss: int, config: dict[str, Any], t: dict[str, Any],
+                   scores: list[float], findings: list[Finding]) -> None:
+    """Resident memory far above the data (fragmentation), or below it (swapped out)."""
+    if ratio > t["max_fragmentation"]:
         part = lognormal(ratio - 1, t["max_fragmentation"] - 1, (t["max_fragmentation"] - 1) * 3)
         scores.append(part)
         defrag = (config.get("values") or {}).get("activedefrag")
@@ -44,6 +65,11 @@ def memory(facts, t):
                                 f"fragmentation {ratio:.2f}: Redis holds {format_bytes(used)} but only {format_bytes(rss)} "
                                 "is resident, so part of it is probably swapped out (every access to it is a disk read)",
                                 None, {"ratio": ratio, "used_memory": used, "used_memory_rss": rss}))
+
+
+def _headroom(used: int, rss: int, maxmemory: int, policy: str, system: int, t: dict[str, Any], metrics: dict[str, Any],
+              scores: list[float], findings: list[Finding], notes: list[str]) -> str:
+    """Room left under maxmemory, or on the host without one: its words for the summary."""
     if maxmemory:
         headroom = 1 - used / maxmemory
         metrics["headroom"] = headroom
@@ -56,8 +82,8 @@ def memory(facts, t):
                                     Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"), {"headroom": round(headroom, 4), "maxmemory": maxmemory}))
         elif headroom < t["min_headroom"]:
             notes.append(f"full at {1 - headroom:.0%} of maxmemory and evicting, as a {policy} cache should")
-        headroom_text = f"{headroom:.0%} headroom under maxmemory {format_bytes(maxmemory)}"
-    elif system:
+        return f"{headroom:.0%} headroom under maxmemory {format_bytes(maxmemory)}"
+    if system:
         headroom = 1 - max(rss, used) / system
         metrics["headroom"] = headroom
         headroom_text = f"no maxmemory; {headroom:.0%} of the host's {format_bytes(system)} free of Redis"
@@ -67,16 +93,5 @@ def memory(facts, t):
                                     f"Redis uses {format_bytes(max(rss, used))} of the host's {format_bytes(system)} with no "
                                     "maxmemory: the kernel will kill it or swap",
                                     Fix.manual(f"CONFIG SET maxmemory {suggest_maxmemory(used, system)}", "CONFIG REWRITE"), {"headroom": round(headroom, 4)}))
-    else:
-        headroom_text = "no maxmemory and the host's RAM unknown"
-    if judged_fragmentation and peak > 1.5 * used:
-        findings.append(Finding("info", "used_memory_peak",
-                                f"the peak ({format_bytes(peak)}) is far above today's use ({format_bytes(used)}): the "
-                                "allocator may hold the difference as fragmentation", None,
-                                {"used_memory_peak": peak, "used_memory": used}))
-    score = min(scores)
-    ratio_text = f"fragmentation {ratio:.2f}" if isinstance(ratio, (int, float)) else "fragmentation unknown"
-    summary = f"{format_bytes(used)} used, {ratio_text}, {headroom_text}"
-    if notes:
-        summary += f" ({'; '.join(notes)})"
-    return Outcome.scored(score, summary, metrics=metrics, findings=findings)
+        return headroom_text
+    return "no maxmemory and the host's RAM unknown"
