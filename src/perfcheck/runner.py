@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from perfcheck import __version__, checklist, scoring
-from perfcheck import targets
+from perfcheck import __version__, checklist, scoring, targets
 from perfcheck.collectors import TargetError, Unavailable, collector_class
 from perfcheck.config import Config, ConfigError
 from perfcheck.model import CheckResult, Report, Status
@@ -118,9 +117,9 @@ def _result(check: Check, facts: dict[str, Any], thresholds: dict[str, dict[str,
     """One check's result: blocked by its target's state (not configured, unreachable), or judged."""
     meta = check.meta
     weight = float(config.check_overrides(check.id).get("weight", meta.weight))
-    targets = {fact.partition(".")[0] for fact in check.requires}
-    blocked = next((target_status[t] for t in sorted(targets) if t in target_status), None)
-    if meta.target in target_status and not targets:
+    wanted = {fact.partition(".")[0] for fact in check.requires}
+    blocked = next((target_status[t] for t in sorted(wanted) if t in target_status), None)
+    if meta.target in target_status and not wanted:
         blocked = target_status[meta.target]
     outcome = blocked or judge(check, facts, thresholds[check.id], config.secrets)
     title = meta.title if outcome.status in (Status.PASS, Status.SKIP, Status.MANUAL) or not meta.failure_title else meta.failure_title
@@ -138,18 +137,43 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     started = time.monotonic()
     selected = select(loaded, config.data["only"], config.data["skip"])
     thresholds = {check.id: thresholds_for(check, config) for check in selected}
+    facts: dict[str, Any] = {}
+    target_status: dict[str, Outcome] = {}  # a target-wide outcome for every check on it
+    errors: list[str] = list(load_problems or [])
+    # The collectors' share of the audit's time; what is left is for judging and the report.
+    deadline = (deadline if deadline is not None else started + float(config.data["max_seconds"]))
+    jobs = _start_jobs(_needed(selected), config, progress, thresholds, started, deadline, target_status)
+    _collect(jobs, config, facts, target_status, errors)
+    if jobs and all(target in target_status for target in jobs):
+        raise NoTargetReached("; ".join(errors[-len(jobs):]))
 
+    # The facts are read-only while checks judge them: frozen once, the garbage collector stops
+    # re-scanning them on every burst of allocations (half the judging time on a big catalog).
+    gc.freeze()
+    try:
+        results = [_result(check, facts, thresholds, target_status, config) for check in selected]
+    finally:
+        gc.unfreeze()
+    report = _report(results, config, errors, started)
+    # The one choke point: every string of the finished report (summaries, findings, evidence,
+    # metrics, excerpts of what the server answered, errors) loses the configured secrets
+    # here, before any view, baseline or gate sees it.
+    return for_config(config.data).record(report)
+
+
+def _needed(selected: list[Check]) -> dict[str, set[str]]:
+    """The facts the selected checks require, by target ("postgres": {"postgres.indexes", …})."""
     needed: dict[str, set[str]] = {}
     for check in selected:
         for fact in check.requires:
             needed.setdefault(fact.partition(".")[0], set()).add(fact)
+    return needed
 
-    facts: dict[str, Any] = {}
-    target_status: dict[str, Outcome] = {}  # a target-wide outcome for every check on it
-    errors: list[str] = list(load_problems or [])
+
+def _start_jobs(needed: dict[str, set[str]], config: Config, progress: Progress, thresholds: dict[str, dict[str, Any]],
+                started: float, deadline: float, target_status: dict[str, Outcome]) -> dict[str, _Job]:
+    """A gathering thread per configured target; a target without a URL is skipped."""
     jobs: dict[str, _Job] = {}
-    # The collectors' share of the audit's time; what is left is for judging and the report.
-    deadline = (deadline if deadline is not None else started + float(config.data["max_seconds"]))
     budget = float(config.data["max_seconds"])
     gather_until = deadline - min(1.0, 0.1 * budget)
     for target, names in needed.items():
@@ -168,6 +192,12 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         jobs[target] = _Job(target, url, names, config, progress, thresholds, until)
         jobs[target].within = within
         jobs[target].start()
+    return jobs
+
+
+def _collect(jobs: dict[str, _Job], config: Config, facts: dict[str, Any], target_status: dict[str, Outcome],
+             errors: list[str]) -> None:
+    """Wait for each job until its deadline; its facts, or why the target has none."""
     for target, job in jobs.items():
         job.join(max(0.0, job.deadline - time.monotonic()))
         if job.is_alive():
@@ -186,23 +216,15 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         else:
             facts.update(job.facts or {})
 
-    if jobs and all(target in target_status for target in jobs):
-        raise NoTargetReached("; ".join(errors[-len(jobs):]))
 
-    # The facts are read-only while checks judge them: frozen once, the garbage collector stops
-    # re-scanning them on every burst of allocations (half the judging time on a big catalog).
-    gc.freeze()
-    try:
-        results = [_result(check, facts, thresholds, target_status, config) for check in selected]
-    finally:
-        gc.unfreeze()
-
+def _report(results: list[CheckResult], config: Config, errors: list[str], started: float) -> Report:
+    """The scored report, categories in the checklist's order (a plugin's own ones after)."""
     cats = checklist.categories()
     known = {c.id for c in cats}
     order = [(c.id, c.title) for c in cats] + sorted({(r.category, r.category) for r in results if r.category not in known})
     category_scores = scoring.score_categories(results, order)
     weights = {c.id: float(config.data["categories"].get(c.id, {}).get("weight", c.weight)) for c in cats}
-    report = Report(
+    return Report(
         score=scoring.overall(category_scores, weights),
         categories=category_scores,
         checks=results,
@@ -212,7 +234,3 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         duration_s=time.monotonic() - started,
     )
-    # The one choke point: every string of the finished report (summaries, findings, evidence,
-    # metrics, excerpts of what the server answered, errors) loses the configured secrets
-    # here, before any view, baseline or gate sees it.
-    return for_config(config.data).record(report)
