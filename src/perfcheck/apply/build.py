@@ -132,6 +132,7 @@ class ApplyError(Exception):
 
 
 Events = Callable[[str], None]
+_RETRY = ("retry", "")  # Builder._attempt: a lock timeout, try again after a pause
 
 
 def select(advice: Advice, only: list[str] | None = None) -> tuple[list[Recommendation], list[str]]:
@@ -518,25 +519,9 @@ class Builder:
     def build(self, schema: str, table: str, name: str, keys: list[str], method: str) -> tuple[str, str]:
         """Build one index concurrently: (status, message). Raises KeyboardInterrupt and a
         broken connection's error to the caller."""
-        found = self.existing(schema, name)
-        repaired = False
-        if found is not None:
-            if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
-                return "failed", f"the name {qualified(schema, name)} is taken by another relation"
-            if found["valid"]:
-                if not serves(found, schema, table, keys, method):
-                    return "skipped", (f"{qualified(schema, name)} exists already but is another index "
-                                       f"({found['definition']}); left untouched, the recommended index was not built")
-                return "exists", f"{qualified(schema, name)} exists already"
-            why = not_ours(self.run, found, schema, table, keys, method)
-            if why:
-                return "skipped", left_alone(schema, table, name, keys, method, why)
-            self.events(f"  {qualified(schema, name)} is INVALID, left by an earlier perfcheck build "
-                        f"(nobody is building it): dropping it concurrently")
-            problem = self.drop_invalid(schema, name, table, keys, method)
-            if problem:
-                return "failed", problem
-            repaired = True
+        early, repaired = self._before_build(schema, table, name, keys, method)
+        if early is not None:
+            return early
         statement = create_statement(schema, table, name, keys, method=method)
         waits: list[str] = []
         started = time.monotonic()
@@ -550,24 +535,11 @@ class Builder:
                 waits.append(", ".join(map(str, in_the_way)))
                 self.events(f"  {qualified(schema, table)} is in use by {waits[-1]}")
                 continue
-            self.monitor.watch(qualified(schema, name))
-            try:
-                self.run(statement)
-            except psycopg.errors.LockNotAvailable:
-                blockers = list(self.monitor.blockers.values())
-                waits.append(", ".join(map(str, blockers)) if blockers else "another session")
-                self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
-                leftover = self.drop_invalid(schema, name, table, keys, method)
-                if leftover:
-                    return "failed", leftover
+            failed = self._attempt(statement, schema, table, name, keys, method, waits)
+            if failed == _RETRY:
                 continue
-            except psycopg.Error as exc:
-                if self.conn.broken:
-                    raise
-                leftover = self.drop_invalid(schema, name, table, keys, method)
-                return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
-            finally:
-                self.monitor.watch("")
+            if failed is not None:
+                return failed
             found = self.existing(schema, name)
             if not found or not found["valid"]:
                 leftover = self.drop_invalid(schema, name, table, keys, method)
@@ -578,6 +550,52 @@ class Builder:
         tries = self.options.retries + 1
         return "skipped", (f"could not build without waiting on other sessions ({tries} tries over "
                            f"{time.monotonic() - started:.0f} s; blocked by {waits[-1]}); nothing was left behind")
+
+    def _before_build(self, schema: str, table: str, name: str, keys: list[str],
+                      method: str) -> tuple[tuple[str, str] | None, bool]:
+        """What is under the name already: (an outcome that ends here, or None to build; whether
+        an INVALID leftover of ours was dropped first, so that the build repairs it)."""
+        found = self.existing(schema, name)
+        if found is None:
+            return None, False
+        if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
+            return ("failed", f"the name {qualified(schema, name)} is taken by another relation"), False
+        if found["valid"]:
+            if not serves(found, schema, table, keys, method):
+                return ("skipped", (f"{qualified(schema, name)} exists already but is another index "
+                                    f"({found['definition']}); left untouched, the recommended index was not built")), False
+            return ("exists", f"{qualified(schema, name)} exists already"), False
+        why = not_ours(self.run, found, schema, table, keys, method)
+        if why:
+            return ("skipped", left_alone(schema, table, name, keys, method, why)), False
+        self.events(f"  {qualified(schema, name)} is INVALID, left by an earlier perfcheck build "
+                    f"(nobody is building it): dropping it concurrently")
+        problem = self.drop_invalid(schema, name, table, keys, method)
+        if problem:
+            return ("failed", problem), False
+        return None, True
+
+    def _attempt(self, statement: str, schema: str, table: str, name: str, keys: list[str], method: str,
+                 waits: list[str]) -> tuple[str, str] | None:
+        """One CREATE INDEX CONCURRENTLY: None when it ran, _RETRY after a lock timeout (its
+        INVALID leftover dropped), else the failure."""
+        self.monitor.watch(qualified(schema, name))
+        try:
+            self.run(statement)
+        except psycopg.errors.LockNotAvailable:
+            blockers = list(self.monitor.blockers.values())
+            waits.append(", ".join(map(str, blockers)) if blockers else "another session")
+            self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
+            leftover = self.drop_invalid(schema, name, table, keys, method)
+            return ("failed", leftover) if leftover else _RETRY
+        except psycopg.Error as exc:
+            if self.conn.broken:
+                raise
+            leftover = self.drop_invalid(schema, name, table, keys, method)
+            return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
+        finally:
+            self.monitor.watch("")
+        return None
 
     def drop_invalid(self, schema: str, name: str, table: str, keys: list[str], method: str) -> str:
         """Drop the INVALID index under this name concurrently, if it is provably perfcheck's
@@ -721,46 +739,10 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
         return result
     builder = Builder(url, options, pg_options, events)
     try:
-        try:
-            holder = builder.lock()
-        except KeyboardInterrupt as exc:
-            result.interrupted, result.terminated = True, isinstance(exc, Terminated)
-            result.problem = "interrupted while waiting for the build lock; nothing was built"
-            return result
-        if holder is not None:
-            result.lock_holder = holder if holder > 0 else None
-            who = f" (pid {holder})" if holder > 0 else ""
-            result.problem = (f"another perfcheck apply-indexes{who} is building indexes in this database; "
-                              f"waited {options.wait_s:g} s; nothing was built")
+        if not _take_lock(builder, options, result):
             return result
         builder.monitor.start()
-        for outcome in outcomes:
-            rec = outcome.rec
-            events(f"building {qualified(rec.schema, rec.name)} on {rec.label}…")
-            started = time.monotonic()
-            try:
-                outcome.status, outcome.message = _apply_one(builder, rec)
-            except KeyboardInterrupt as exc:
-                result.interrupted, result.terminated = True, isinstance(exc, Terminated)
-                outcome.status = "interrupted"
-                outcome.message = f"{'SIGTERM' if result.terminated else 'Ctrl-C'}: the build was cancelled"
-                try:
-                    leftover = _cleanup_after_interrupt(builder, rec)
-                except (KeyboardInterrupt, psycopg.Error):
-                    leftover = "the cleanup was interrupted too; the next run repairs the INVALID index"
-                outcome.message += f"; {leftover}" if leftover else "; its INVALID leftover was dropped"
-                break
-            except psycopg.Error as exc:
-                if not builder.conn.broken:  # e.g. a lock timeout on ATTACH or ON ONLY: this index only
-                    outcome.status, outcome.message = "failed", one_line(exc)
-                    continue
-                outcome.status = "failed"
-                outcome.message = (f"the build's session was terminated ({one_line(exc)}); its INVALID index is left "
-                                   f"and the next run drops and rebuilds it; stopped here")
-                break
-            outcome.seconds = time.monotonic() - started
-            if outcome.status in ("built", "repaired"):
-                outcome.size_bytes = builder.size(rec.schema, rec.name)
+        _build_all(builder, outcomes, result, events)
     finally:
         if not builder.conn.broken:
             builder.unlock()
@@ -772,6 +754,54 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
     except KeyboardInterrupt as exc:  # the indexes are built; only the before → after costs are cut short
         result.interrupted, result.terminated = True, isinstance(exc, Terminated)
     return result
+
+
+def _take_lock(builder: Builder, options: ApplyOptions, result: ApplyResult) -> bool:
+    """The advisory lock that keeps two builds apart; False (with the reason in `result`) without it."""
+    try:
+        holder = builder.lock()
+    except KeyboardInterrupt as exc:
+        result.interrupted, result.terminated = True, isinstance(exc, Terminated)
+        result.problem = "interrupted while waiting for the build lock; nothing was built"
+        return False
+    if holder is not None:
+        result.lock_holder = holder if holder > 0 else None
+        who = f" (pid {holder})" if holder > 0 else ""
+        result.problem = (f"another perfcheck apply-indexes{who} is building indexes in this database; "
+                          f"waited {options.wait_s:g} s; nothing was built")
+        return False
+    return True
+
+
+def _build_all(builder: Builder, outcomes: list[IndexOutcome], result: ApplyResult, events: Events) -> None:
+    """One index at a time; Ctrl-C, SIGTERM or a lost session stop the rest."""
+    for outcome in outcomes:
+        rec = outcome.rec
+        events(f"building {qualified(rec.schema, rec.name)} on {rec.label}…")
+        started = time.monotonic()
+        try:
+            outcome.status, outcome.message = _apply_one(builder, rec)
+        except KeyboardInterrupt as exc:
+            result.interrupted, result.terminated = True, isinstance(exc, Terminated)
+            outcome.status = "interrupted"
+            outcome.message = f"{'SIGTERM' if result.terminated else 'Ctrl-C'}: the build was cancelled"
+            try:
+                leftover = _cleanup_after_interrupt(builder, rec)
+            except (KeyboardInterrupt, psycopg.Error):
+                leftover = "the cleanup was interrupted too; the next run repairs the INVALID index"
+            outcome.message += f"; {leftover}" if leftover else "; its INVALID leftover was dropped"
+            return
+        except psycopg.Error as exc:
+            if not builder.conn.broken:  # e.g. a lock timeout on ATTACH or ON ONLY: this index only
+                outcome.status, outcome.message = "failed", one_line(exc)
+                continue
+            outcome.status = "failed"
+            outcome.message = (f"the build's session was terminated ({one_line(exc)}); its INVALID index is left "
+                               f"and the next run drops and rebuilds it; stopped here")
+            return
+        outcome.seconds = time.monotonic() - started
+        if outcome.status in ("built", "repaired"):
+            outcome.size_bytes = builder.size(rec.schema, rec.name)
 
 
 def _cleanup_after_interrupt(builder: Builder, rec: Recommendation) -> str:
