@@ -673,7 +673,7 @@ def test_slow_query_log_pg_stat_statements_installed_but_not_loaded():
 
 # --- what a role without pg_read_all_stats cannot see ---------------------------------------------
 # Other roles' pg_stat_statements rows come without text or queryid, their pg_stat_activity
-# rows without backend_type, state, times or query (see collectors/sql/postgres/activity.sql).
+# rows without backend_type, state, times or query (see collectors/postgres/sql/activity.sql).
 
 def hidden_stmt(calls=100, mean_ms=1.0, rows=None, plans=None, user="other"):
     return stmt("<insufficient privilege>", calls=calls, mean_ms=mean_ms, rows=rows, plans=plans) | {

@@ -1,10 +1,11 @@
 """The PostgreSQL collector: one read-only session, each catalog query once.
 
-The session is set up so that the audit cannot harm the target: application_name
-'perfcheck' (so it is recognisable in pg_stat_activity), every transaction read-only,
-short statement and lock timeouts. Queries live in `sql/postgres/*.sql`, one per fact,
-each tagged `/* perfcheck */` so that perfcheck's own statements are left out of the
-workload it judges.
+The session (perfcheck.pg.session) is set up so that the audit cannot harm the target:
+application_name 'perfcheck' (so it is recognisable in pg_stat_activity), every
+transaction read-only, short statement and lock timeouts. Queries live in `sql/*.sql`
+beside this module, one per fact (those the advisor shares in `perfcheck/pg/sql/`), each
+tagged `/* perfcheck */` so that perfcheck's own statements are left out of the workload
+it judges. The index advice fact is the advisor's `analyse()` on this same session.
 """
 
 from __future__ import annotations
