@@ -30,6 +30,7 @@ from perfcheck.advisor import heuristic
 from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
+from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
 from perfcheck.advisor.predicates import PlanFacts, Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -97,15 +98,17 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
                 skip(f"not reached within the {options.max_seconds:g} s budget")
                 continue
             try:
-                works.append(Work(statement, plan_facts(whatif.plan(statement))))
+                works.append(Work(statement, plan_facts(_plan_typed(whatif, statement))))
             except PlanError as exc:
                 skip(str(exc))
+                advice.unplannable += 1
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         for work in works:
             reason = _find_candidates(work, catalog, options)
             if reason:
                 skip(reason)
         advice.statements_analysed = len(works)
+        advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
         advice.workload_ms = sum(w.statement.total_ms for w in works)
         if hypopg:
             recommendations = _verify(works, whatif, catalog, options, budget)
@@ -116,6 +119,20 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
     advice.partial = budget.exhausted
     advice.elapsed_s = round(time.monotonic() - started, 3)
     return advice
+
+
+def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
+    """The statement's plan; a parameter the planner cannot type (`$1 IS NULL`) is declared
+    text and the statement planned again (at most a few times), keeping that text."""
+    for _ in range(3):
+        try:
+            return whatif.plan(statement)
+        except PlanError as exc:
+            retyped = with_types(statement.query, str(exc.__cause__ or exc))
+            if retyped is None:
+                raise
+            statement.query, statement.rewritten = retyped, True
+    return whatif.plan(statement)
 
 
 def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | None:

@@ -131,6 +131,8 @@ class Advice:
     statements_analysed: int = 0
     workload_ms: float = 0.0  # total time of the analysed statements
     skipped: dict[str, int] = field(default_factory=dict)  # why statements were left out, with counts
+    statements_rewritten: int = 0  # analysed after their typed literals were written as casts (`$2::interval`)
+    unplannable: int = 0  # statements that parse but that the planner refused (reasons in `skipped`)
     partial: bool = False  # the time budget ran out before every statement was analysed
     elapsed_s: float = 0.0
     server_version_num: int = 0
