@@ -31,6 +31,7 @@ from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
+from perfcheck.advisor.parameters import ColumnValues, variants
 from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
 from perfcheck.advisor.predicates import PlanFacts, Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -51,6 +52,7 @@ class Work:
     sorts: dict[tuple[str, str], SortNeed] = field(default_factory=dict)
     cost: float = 0.0  # with the chosen hypothetical indexes
     used: set[Candidate] = field(default_factory=set)
+    share: float = 1.0  # of the statement's calls: planned with representative values (parameters.py)
 
     @property
     def saving(self) -> float:
@@ -103,12 +105,14 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
                 skip(str(exc))
                 advice.unplannable += 1
         catalog.load({rel for work in works for rel in work.base.relations.values()})
+        advice.statements_analysed = len(works)
+        works = _representative(works, ColumnValues(query, catalog.table_for), whatif, budget)
+        catalog.load({rel for work in works for rel in work.base.relations.values()})
         for work in works:
             reason = _find_candidates(work, catalog, options)
             if reason:
                 skip(reason)
-        advice.statements_analysed = len(works)
-        advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
+        advice.statements_rewritten = len({w.statement.queryid for w in works if w.statement.rewritten})
         advice.workload_ms = sum(w.statement.total_ms for w in works)
         if hypopg:
             recommendations = _verify(works, whatif, catalog, options, budget)
@@ -119,6 +123,24 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
     advice.partial = budget.exhausted
     advice.elapsed_s = round(time.monotonic() - started, 3)
     return advice
+
+
+def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, budget: Budget) -> list[Work]:
+    """Each statement with parameters planned with values drawn from the column statistics,
+    one Work per value set with its share of the calls; the generic plan where none fit."""
+    out: list[Work] = []
+    for work in works:
+        found = []
+        if work.statement.params and not budget.over():
+            try:
+                found = variants(work.statement, work.base.relations, values, whatif.plan)
+            except PlanError:
+                found = []
+        if not found:
+            out.append(work)
+            continue
+        out += [Work(v.statement, plan_facts(v.plan), share=v.share) for v in found]
+    return out
 
 
 def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
@@ -291,11 +313,30 @@ def _recommendation(table: Table, candidate: Candidate, helped: list[Work], *, v
         table_kind="p" if table.kind == "p" else "r",
         partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
         table_rows=table.rows, verified=verified,
-        statements=[StatementUse(w.statement.queryid, w.statement.query[:QUERY_TEXT_CHARS], w.statement.calls,
-                                 round(w.statement.mean_ms, 3), round(w.statement.total_ms, 3),
-                                 round(w.base.cost, 2), round(w.cost, 2) if verified else None)
-                    for w in sorted(helped, key=lambda w: -w.statement.total_ms)],
+        statements=sorted((_use(group, verified) for group in _by_statement(helped)), key=lambda u: -u.total_ms),
     )
+
+
+def _by_statement(works: list[Work]) -> list[list[Work]]:
+    """The works of each statement together (one per value set it was planned with)."""
+    groups: dict[tuple[int | None, str], list[Work]] = {}
+    for work in works:
+        groups.setdefault((work.statement.queryid, work.statement.query), []).append(work)
+    return list(groups.values())
+
+
+def _use(group: list[Work], verified: bool) -> StatementUse:
+    """One statement's use of an index: its value sets that benefit, their share of the
+    calls, and their costs weighted by it."""
+    first = group[0].statement
+    calls, total_ms = sum(w.statement.calls for w in group), sum(w.statement.total_ms for w in group)
+    weight = sum(w.share for w in group) or 1.0
+    before = sum(w.base.cost * w.share for w in group) / weight
+    after = sum(w.cost * w.share for w in group) / weight
+    values = [list(w.statement.values) for w in group if w.statement.values] or None
+    return StatementUse(first.queryid, first.query[:QUERY_TEXT_CHARS], calls, round(total_ms / calls, 3) if calls else 0.0,
+                        round(total_ms, 3), round(before, 2), round(after, 2) if verified else None,
+                        values=values, share=round(weight, 3) if values else None)
 
 
 def _name(recommendations: list[Recommendation], query) -> None:

@@ -46,6 +46,8 @@ class StatementUse:
     total_ms: float
     cost_before: float
     cost_after: float | None  # None: unverified (no HypoPG)
+    values: list[list[str]] | None = None  # the representative values ($1, $2…) it was verified with
+    share: float | None = None  # the share of the statement's calls those values stand for
 
     @property
     def saving(self) -> float | None:

@@ -33,6 +33,7 @@ class Statement:
     total_ms: float
     params: int  # the highest $n
     rewritten: bool = False  # typed literals written as casts to make it plannable (literals.py)
+    values: tuple[str, ...] | None = None  # representative values (SQL literals) for $1…: a custom plan
 
     @property
     def mean_ms(self) -> float:
