@@ -28,8 +28,16 @@ from pathlib import Path
 
 import psycopg
 
-from perfcheck.collectors.postgres.collector import SETTINGS, query_text
+from perfcheck.collectors.postgres.collector import SETTINGS
+from perfcheck.collectors.postgres.collector import query_text as collector_query
+from perfcheck.pg.session import sql_text
 from perfcheck.demo.sandbox import PostgresServer, postgres_bindir
+
+
+def query_text(name: str) -> str:
+    """The collector's query, or one it shares with the advisor (perfcheck/pg/sql/)."""
+    return sql_text("perfcheck.pg", name) if name in ("extensions", "statements") else collector_query(name)
+
 
 COLUMNS = ", ".join(["a int", "b text", "c timestamptz", "d jsonb", "e int", "f text", "g numeric", "h boolean"])
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from perfcheck.advisor.analyse import analyse
+from perfcheck.advisor import Options, analyse
+from perfcheck.advisor.analyse import SQL_PACKAGE
 from perfcheck.advisor.literals import rewrite, with_types
-from perfcheck.collectors.postgres.collector import PostgresCollector, connect
+from perfcheck.collectors.postgres.collector import PostgresCollector
 from perfcheck.config import DEFAULTS
+from perfcheck.pg.session import Session
 
 HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
 
@@ -67,8 +69,11 @@ def test_normalised_typed_literals_are_analysed_not_skipped(plays):
     facts = collector.gather({"postgres.statements", "postgres.extensions"})
     rows = [r for r in facts["postgres.statements"] if "plays" in r["query"]]
     assert any("interval $" in r["query"] for r in rows)  # what pg_stat_statements keeps: it does not parse
-    with connect(plays.url, DEFAULTS["postgres"]) as conn:
-        advice = analyse(conn, rows, HYPOPG, {"min_mean_ms": 0, "min_calls": 5})
+    session = Session.open(plays.url, DEFAULTS["postgres"], SQL_PACKAGE)
+    try:
+        advice = analyse(session, rows, HYPOPG, Options.from_thresholds({"min_mean_ms": 0, "min_calls": 5}))
+    finally:
+        session.close()
     assert advice.statements_analysed == 3, advice.skipped
     assert advice.statements_rewritten == 3
     assert advice.unplannable == 0

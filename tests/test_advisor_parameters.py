@@ -9,10 +9,11 @@ import os
 
 import pytest
 
-from perfcheck.advisor.analyse import analyse
+from perfcheck.advisor import Options, analyse
+from perfcheck.advisor.analyse import SQL_PACKAGE
 from perfcheck.advisor.parameters import param_uses, shares
-from perfcheck.collectors.postgres.collector import connect
 from perfcheck.config import DEFAULTS
+from perfcheck.pg.session import Session
 
 HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
 _ids = itertools.count()
@@ -35,16 +36,16 @@ def session(pg_server, hypopg):
     pg_server.psql(f"CREATE DATABASE {name}")
     pg_server.psql(SCHEMA, database=name)
     pg_server.psql("VACUUM ANALYZE", database=name)
-    conn = connect(pg_server.url_for(name), DEFAULTS["postgres"])
-    yield conn
-    conn.close()
+    session = Session.open(pg_server.url_for(name), DEFAULTS["postgres"], SQL_PACKAGE)
+    yield session
+    session.close()
     pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def advise(session, query, *, rows_per_call, calls=100, mean_ms=20.0):
     rows = [{"queryid": 7, "query": query, "calls": calls, "rows": int(calls * rows_per_call),
              "total_ms": calls * mean_ms}]
-    return analyse(session, rows, HYPOPG, {})
+    return analyse(session, rows, HYPOPG, Options.from_thresholds({}))
 
 
 def test_parameters_are_found_by_column():

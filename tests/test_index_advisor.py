@@ -11,9 +11,10 @@ import os
 import pytest
 
 from advisor_schema import SCHEMA
-from perfcheck.advisor.analyse import analyse
-from perfcheck.collectors.postgres.collector import connect
+from perfcheck.advisor import Options, analyse
+from perfcheck.advisor.analyse import SQL_PACKAGE
 from perfcheck.config import DEFAULTS
+from perfcheck.pg.session import Session
 
 HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
 _ids = itertools.count()
@@ -32,15 +33,15 @@ def advisor_db(pg_server, hypopg):
 @pytest.fixture(scope="module")
 def session(advisor_db):
     """A session set up as the audit's: read-only, short timeouts."""
-    conn = connect(advisor_db, DEFAULTS["postgres"])
-    yield conn
-    conn.close()
+    session = Session.open(advisor_db, DEFAULTS["postgres"], SQL_PACKAGE)
+    yield session
+    session.close()
 
 
 def advise(session, *queries, calls=100, mean_ms=5.0, rows_per_call=1, extensions=HYPOPG, **thresholds):
     rows = [{"queryid": 1000 + i, "query": q, "calls": calls, "rows": calls * rows_per_call,
              "total_ms": calls * mean_ms * (len(queries) - i)} for i, q in enumerate(queries)]
-    return analyse(session, rows, extensions, thresholds)
+    return analyse(session, rows, extensions, Options.from_thresholds(thresholds))
 
 
 def recommended(advice) -> set[tuple[str, tuple[str, ...]]]:
@@ -189,9 +190,9 @@ def test_workload_thresholds(session):
 
 def test_hypothetical_indexes_are_gone_afterwards(session):
     advise(session, "SELECT * FROM orders WHERE user_id = $1", "SELECT * FROM users WHERE lower(email) = $1")
-    assert session.execute("SELECT count(*) AS n FROM hypopg_list_indexes").fetchone()["n"] == 0
-    assert session.execute("SHOW plan_cache_mode").fetchone()["plan_cache_mode"] == "auto"
-    assert session.execute("SHOW transaction_read_only").fetchone()["transaction_read_only"] == "on"
+    assert session.conn.execute("SELECT count(*) AS n FROM hypopg_list_indexes").fetchone()["n"] == 0
+    assert session.conn.execute("SHOW plan_cache_mode").fetchone()["plan_cache_mode"] == "auto"
+    assert session.conn.execute("SHOW transaction_read_only").fetchone()["transaction_read_only"] == "on"
 
 
 def test_heuristic_mode_without_hypopg(session):

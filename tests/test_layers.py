@@ -1,14 +1,22 @@
-"""Layers that can't tangle: checks never import a driver, reporters never import
-collectors (DESIGN.md principle 8). Read from the source, so a new module is covered."""
+"""Layers that can't tangle (docs/architecture.md): the import-linter contracts declared in
+pyproject.toml hold, no module imports itself through others, checks never import a driver
+and reporters never import collectors. Read from the source, so a new module is covered."""
 
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import grimp
 import pytest
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "perfcheck"
+from perfcheck import checklist, targets
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src" / "perfcheck"
 DRIVERS = {"psycopg", "psycopg_pool", "redis", "httpx", "h2", "h11", "socket", "subprocess"}
 
 
@@ -49,3 +57,84 @@ def test_the_reader_sees_driver_imports():
     # The guard above must be able to fail: the PostgreSQL collector does import its driver.
     assert "psycopg" in imported_modules(SRC / "collectors" / "postgres" / "collector.py")
     assert "perfcheck.collectors.TargetError" in imported_modules(SRC / "runner.py")
+
+
+def test_the_import_contracts_hold():
+    """lint-imports with pyproject.toml's [tool.importlinter] contracts: layers, checks without
+    drivers, reports reading only the model, collectors without checks or advisor internals."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    command = [str(lint)] if lint.exists() else [shutil.which("lint-imports") or "lint-imports"]
+    run = subprocess.run([*command, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "0 broken" in run.stdout
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    for start in sorted(graph.modules):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_no_import_cycle():
+    """Function-level imports count too: a cycle hidden inside a function is still a tangle."""
+    assert _cycles(grimp.build_graph("perfcheck")) == []
+
+
+def test_the_cycle_finder_finds_cycles(tmp_path, monkeypatch):
+    package = tmp_path / "tangled"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from tangled import b\n")
+    (package / "b.py").write_text("def f():\n    from tangled import a\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert _cycles(grimp.build_graph("tangled", cache_dir=None)) == [["tangled.a", "tangled.b"]]
+
+
+def test_one_word_per_target():
+    """A check id's prefix is its category's (targets.CATEGORIES), and its module is
+    checks/<prefix>/<name>.py; every target a check names is in targets.TARGETS."""
+    categories = {c.id: c for c in targets.CATEGORIES}
+    found, metas = checklist.load()
+    assert set(found) == set(categories)
+    for meta in metas.values():
+        prefix, _, name = meta.id.partition(".")
+        assert prefix == categories[meta.category].prefix, meta.id
+        assert (SRC / "checks" / prefix / f"{name}.py").exists(), meta.id
+        assert meta.target in targets.BY_WORD or meta.target == targets.NO_TARGET, meta.id
+

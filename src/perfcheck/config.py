@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from perfcheck import redact
+from perfcheck.targets import TARGETS
 
 
 class ConfigError(Exception):
@@ -172,13 +173,10 @@ DEFAULTS: dict[str, Any] = {
              "socketio_burst": {"messages": 0, "event": "message", "data": "perfcheck", "namespace": "/"}},
 }
 
-ENV_TARGETS = {"db": "DATABASE_URL", "redis": "REDIS_URL", "url": "PERFCHECK_URL"}
-TARGET_SCHEMES = {
-    "db": ("postgres", "postgresql"),
-    "redis": ("redis", "rediss", "unix"),
-    "url": ("http", "https"),
-}
-TARGET_FLAGS = {"db": "--db", "redis": "--redis", "url": "--url"}
+# Views of perfcheck.targets by config key (db, redis, url).
+ENV_TARGETS = {t.key: t.env for t in TARGETS}
+TARGET_SCHEMES = {t.key: t.schemes for t in TARGETS}
+TARGET_FLAGS = {t.key: t.flag for t in TARGETS}
 
 
 @dataclass

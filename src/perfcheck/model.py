@@ -1,7 +1,7 @@
 """The values every layer shares: findings, fixes, check results and the report.
 
 The JSON form produced by `Report.to_dict` is the public contract described in
-CHECKLIST.md ("perfcheck.report/1"): fields may be added, never removed or renamed.
+docs/report.md ("perfcheck.report/1", with its JSON Schema in schemas/): fields may be added, never removed or renamed.
 """
 
 from __future__ import annotations

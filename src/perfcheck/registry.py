@@ -15,13 +15,13 @@ import types
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from perfcheck import checklist
+from perfcheck import checklist, targets
 from perfcheck.checklist import CheckMeta
 from perfcheck.model import Finding, Status
 from perfcheck.scoring import status_for
 
 ENTRY_POINT_GROUP = "perfcheck.checks"
-TARGETS = ("postgres", "redis", "http")
+TARGETS = tuple(targets.BY_WORD)
 
 
 @dataclass
@@ -83,7 +83,7 @@ def check(check_id: str, *, requires: tuple[str, ...] | list[str] = (), **meta: 
             found = CheckMeta(id=check_id, **meta)
         else:
             found = replace(known, **meta) if meta else known
-        if found.target not in TARGETS and found.target != "none":
+        if found.target not in TARGETS and found.target != targets.NO_TARGET:
             raise ValueError(f"check {check_id}: unknown target {found.target!r}")
         return Check(found, tuple(requires), judge)
 

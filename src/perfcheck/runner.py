@@ -11,8 +11,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from perfcheck import __version__, checklist, scoring
-from perfcheck.collectors import TARGET_CONFIG, TargetError, Unavailable, collector_class
-from perfcheck.config import ENV_TARGETS, TARGET_FLAGS, Config, ConfigError
+from perfcheck import targets
+from perfcheck.collectors import TargetError, Unavailable, collector_class
+from perfcheck.config import Config, ConfigError
 from perfcheck.model import CheckResult, Report, Status
 from perfcheck.redact import scrub
 from perfcheck.registry import Check, Outcome
@@ -152,10 +153,11 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     budget = float(config.data["max_seconds"])
     gather_until = deadline - min(1.0, 0.1 * budget)
     for target, names in needed.items():
-        config_key = TARGET_CONFIG.get(target)
+        known = targets.BY_WORD.get(target)
+        config_key = known.key if known else None
         url = config.target(config_key) if config_key else None
         if not url:
-            how = f"{TARGET_FLAGS[config_key]} or {ENV_TARGETS[config_key]}"
+            how = f"{known.flag} or {known.env}" if known else "no collector gathers its facts"
             target_status[target] = Outcome.skip(f"no {target} target configured ({how})")
             continue
         # A target's own budget (e.g. http.max_seconds) within the audit's.

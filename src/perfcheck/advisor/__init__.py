@@ -5,17 +5,25 @@
     for rec in advice.recommendations:
         print(rec.label, rec.cost_before, "->", rec.cost_after, rec.size_bytes)
 
-It runs inside the PostgreSQL collector (the `postgres.index_advice` fact), on the
-audit's read-only session; `advise()` is that same path for callers outside an audit.
+Inside an audit the PostgreSQL collector calls `analyse()` on its own read-only session
+(the `postgres.index_advice` fact); `advise()` opens such a session itself, for callers
+outside an audit. The advisor's catalog queries are in `advisor/sql/`; it never imports
+a collector.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
+from perfcheck import config
+from perfcheck.advisor.analyse import SQL_PACKAGE, analyse
+from perfcheck.advisor.model import CHECK_ID, Advice, Options, Recommendation, StatementUse
+from perfcheck.pg import queries
+from perfcheck.pg.session import Session, describe_error
+from perfcheck.pg.stat_statements import NotAvailable
+from perfcheck.redact import secrets_in_url
 
-__all__ = ["Advice", "AdviceUnavailable", "Options", "Recommendation", "StatementUse", "advise"]
+__all__ = ["CHECK_ID", "Advice", "AdviceUnavailable", "Options", "Recommendation", "StatementUse", "advise", "analyse"]
 
 
 class AdviceUnavailable(Exception):
@@ -27,16 +35,14 @@ def advise(url: str, thresholds: dict[str, Any] | None = None, postgres_options:
     """The advice for the database at `url`. `thresholds` override db.missing_indexes'
     (min_calls, min_saving…); `postgres_options` is perfcheck.yaml's postgres section.
     Raises TargetError when the database can't be reached, AdviceUnavailable otherwise."""
-    from perfcheck import config
-    from perfcheck.collectors import Unavailable
-    from perfcheck.collectors.postgres.collector import PostgresCollector
-    from perfcheck.redact import secrets_in_url
-    from perfcheck.advisor.model import CHECK_ID
-
-    collector = PostgresCollector(url, {**config.DEFAULTS["postgres"], **(postgres_options or {})},
-                                  (secrets or []) + secrets_in_url(url))
-    collector.thresholds = {CHECK_ID: dict(thresholds or {})}
-    value = collector.gather({"postgres.index_advice"})["postgres.index_advice"]
-    if isinstance(value, Unavailable):
-        raise AdviceUnavailable(value.reason)
-    return Advice.from_dict(value)
+    options = {**config.DEFAULTS["postgres"], **(postgres_options or {})}
+    secrets = (secrets or []) + secrets_in_url(url)
+    with Session.open(url, options, SQL_PACKAGE) as session:
+        try:
+            installed = queries.extensions(session)
+            rows = queries.statements(session, installed, int(options.get("max_statements", 5000)))
+            return analyse(session, rows, installed, Options.from_thresholds(thresholds))
+        except NotAvailable as exc:
+            raise AdviceUnavailable(str(exc)) from None
+        except Exception as exc:  # a failed query: one line, as the audit reports it
+            raise AdviceUnavailable(describe_error(exc, secrets) or f"{type(exc).__name__}: {exc}") from None

@@ -20,64 +20,35 @@ Without HypoPG in the database a heuristic from column statistics takes over (se
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-import psycopg
-
-from perfcheck.pg.names import index_name
 from perfcheck.advisor import heuristic
 from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
+from perfcheck.advisor.model import Advice, Options, Recommendation
 from perfcheck.advisor.parameters import ColumnValues, variants
-from perfcheck.advisor.model import Advice, Options, Recommendation, StatementUse
-from perfcheck.advisor.predicates import PlanFacts, Predicate, SortNeed, plan_facts
+from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
+from perfcheck.advisor.work import Budget, Work, recommendation
 from perfcheck.advisor.workload import Statement, select
+from perfcheck.pg.names import index_name
+from perfcheck.pg.session import Session
 
+SQL_PACKAGE = "perfcheck.advisor"  # its sql/ folder: the catalog queries the advisor runs
 MAX_CANDIDATES_PER_TABLE = 40  # the planner's work grows with every hypothetical index
-QUERY_TEXT_CHARS = 20000  # whole statements: apply-indexes plans them again after building
 
 
-@dataclass
-class Work:
-    """One statement on its way through the advisor."""
-
-    statement: Statement
-    base: PlanFacts
-    candidates: list[Candidate] = field(default_factory=list)
-    predicates: dict[tuple[str, str], list[Predicate]] = field(default_factory=dict)  # by table
-    sorts: dict[tuple[str, str], SortNeed] = field(default_factory=dict)
-    cost: float = 0.0  # with the chosen hypothetical indexes
-    used: set[Candidate] = field(default_factory=set)
-    share: float = 1.0  # of the statement's calls: planned with representative values (parameters.py)
-
-    @property
-    def saving(self) -> float:
-        return 1 - self.cost / self.base.cost if self.base.cost > 0 else 0.0
-
-
-class Budget:
-    def __init__(self, seconds: float):
-        self.deadline = time.monotonic() + seconds
-        self.exhausted = False
-
-    def over(self) -> bool:
-        if time.monotonic() > self.deadline:
-            self.exhausted = True
-        return self.exhausted
-
-
-def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], extensions: dict[str, Any],
-            thresholds: dict[str, Any] | None = None) -> Advice:
+def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: dict[str, Any],
+            options: Options | None = None) -> Advice:
     """Advice for the workload in `statement_rows` (the postgres.statements fact), on an
     open session (read-only is enough)."""
-    from perfcheck.collectors.postgres.collector import query_text
-
     started = time.monotonic()
-    options = Options.from_thresholds(thresholds)
+    options = options or Options.from_thresholds()
+    conn = session.conn
+    own = session.using(SQL_PACKAGE)
     hypopg = extensions.get("hypopg")
     advice = Advice(mode="hypopg" if hypopg else "heuristic", server_version_num=conn.info.server_version,
                     options=asdict(options))
@@ -85,9 +56,7 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
     budget = Budget(options.max_seconds)
 
     def query(name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-        cur = conn.execute(query_text(name), params, prepare=False)
-        rows = cur.fetchall()
-        return [r if isinstance(r, dict) else dict(zip([c.name for c in cur.description], r)) for r in rows]
+        return own.rows(name, params, prepare=False)
 
     def skip(reason: str) -> None:
         advice.skipped[reason] = advice.skipped.get(reason, 0) + 1
@@ -106,13 +75,13 @@ def analyse(conn: psycopg.Connection, statement_rows: list[dict[str, Any]], exte
                 advice.unplannable += 1
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         advice.statements_analysed = len(works)
+        advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
         works = _representative(works, ColumnValues(query, catalog.table_for), whatif, budget)
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         for work in works:
             reason = _find_candidates(work, catalog, options)
             if reason:
                 skip(reason)
-        advice.statements_rewritten = len({w.statement.queryid for w in works if w.statement.rewritten})
         advice.workload_ms = sum(w.statement.total_ms for w in works)
         if hypopg:
             recommendations = _verify(works, whatif, catalog, options, budget)
@@ -259,7 +228,7 @@ def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Option
         for candidate in chosen:
             helped = [w for w in gains if candidate in w.used]
             if helped:
-                rec = _recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
+                rec = recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
                 rec.size_bytes = whatif.size(hypothetical.oid_of[candidate])
                 recommendations.append(rec)
         return recommendations
@@ -307,38 +276,6 @@ def _thin(chosen: set[Candidate], gains: list[Work], hypothetical: _Hypothetical
             hypothetical.add(candidate)
 
 
-def _recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
-    return Recommendation(
-        schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
-        table_kind="p" if table.kind == "p" else "r",
-        partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
-        table_rows=table.rows, verified=verified,
-        statements=sorted((_use(group, verified) for group in _by_statement(helped)), key=lambda u: -u.total_ms),
-    )
-
-
-def _by_statement(works: list[Work]) -> list[list[Work]]:
-    """The works of each statement together (one per value set it was planned with)."""
-    groups: dict[tuple[int | None, str], list[Work]] = {}
-    for work in works:
-        groups.setdefault((work.statement.queryid, work.statement.query), []).append(work)
-    return list(groups.values())
-
-
-def _use(group: list[Work], verified: bool) -> StatementUse:
-    """One statement's use of an index: its value sets that benefit, their share of the
-    calls, and their costs weighted by it."""
-    first = group[0].statement
-    calls, total_ms = sum(w.statement.calls for w in group), sum(w.statement.total_ms for w in group)
-    weight = sum(w.share for w in group) or 1.0
-    before = sum(w.base.cost * w.share for w in group) / weight
-    after = sum(w.cost * w.share for w in group) / weight
-    values = [list(w.statement.values) for w in group if w.statement.values] or None
-    return StatementUse(first.queryid, first.query[:QUERY_TEXT_CHARS], calls, round(total_ms / calls, 3) if calls else 0.0,
-                        round(total_ms, 3), round(before, 2), round(after, 2) if verified else None,
-                        values=values, share=round(weight, 3) if values else None)
-
-
 def _name(recommendations: list[Recommendation], query) -> None:
     """Index names of at most 63 bytes that don't clash with another relation, except an
     INVALID index of the same name on the same table: a failed build that apply-indexes repairs."""
@@ -348,7 +285,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
         return
     wanted = sorted({(r.schema, r.name) for r in recommendations})
     taken = {(row["schema"], row["name"]): row for row in
-             query("advisor_names", {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]})}
+             query("names", {"schemas": [w[0] for w in wanted], "names": [w[1] for w in wanted]})}
     used: set[tuple[str, str]] = set()
     for rec in recommendations:
         suffix = 1
@@ -361,5 +298,5 @@ def _name(recommendations: list[Recommendation], query) -> None:
             rec.name = index_name(rec.table, key_words(rec.keys), suffix=f"idx{suffix}")
             if (rec.schema, rec.name) not in taken:
                 taken.update({(row["schema"], row["name"]): row for row in
-                              query("advisor_names", {"schemas": [rec.schema], "names": [rec.name]})})
+                              query("names", {"schemas": [rec.schema], "names": [rec.name]})})
         used.add((rec.schema, rec.name))

@@ -82,7 +82,7 @@ class Catalog:
         relations = {r for r in relations if r not in self.root_of}
         if not relations:
             return
-        rows = self.query("advisor_relations", _pairs(relations))
+        rows = self.query("relations", _pairs(relations))
         new_roots: dict[Relation, Table] = {}
         leaf_rows: dict[Relation, int] = {}
         for row in rows:
@@ -96,7 +96,7 @@ class Catalog:
                 table.rows = leaf_rows.get(table.relation, 0)
         partitioned = {r for r, t in new_roots.items() if t.kind == "p"}
         if partitioned:
-            for row in self.query("advisor_partitions", _pairs(partitioned)):
+            for row in self.query("partitions", _pairs(partitioned)):
                 table = new_roots[(row["root_schema"], row["root_name"])]
                 table.partitions.append((row["schema"], row["name"]))
                 table.rows += row["rows"]
@@ -104,13 +104,13 @@ class Catalog:
                     table.nested_partitions = True
         if not new_roots:
             return
-        for row in self.query("advisor_indexes", _pairs(set(new_roots))):
+        for row in self.query("indexes", _pairs(set(new_roots))):
             predicate = conjunct_texts(row["predicate"]) if row["predicate"] else None
             keys = [_key(text, option) for text, option in zip(row["keys"], row["options"])]
             new_roots[(row["schema"], row["table"])].indexes.append(
                 ExistingIndex(row["name"], row["method"], keys, bool(row["is_valid"] and row["is_ready"]), predicate))
         stats_for = set(new_roots) | {p for t in new_roots.values() for p in t.partitions[:1]}
-        for row in self.query("advisor_stats", _pairs(stats_for)):
+        for row in self.query("stats", _pairs(stats_for)):
             relation = (row["schema"], row["table"])
             table = new_roots.get(relation) or next((t for t in new_roots.values() if relation in t.partitions), None)
             if table is None:

@@ -11,11 +11,21 @@ repeated.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from typing import Protocol
 
 from perfcheck.pg.names import index_name, qualified, quote_ident
-from perfcheck.units import format_bytes
-from perfcheck.advisor.model import Advice, Recommendation
+
+
+class IndexSpec(Protocol):
+    """What the DDL of one index is made of (an advisor Recommendation is one)."""
+
+    schema: str
+    table: str
+    name: str
+    keys: list[str]
+    method: str
+    table_kind: str
+    partitions: list[list[str]]
 
 
 def key_words(keys: list[str]) -> list[str]:
@@ -23,7 +33,7 @@ def key_words(keys: list[str]) -> list[str]:
     return [key.strip("()").replace(" DESC", " desc").replace(" NULLS ", " nulls ") for key in keys]
 
 
-def partition_index_name(rec: Recommendation, partition: str) -> str:
+def partition_index_name(rec: IndexSpec, partition: str) -> str:
     return index_name(partition, key_words(rec.keys))
 
 
@@ -34,7 +44,7 @@ def create_statement(schema: str, table: str, name: str, keys: list[str], *, con
             f"ON {'ONLY ' if only else ''}{qualified(schema, table)}{using} ({', '.join(keys)})")
 
 
-def statements(rec: Recommendation) -> list[str]:
+def statements(rec: IndexSpec) -> list[str]:
     """The statements that build the index, in order (without trailing semicolons)."""
     if rec.table_kind != "p":
         return [create_statement(rec.schema, rec.table, rec.name, rec.keys, method=rec.method)]
@@ -44,30 +54,3 @@ def statements(rec: Recommendation) -> list[str]:
         out.append(create_statement(part_schema, part, part_name, rec.keys, method=rec.method))
         out.append(f"ALTER INDEX {qualified(rec.schema, rec.name)} ATTACH PARTITION {qualified(part_schema, part_name)}")
     return out
-
-
-def migration(advice: Advice, recommendations: list[Recommendation] | None = None, *, source: str = "") -> str:
-    """A SQL migration with every recommended index, for teams whose deploy runs migrations."""
-    recs = advice.recommendations if recommendations is None else recommendations
-    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    lines = [
-        f"-- Indexes recommended by perfcheck ({'verified with HypoPG' if advice.verified else 'UNVERIFIED: HypoPG was not installed, estimated from column statistics'}), {stamp}{' for ' + source if source else ''}.",
-        "-- CREATE INDEX CONCURRENTLY cannot run inside a transaction block: run this file without",
-        "-- a wrapping transaction (psql -f, or mark the migration non-transactional).",
-        "-- Every statement is idempotent; if a concurrent build fails it leaves an INVALID index:",
-        "-- DROP INDEX CONCURRENTLY it and run the file again (perfcheck apply-indexes does this for you).",
-        "SET lock_timeout = '10s';",
-        "",
-    ]
-    if not recs:
-        lines.append("-- No missing index was found.")
-    for rec in recs:
-        helped = ", ".join(str(s.queryid) for s in rec.statements[:5])
-        lines.append(f"-- {rec.label}: helps {len(rec.statements)} statement(s) (queryid {helped}), "
-                     f"estimated size {format_bytes(rec.size_bytes)}")
-        lines += [f"{statement};" for statement in statements(rec)]
-        lines.append(f"ANALYZE {rec.qualified_table};")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
-
-

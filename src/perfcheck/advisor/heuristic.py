@@ -11,15 +11,11 @@ way to it. Nothing here is checked with the planner: findings say so.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from perfcheck.advisor.candidates import Candidate
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.model import Options, Recommendation
 from perfcheck.advisor.predicates import EQ_KINDS, Predicate
-
-if TYPE_CHECKING:
-    from perfcheck.advisor.analyse import Work
+from perfcheck.advisor.work import Work, recommendation
 
 MAX_SELECTIVITY = 0.05  # beyond this share of a table, an index scan rarely beats a sequential one
 DEFAULT_EQ = 0.005  # PostgreSQL's default equality selectivity, without statistics
@@ -58,8 +54,6 @@ def selectivity(table: Table, candidate: Candidate, predicates: list[Predicate],
 
 
 def choose(works: list[Work], catalog: Catalog, options: Options) -> list[Recommendation]:
-    from perfcheck.advisor.analyse import _recommendation
-
     picks: dict[Candidate, list[Work]] = {}
     for work in works:
         scanned = {catalog.table_for(r).relation for r in work.base.seq_scanned if catalog.table_for(r)}
@@ -93,7 +87,7 @@ def choose(works: list[Work], catalog: Catalog, options: Options) -> list[Recomm
         for work in helped:
             work.cost = work.base.cost
         table = catalog.tables[candidate.table]
-        rec = _recommendation(table, candidate, helped, verified=False)
+        rec = recommendation(table, candidate, helped, verified=False)
         rec.size_bytes = estimated_size(table, candidate)
         recommendations.append(rec)
     return recommendations

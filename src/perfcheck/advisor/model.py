@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from perfcheck import checklist
+from perfcheck.advisor.ddl import statements
 from perfcheck.pg.names import qualified
 
 CHECK_ID = "db.missing_indexes"
@@ -110,8 +111,6 @@ class Recommendation:
         return sum(s.total_ms * (s.saving or 0.0) for s in self.statements)
 
     def to_dict(self) -> dict[str, Any]:
-        from perfcheck.advisor.ddl import statements
-
         data = asdict(self)
         data["statements"] = [asdict(s) for s in self.statements]
         data["ddl"] = statements(self)  # what builds it: the finding's fix

@@ -253,7 +253,7 @@ class ColumnValues:
             return None
         if table.relation not in self.by_table:
             columns: dict[str, dict[str, Any]] = {}
-            for row in self.query("advisor_values", {"schema": table.schema, "name": table.name}):
+            for row in self.query("values", {"schema": table.schema, "name": table.name}):
                 columns[row["column"]] = {**row, "rows": table.rows}  # inherited rows (ordered last) win
             self.by_table[table.relation] = columns
         return self.by_table[table.relation].get(column)

@@ -18,9 +18,11 @@ from pglast.parser import ParseError
 
 from perfcheck.advisor.literals import rewrite
 from perfcheck.advisor.model import Options
+from perfcheck.pg.names import OWN_TAG
+from perfcheck.pg.stat_statements import HIDDEN_TEXT
 from perfcheck.advisor.predicates import walk_tree
 
-OWN_PREFIX = "/* perfcheck */"
+OWN_PREFIX = OWN_TAG
 _SYSTEM_SCHEMAS = {"pg_catalog", "information_schema"}
 
 
@@ -93,7 +95,7 @@ def select(rows: list[dict[str, Any]], options: Options) -> tuple[list[Statement
 
     for row in rows:
         query = row.get("query") or ""
-        if query == "<insufficient privilege>":
+        if query == HIDDEN_TEXT:
             skip("hidden (needs pg_read_all_stats)")
             continue
         entry = merged.get(query)

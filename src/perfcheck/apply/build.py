@@ -39,11 +39,19 @@ from typing import Any, Callable
 
 import psycopg
 
+from perfcheck import config
+from perfcheck.advisor.analyse import SQL_PACKAGE
+from perfcheck.advisor.candidates import Candidate, served_by_existing
+from perfcheck.advisor.catalog import Catalog
+from perfcheck.advisor.catalog import _key as existing_key
 from perfcheck.advisor.ddl import create_statement, partition_index_name
 from perfcheck.advisor.model import Advice, Recommendation
-from perfcheck.collectors import TargetError
-from perfcheck.collectors.postgres.collector import connect, one_line
+from perfcheck.advisor.predicates import parse_key
+from perfcheck.advisor.whatif import PlanError, WhatIf
+from perfcheck.advisor.workload import Statement, classify
+from perfcheck.errors import TargetError
 from perfcheck.pg.names import qualified, tagged
+from perfcheck.pg.session import Session, connect, one_line
 
 # pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
 LOCK_KEY = 0x7065726663686B
@@ -237,9 +245,6 @@ def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
 
 def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
     """The recommended keys and the found index's, both as the advisor compares keys."""
-    from perfcheck.advisor.catalog import _key as existing_key
-    from perfcheck.advisor.predicates import parse_key
-
     return ([parse_key(key) for key in keys],
             [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
 
@@ -315,8 +320,6 @@ class Leftover:
 def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, Any]) -> list[Leftover]:
     """The INVALID indexes under the names these recommendations would build: those --yes
     would drop and build again, and those it will leave alone (with why). Read-only."""
-    from perfcheck import config
-
     conn = connect(url, {**config.DEFAULTS["postgres"], **(postgres_options or {})})
     query: Query = lambda text, params: conn.execute(tagged(text), params, prepare=False).fetchall()  # noqa: E731
     out = []
@@ -489,15 +492,11 @@ class Builder:
     def equivalent(self, rec: Recommendation) -> str | None:
         """Another valid index that already does what this one would (same leading keys in
         the same order, or a hash index for its one key): built since the advice was made."""
-        from perfcheck.advisor.candidates import Candidate, served_by_existing
-        from perfcheck.advisor.catalog import Catalog
-        from perfcheck.advisor.predicates import parse_key
-        from perfcheck.collectors.postgres.collector import query_text
-
         keys = tuple(parse_key(key) for key in rec.keys)
         if None in keys:
             return None
-        catalog = Catalog(lambda name, params: self.conn.execute(query_text(name), params, prepare=False).fetchall())
+        advisor_sql = Session(self.conn, SQL_PACKAGE)
+        catalog = Catalog(lambda name, params: advisor_sql.rows(name, params, prepare=False))
         catalog.load({(rec.schema, rec.table)})
         table = catalog.table_for((rec.schema, rec.table))
         index = served_by_existing(table, Candidate(table.relation, keys, 0), set()) if table else None
@@ -687,9 +686,6 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
 
 def replan(url: str, postgres_options: dict[str, Any], outcome: IndexOutcome) -> None:
     """Plan the statements the index was for again, now that it exists."""
-    from perfcheck.advisor.whatif import PlanError, WhatIf
-    from perfcheck.advisor.workload import Statement, classify
-
     try:
         conn = connect(url, postgres_options)
     except TargetError:
@@ -713,8 +709,6 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
           postgres_options: dict[str, Any] | None = None, events: Events = lambda line: None) -> ApplyResult:
     """Build the recommended indexes (those for `only` tables). Raises ApplyError when
     nothing may be applied, TargetError when the database can't be reached."""
-    from perfcheck import config
-
     options = options or ApplyOptions()
     pg_options = {**config.DEFAULTS["postgres"], **(postgres_options or {})}
     recs, _ = select(advice, only)

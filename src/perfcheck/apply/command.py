@@ -13,13 +13,13 @@ import psycopg
 
 from perfcheck import checklist
 from perfcheck.advisor import AdviceUnavailable, advise
-from perfcheck.advisor.ddl import migration
+from perfcheck.advisor.migration import migration
 from perfcheck.advisor.model import CHECK_ID
 from perfcheck.apply.build import ApplyError, ApplyOptions, Terminated, apply, leftovers, select
 from perfcheck.apply.view import leftovers_text, plan_text, result_text
-from perfcheck.collectors import TargetError
-from perfcheck.collectors.postgres.collector import one_line
+from perfcheck.pg.session import one_line
 from perfcheck.config import Config, ConfigError
+from perfcheck.errors import TargetError
 from perfcheck.redact import redact_url, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143

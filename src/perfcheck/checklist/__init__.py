@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from perfcheck import targets
+
 
 @dataclass(frozen=True)
 class CheckMeta:
@@ -56,7 +58,7 @@ def load() -> tuple[dict[str, Category], dict[str, CheckMeta]]:
 
 
 def categories() -> list[Category]:
-    order = ["database", "cache", "api", "cdn", "realtime", "monitoring"]
+    order = [c.id for c in targets.CATEGORIES]
     cats = load()[0]
     return sorted(cats.values(), key=lambda c: order.index(c.id) if c.id in order else len(order))
 

@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from perfcheck.errors import TargetError  # noqa: F401  (raised by every collector; defined in a leaf module)
+from perfcheck import targets
 from perfcheck.model import Status
 
-
-class TargetError(Exception):
-    """The target cannot be reached or logged into; the message is one line, secret-free."""
 
 
 class FactUnavailable(Exception):
@@ -35,18 +34,10 @@ class Unavailable:
     status: Status = Status.ERROR
 
 
-# Collectors by target, imported only when that target is audited (checks never import drivers).
-_COLLECTORS = {
-    "postgres": "perfcheck.collectors.postgres.collector:PostgresCollector",
-    "redis": "perfcheck.collectors.redis:RedisCollector",
-    "http": "perfcheck.collectors.http.collector:HttpCollector",
-}
-# Which config target feeds which collector, and the flag a user would pass.
-TARGET_CONFIG = {"postgres": "db", "redis": "redis", "http": "url"}
-
-
 def collector_class(target: str) -> type:
-    module, _, name = _COLLECTORS[target].partition(":")
+    """The collector of a target ("postgres"), imported only when that target is audited
+    (checks never import drivers)."""
+    module, _, name = targets.BY_WORD[target].collector.partition(":")
     return getattr(importlib.import_module(module), name)
 
 

@@ -29,7 +29,7 @@ from perfcheck.model import CheckResult, Report, Status
 from perfcheck.gate.mutes import Mute, accepted
 from perfcheck.gate.mutes import apply as apply_mutes
 from perfcheck.gate.mutes import parse as parse_mutes
-from perfcheck.report.outputs import check_writable, write_atomic
+from perfcheck.files import check_writable, write_atomic
 
 LEVELS = ("off", "warn", "error")
 _FAIL_ON = {"fail": {Status.FAIL}, "warn": {Status.FAIL, Status.WARN}}

@@ -22,7 +22,8 @@ import json
 from typing import Any
 
 from perfcheck.model import CheckResult, Report, Status
-from perfcheck.report import DEFAULT_CONFIG_PATH, comparison
+from perfcheck.report import comparison
+from perfcheck.report.links import DEFAULT_CONFIG_PATH
 
 # GitLab's severities: info, minor, major, critical, blocker.
 _SEVERITY = {"fail": "major", "warn": "minor", "info": "info"}

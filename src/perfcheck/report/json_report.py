@@ -1,4 +1,4 @@
-"""The canonical form of a report: the `perfcheck.report/1` JSON contract (CHECKLIST.md)."""
+"""The canonical form of a report: the `perfcheck.report/1` JSON contract (docs/report.md)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,8 @@ from urllib.parse import quote
 
 from perfcheck import checklist
 from perfcheck.model import CheckResult, Finding, Report, Status
-from perfcheck.report import DEFAULT_CONFIG_PATH, comparison, help_uri
+from perfcheck.report import comparison
+from perfcheck.report.links import DEFAULT_CONFIG_PATH, help_uri
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 REGRESSION_RULE = "perfcheck.regression"

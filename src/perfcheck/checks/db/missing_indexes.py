@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfcheck.checks.support.pg import hidden_statement, unless_hidden
+from perfcheck.checks.support.pg import unless_hidden
+from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.model import Applicability, Finding, Fix
 from perfcheck.pg.names import qualified
 from perfcheck.registry import Outcome, check

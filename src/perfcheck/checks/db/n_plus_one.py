@@ -6,7 +6,8 @@ import re
 from collections import defaultdict
 from typing import Any
 
-from perfcheck.checks.support.pg import Catalog, hidden_statement, penalty, short_sql, unless_hidden
+from perfcheck.checks.support.pg import Catalog, penalty, short_sql, unless_hidden
+from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.checks.support.statement_shape import batched, shape
 from perfcheck.checks.support.workload import HIDDEN_TEXTS, Row, hidden_repeated, repeated_statements, rows_per_call, tables_of
 from perfcheck.model import Finding, Fix

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from perfcheck.checks.support.pg import hidden_statement, statement_object, unless_hidden
+from perfcheck.checks.support.pg import statement_object, unless_hidden
+from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.checks.support.statement_shape import shape
 from perfcheck.checks.support.workload import Row, hidden_repeated, rows_per_call, too_little_workload
 from perfcheck.model import Finding

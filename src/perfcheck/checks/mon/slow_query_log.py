@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from perfcheck.checks.support.pg import ENABLE_PG_STAT_STATEMENTS, setting_ms
+from perfcheck.checks.support.pg import setting_ms
+from perfcheck.pg.stat_statements import ENABLE_PG_STAT_STATEMENTS
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
 from perfcheck.scoring import lognormal

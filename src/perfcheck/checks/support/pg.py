@@ -6,6 +6,7 @@ from typing import Any
 
 from perfcheck.model import Status
 from perfcheck.pg.names import quote_ident
+from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.registry import Outcome
 
 
@@ -20,12 +21,6 @@ def _client_session(row: dict) -> bool:
 
 def client_sessions(activity: list[dict]) -> list[dict]:
     return [row for row in activity if _client_session(row)]
-
-
-ENABLE_PG_STAT_STATEMENTS = (
-    "shared_preload_libraries = 'pg_stat_statements' in postgresql.conf (then restart), "
-    "and CREATE EXTENSION pg_stat_statements; in the database"
-)
 
 
 _MS_PER_UNIT = {"ms": 1, "s": 1000, "min": 60000, "h": 3600000, "d": 86400000, None: 1, "": 1}
@@ -79,14 +74,6 @@ def statement_object(row: dict[str, Any]) -> str:
     if hidden_statement(row):
         return f"a statement of role {row.get('user') or 'unknown'} (text hidden)"
     return short_sql(row.get("query"))
-
-
-HIDDEN_TEXT = "<insufficient privilege>"
-
-
-def hidden_statement(row: dict[str, Any]) -> bool:
-    """A pg_stat_statements row whose text this role may not read (another role's)."""
-    return bool(row.get("hidden")) or (row.get("query") or HIDDEN_TEXT) == HIDDEN_TEXT
 
 
 def hidden_session(row: dict[str, Any]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from perfcheck.checks.support.pg import hidden_statement
+from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.checks.support.statement_shape import Shape, shape
 
 Row = dict[str, Any]

@@ -10,20 +10,20 @@ workload it judges.
 from __future__ import annotations
 
 import time
-from functools import cache
-from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from perfcheck import checklist
-from perfcheck.redact import scrub
-from perfcheck.pg.names import tagged
-from perfcheck.collectors import Collector, FactUnavailable, TargetError
-from perfcheck.checks.support.pg import ENABLE_PG_STAT_STATEMENTS, HIDDEN_TEXT
+from perfcheck import advisor
+from perfcheck.collectors import Collector, FactUnavailable
 from perfcheck.model import Status
+from perfcheck.pg import queries
+from perfcheck.pg.names import tagged
+from perfcheck.pg.session import Session, connect, describe_error, one_line, sql_text
+from perfcheck.pg.stat_statements import NotAvailable
+from perfcheck.redact import redact_url, scrub
 
 # Settings the checks read (db.timeouts, db.pool, mon.slow_query_log, db.prepared_statements…).
 SETTINGS = [
@@ -36,58 +36,13 @@ SETTINGS = [
 ]
 
 
-@cache
+PACKAGE = "perfcheck.collectors.postgres"  # its sql/ folder: one query per fact
+BLOAT_MIN_BYTES = 10 * 1024 * 1024  # db.bloat's defaults, when the check is not selected
+BLOAT_MAX_EXACT = 20
+
+
 def query_text(name: str) -> str:
-    return tagged((resources.files("perfcheck.collectors.postgres") / "sql" / f"{name}.sql").read_text())
-
-
-def one_line(exc: BaseException) -> str:
-    """psycopg messages span lines (context, hints); a user wants the first meaningful one."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autocommit: bool = True,
-            application_name: str = "perfcheck") -> psycopg.Connection:
-    """A session set up for perfcheck; raises TargetError with a one-line, secret-free message."""
-    timeout = max(1, int(round(options.get("connect_timeout_s", 5))))
-    try:
-        conn = psycopg.connect(url, connect_timeout=timeout, application_name=application_name,
-                               autocommit=autocommit, row_factory=dict_row)
-    except psycopg.Error as exc:
-        raise TargetError(describe_connect_error(url, exc)) from None
-    try:
-        # jit off: JIT compiles big catalog queries for longer than they run (6,000 indexes: 0.5 s → 0.2 s).
-        conn.execute(tagged("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
-                            "set_config('jit', 'off', false)"),
-                     (f"{int(options.get('statement_timeout_ms', 5000))}ms",
-                      f"{int(options.get('lock_timeout_ms', 1000))}ms"))
-        if read_only:
-            conn.execute(tagged("SET default_transaction_read_only = on"))
-            conn.execute(tagged("SET idle_in_transaction_session_timeout = '10s'"))
-    except psycopg.Error as exc:
-        conn.close()
-        raise TargetError(f"postgres: cannot set up a read-only session: {one_line(exc)}") from None
-    return conn
-
-
-def describe_connect_error(url: str, exc: psycopg.Error) -> str:
-    from perfcheck.redact import redact_url, secrets_in_url
-
-    where = redact_url(url)
-    message = str(exc)
-    for prefix in ("connection failed: ",):
-        message = message.removeprefix(prefix)
-    # libpq prefixes 'connection to server at "h" (ip), port p failed:'; keep what follows.
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    reason = lines[0] if lines else type(exc).__name__
-    if "failed:" in reason:
-        reason = reason.split("failed:", 1)[1].strip() or reason
-    if reason.startswith("FATAL:"):
-        reason = reason.removeprefix("FATAL:").strip()
-    if "timeout expired" in reason:
-        reason = "connection timed out"
-    return scrub(f"postgres: cannot connect to {where}: {reason}", secrets_in_url(url))
+    return sql_text(PACKAGE, name)
 
 
 class PostgresCollector(Collector):
@@ -112,30 +67,26 @@ class PostgresCollector(Collector):
         "postgres.primary_keys": "_primary_keys",
     }
 
-    conn: psycopg.Connection | None = None
+    session: Session | None = None
+
+    @property
+    def conn(self) -> psycopg.Connection | None:
+        return self.session.conn if self.session is not None else None
 
     def open(self) -> None:
-        self.conn = connect(self.url, self.options)
+        self.session = Session(connect(self.url, self.options), PACKAGE)
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        if self.session is not None:
+            self.session.close()
+            self.session = None
 
     def describe_error(self, exc: Exception) -> str:
-        if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            return scrub(one_line(exc), self.secrets)  # "permission denied for view pg_stat_activity"
-        if isinstance(exc, psycopg.errors.QueryCanceled):
-            return "the catalog query was cancelled by perfcheck's statement_timeout"
-        if isinstance(exc, psycopg.Error):
-            return scrub(one_line(exc), self.secrets)
-        return super().describe_error(exc)
+        return describe_error(exc, self.secrets) or super().describe_error(exc)
 
     def query(self, name: str, params: dict[str, Any] | None = None, text: str | None = None) -> list[dict[str, Any]]:
-        assert self.conn is not None
-        with self.conn.cursor() as cur:
-            cur.execute(text or query_text(name), params or {})
-            return cur.fetchall()
+        assert self.session is not None
+        return self.session.rows(name, params, text=text)
 
     @property
     def _schemas(self) -> dict[str, Any]:
@@ -155,36 +106,16 @@ class PostgresCollector(Collector):
         return rows
 
     def _extensions(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in self.query("extensions")}
+        assert self.session is not None
+        return queries.extensions(self.session)
 
     def _statements(self) -> list[dict[str, Any]]:
-        ext = self.fact("postgres.extensions").get("pg_stat_statements")
-        if ext is None:
-            raise FactUnavailable(f"pg_stat_statements is not installed in this database; enable it with {ENABLE_PG_STAT_STATEMENTS}")
-        schema = ext["schema"]
-        columns = {row["column_name"] for row in self.query(
-            "columns_of_view", text=tagged("SELECT column_name FROM information_schema.columns "
-                                           "WHERE table_schema = %(schema)s AND table_name = 'pg_stat_statements'"),
-            params={"schema": schema})}
-        if "total_exec_time" in columns:  # PostgreSQL 13+
-            total, mean = "s.total_exec_time", "s.mean_exec_time"
-        else:
-            total, mean = "s.total_time", "s.mean_time"
-        plans = "s.plans" if "plans" in columns else "NULL::bigint"
-        plan_ms = "s.total_plan_time" if "total_plan_time" in columns else "NULL::float8"
-        text = query_text("statements").format(total_ms=total, mean_ms=mean, plans=plans, plan_ms=plan_ms,
-                                                schema=sql.Identifier(schema).as_string(self.conn))
+        assert self.session is not None
         try:
-            rows = self.query("statements", {"limit": int(self.options.get("max_statements", 5000))}, text=text)
-        except psycopg.errors.ObjectNotInPrerequisiteState:
-            raise FactUnavailable(f"pg_stat_statements is installed but not loaded; set {ENABLE_PG_STAT_STATEMENTS}") from None
-        for row in rows:
-            # Another role's statement, without pg_read_all_stats: its counters are there, its
-            # text and queryid are not. Marked, so that no check judges or names it by its text.
-            row["hidden"] = row["query"] is None or row["query"] == HIDDEN_TEXT or row["queryid"] is None
-            if row["hidden"]:
-                row["query"] = HIDDEN_TEXT
-        return rows
+            return queries.statements(self.session, self.fact("postgres.extensions"),
+                                      int(self.options.get("max_statements", 5000)))
+        except NotAvailable as exc:
+            raise FactUnavailable(str(exc)) from None
 
     def _activity(self) -> list[dict[str, Any]]:
         return self.query("activity")
@@ -204,10 +135,6 @@ class PostgresCollector(Collector):
     def _connection(self) -> dict[str, Any]:
         """The URL's port and pool parameters against the port the server itself listens on
         (they differ behind a pooler); secret parameters stay masked."""
-        from urllib.parse import parse_qsl, urlsplit
-
-        from perfcheck.redact import redact_url
-
         parts = urlsplit(redact_url(self.url))
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         try:
@@ -224,18 +151,14 @@ class PostgresCollector(Collector):
         """Tables and btree indexes of db.bloat's min_size_bytes or more, with what the
         statistics-based estimate needs; with pgstattuple installed, its measure of the
         largest ones too (`exact`: pgstattuple_approx for a table, pgstatindex for an index)."""
-        meta = checklist.meta("db.bloat")
-        t = {**(meta.thresholds if meta else {}), **self.thresholds.get("db.bloat", {})}
-        rows = self.query("bloat", {**self._schemas, "min_pages": max(1, int(t.get("min_size_bytes", 0)) // 8192)})
+        t = self.thresholds.get("db.bloat", {})
+        min_pages = max(1, int(t.get("min_size_bytes", BLOAT_MIN_BYTES)) // 8192)
+        rows = self.query("bloat", {**self._schemas, "min_pages": min_pages})
         ext = self.fact("postgres.extensions").get("pgstattuple")
         if ext is None:
             return {"pgstattuple": None, "relations": rows}
-        measured = 0
-        for row in rows:
-            if measured >= int(t.get("max_exact", 20)):
-                break
+        for row in rows[:int(t.get("max_exact", BLOAT_MAX_EXACT))]:  # the largest first
             row["exact"], row["exact_error"] = self._exact_bloat(ext["schema"], row)
-            measured += 1
         return {"pgstattuple": ext["version"], "relations": rows}
 
     def _exact_bloat(self, schema: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
@@ -244,7 +167,8 @@ class PostgresCollector(Collector):
             text = tagged(f"SELECT table_len, approx_free_space AS free_bytes, dead_tuple_len AS dead_bytes "
                           f"FROM {ident}.pgstattuple_approx(%(oid)s::oid)")
         else:
-            text = tagged(f"SELECT index_size AS table_len, leaf_pages, avg_leaf_density FROM {ident}.pgstatindex(%(oid)s::oid::regclass)")
+            text = tagged(f"SELECT index_size AS table_len, leaf_pages, avg_leaf_density "
+                          f"FROM {ident}.pgstatindex(%(oid)s::oid::regclass)")
         try:
             return self.query("bloat_exact", {"oid": row["oid"]}, text=text)[0], None
         except psycopg.Error as exc:
@@ -261,12 +185,10 @@ class PostgresCollector(Collector):
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);
         hypothetical indexes only, on this read-only session."""
-        from perfcheck.advisor.analyse import analyse
-
+        assert self.session is not None
         statements = self.fact("postgres.statements")
-        advice = analyse(self.conn, statements, self.fact("postgres.extensions"),
-                         self.thresholds.get("db.missing_indexes"))
-        return advice.to_dict()
+        options = advisor.Options.from_thresholds(self.thresholds.get(advisor.CHECK_ID))
+        return advisor.analyse(self.session, statements, self.fact("postgres.extensions"), options).to_dict()
 
     def _connect_latency(self) -> dict[str, Any]:
         """Time to open a new session vs a round trip on an open one: the cost a pool saves."""
