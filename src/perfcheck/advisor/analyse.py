@@ -20,7 +20,7 @@ Without HypoPG in the database a heuristic from column statistics takes over (se
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from perfcheck.advisor import heuristic
@@ -29,7 +29,8 @@ from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
-from perfcheck.advisor.parameters import ColumnValues, variants
+from perfcheck.advisor import kinds
+from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
 from perfcheck.advisor.work import Budget, Work, recommendation
@@ -76,10 +77,11 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         advice.statements_analysed = len(works)
         advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
-        works = _representative(works, ColumnValues(query, catalog.table_for), whatif, budget)
+        values = ColumnValues(query, catalog.table_for)
+        works = _representative(works, values, whatif, budget)
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         for work in works:
-            reason = _find_candidates(work, catalog, options)
+            reason = _find_candidates(work, catalog, options, values if hypopg else None)
             if reason:
                 skip(reason)
         advice.workload_ms = sum(w.statement.total_ms for w in works)
@@ -126,7 +128,24 @@ def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
     return whatif.plan(statement)
 
 
-def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | None:
+def _words(rec: Recommendation) -> list[str]:
+    """An index name's words: its keys, then `incl` and `partial` for those kinds."""
+    return key_words(rec.keys) + (["incl"] if rec.include else []) + (["partial"] if rec.where else [])
+
+
+def _more_kinds(work: Work, catalog: Catalog, values: ColumnValues, base: list[Candidate]) -> list[Candidate]:
+    """Partial, text_pattern_ops, OR-arm and INCLUDE candidates (kinds.py) on big tables."""
+    statement, relations = work.statement, work.base.relations
+    uses = param_uses(statement.query) or []
+    out = kinds.partial(uses, statement.values, work.share, relations, values, catalog.table_for, base)
+    out += kinds.like_prefix(uses, relations, values, catalog.table_for)
+    out += kinds.or_arms(statement.query, relations, values, catalog.table_for)
+    out += kinds.include(base + out, work.base.outputs, catalog.tables.get,
+                         lambda table, column: (table.stats.get(column) or {}).get("avg_width"))
+    return out
+
+
+def _find_candidates(work: Work, catalog: Catalog, options: Options, values: ColumnValues | None = None) -> str | None:
     """Fill in the statement's predicates and candidates by table; a reason if it is left out."""
     facts = work.base
     tables: dict[tuple[str, str], Table] = {}
@@ -165,6 +184,13 @@ def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | No
             if candidate not in seen:
                 seen.add(candidate)
                 work.candidates.append(candidate)
+    if values is not None:
+        for candidate in _more_kinds(work, catalog, values, list(work.candidates)):
+            table = catalog.tables.get(candidate.table)
+            if candidate not in seen and table is not None and candidate.table in big and \
+                    served_by_existing(table, candidate, conjuncts.get(candidate.table, set())) is None:
+                seen.add(candidate)
+                work.candidates.append(candidate)
     return None
 
 
@@ -178,7 +204,8 @@ class _Hypothetical:
 
     def add(self, candidate: Candidate) -> bool:
         try:
-            oid, name = self.whatif.create(*candidate.table, candidate.key_sql)
+            oid, name = self.whatif.create(*candidate.table, candidate.key_sql, include=candidate.include,
+                                           where=candidate.where)
         except PlanError:
             return False  # e.g. an expression HypoPG can't index
         self.oid_of[candidate], self.by_name[name] = oid, candidate
@@ -250,8 +277,10 @@ def _thin(chosen: set[Candidate], gains: list[Work], hypothetical: _Hypothetical
             return
         affected = [w for w in gains if candidate in w.used]
         table = catalog.tables[candidate.table]
-        prefixes = [Candidate(candidate.table, candidate.keys[:n], min(candidate.eq_keys, n))
+        prefixes = [replace(candidate, keys=candidate.keys[:n], eq_keys=min(candidate.eq_keys, n), include=())
                     for n in range(1, len(candidate.keys))]
+        if candidate.include:  # INCLUDE stays only if it beats the same keys without it by min_saving
+            prefixes.append(replace(candidate, include=()))
         for replacement in [p for p in prefixes if p not in chosen and served_by_existing(table, p, set()) is None] + [None]:
             added = replacement is not None and hypothetical.add(replacement)
             if replacement is not None and not added:
@@ -280,7 +309,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
     """Index names of at most 63 bytes that don't clash with another relation, except an
     INVALID index of the same name on the same table: a failed build that apply-indexes repairs."""
     for rec in recommendations:
-        rec.name = index_name(rec.table, key_words(rec.keys))
+        rec.name = index_name(rec.table, _words(rec))
     if not recommendations:
         return
     wanted = sorted({(r.schema, r.name) for r in recommendations})
@@ -295,7 +324,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
             if (row is None or repairable) and (rec.schema, rec.name) not in used:
                 break
             suffix += 1
-            rec.name = index_name(rec.table, key_words(rec.keys), suffix=f"idx{suffix}")
+            rec.name = index_name(rec.table, _words(rec), suffix=f"idx{suffix}")
             if (rec.schema, rec.name) not in taken:
                 taken.update({(row["schema"], row["name"]): row for row in
                               query("names", {"schemas": [rec.schema], "names": [rec.name]})})

@@ -67,6 +67,8 @@ class Recommendation:
     partitions: list[list[str]] = field(default_factory=list)  # [schema, name] of each leaf, for "p"
     nested_partitions: bool = False  # partitions partitioned in turn: apply-indexes refuses those
     method: str = "btree"
+    include: list[str] = field(default_factory=list)  # INCLUDE columns (an index-only scan)
+    where: str | None = None  # a partial index's predicate
     table_rows: int = 0
     size_bytes: int = 0  # estimated (HypoPG, or from column widths)
     verified: bool = True  # False: heuristic mode, not checked with HypoPG
@@ -83,7 +85,8 @@ class Recommendation:
     @property
     def label(self) -> str:
         """How the finding names it: the table and the index keys."""
-        return f"{self.qualified_table} ({self.columns})"
+        include = f" INCLUDE ({', '.join(self.include)})" if self.include else ""
+        return f"{self.qualified_table} ({self.columns}){include}{f' WHERE {self.where}' if self.where else ''}"
 
     @property
     def calls(self) -> int:

@@ -127,8 +127,13 @@ class WhatIf:
             raise
 
     # --- hypothetical indexes -----------------------------------------------------------
-    def create(self, schema: str, table: str, keys: list[str], method: str = "btree") -> tuple[int, str]:
+    def create(self, schema: str, table: str, keys: list[str], method: str = "btree", *,
+               include: tuple[str, ...] = (), where: str | None = None) -> tuple[int, str]:
         definition = f"CREATE INDEX ON {qualified(schema, table)} USING {method} ({', '.join(keys)})"
+        if include:
+            definition += f" INCLUDE ({', '.join(include)})"
+        if where:
+            definition += f" WHERE {where}"
         try:
             row = self._run(sql.SQL("SELECT indexrelid, indexname FROM {}.hypopg_create_index(%s)").format(self.hypopg),
                             (definition,))[0]
