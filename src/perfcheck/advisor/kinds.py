@@ -8,7 +8,7 @@ so the planner's cost decides:
   `LIKE 'ab%'`);
 - one index per arm of an OR (`a = $1 OR b = $2`: two indexes, a BitmapOr);
 - INCLUDE: the statement's few output columns added to a candidate's keys, for an
-  index-only scan.
+  index-only scan (not when it returns most of the row: that would copy the table).
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ def include(candidates: list[Candidate], outputs: dict[Relation, list[str]], tab
         if not extra or len(extra) > MAX_INCLUDE or len(columns) != len(set(columns)):
             continue
         table = table_of(candidate.table)
+        if table is None or 2 * len(columns) > len(table.stats):
+            continue  # most of the row (SELECT *): the index would be a second copy of the table
         widths = [width(table, c) for c in extra] if table else [None]
         if any(w is None for w in widths) or sum(widths) > MAX_INCLUDE_WIDTH:
             continue
