@@ -20,18 +20,21 @@ Without HypoPG in the database a heuristic from column statistics takes over (se
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from perfcheck.advisor import heuristic
 from perfcheck.advisor.candidates import Candidate, generate, served_by_existing
 from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
+from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
+from perfcheck.advisor import kinds
+from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
 from perfcheck.advisor.work import Budget, Work, recommendation
-from perfcheck.advisor.workload import select
+from perfcheck.advisor.workload import Statement, select
 from perfcheck.pg.names import index_name
 from perfcheck.pg.session import Session
 
@@ -67,15 +70,20 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
                 skip(f"not reached within the {options.max_seconds:g} s budget")
                 continue
             try:
-                works.append(Work(statement, plan_facts(whatif.plan(statement))))
+                works.append(Work(statement, plan_facts(_plan_typed(whatif, statement))))
             except PlanError as exc:
                 skip(str(exc))
+                advice.unplannable += 1
+        catalog.load({rel for work in works for rel in work.base.relations.values()})
+        advice.statements_analysed = len(works)
+        advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
+        values = ColumnValues(query, catalog.table_for)
+        works = _representative(works, values, whatif, budget)
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         for work in works:
-            reason = _find_candidates(work, catalog, options)
+            reason = _find_candidates(work, catalog, options, values if hypopg else None)
             if reason:
                 skip(reason)
-        advice.statements_analysed = len(works)
         advice.workload_ms = sum(w.statement.total_ms for w in works)
         if hypopg:
             recommendations = _verify(works, whatif, catalog, options, budget)
@@ -88,7 +96,56 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
     return advice
 
 
-def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | None:
+def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, budget: Budget) -> list[Work]:
+    """Each statement with parameters planned with values drawn from the column statistics,
+    one Work per value set with its share of the calls; the generic plan where none fit."""
+    out: list[Work] = []
+    for work in works:
+        found = []
+        if work.statement.params and not budget.over():
+            try:
+                found = variants(work.statement, work.base.relations, values, whatif.plan)
+            except PlanError:
+                found = []
+        if not found:
+            out.append(work)
+            continue
+        out += [Work(v.statement, plan_facts(v.plan), share=v.share) for v in found]
+    return out
+
+
+def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
+    """The statement's plan; a parameter the planner cannot type (`$1 IS NULL`) is declared
+    text and the statement planned again (at most a few times), keeping that text."""
+    for _ in range(3):
+        try:
+            return whatif.plan(statement)
+        except PlanError as exc:
+            retyped = with_types(statement.query, str(exc.__cause__ or exc))
+            if retyped is None:
+                raise
+            statement.query, statement.rewritten = retyped, True
+    return whatif.plan(statement)
+
+
+def _words(rec: Recommendation) -> list[str]:
+    """An index name's words: its keys, then `incl` and `partial` for those kinds."""
+    return key_words(rec.keys) + (["incl"] if rec.include else []) + (["partial"] if rec.where else [])
+
+
+def _more_kinds(work: Work, catalog: Catalog, values: ColumnValues, base: list[Candidate]) -> list[Candidate]:
+    """Partial, text_pattern_ops, OR-arm and INCLUDE candidates (kinds.py) on big tables."""
+    statement, relations = work.statement, work.base.relations
+    uses = param_uses(statement.query) or []
+    out = kinds.partial(uses, statement.values, work.share, relations, values, catalog.table_for, base)
+    out += kinds.like_prefix(uses, relations, values, catalog.table_for)
+    out += kinds.or_arms(statement.query, relations, values, catalog.table_for)
+    out += kinds.include(base + out, work.base.outputs, catalog.tables.get,
+                         lambda table, column: (table.stats.get(column) or {}).get("avg_width"))
+    return out
+
+
+def _find_candidates(work: Work, catalog: Catalog, options: Options, values: ColumnValues | None = None) -> str | None:
     """Fill in the statement's predicates and candidates by table; a reason if it is left out."""
     facts = work.base
     tables: dict[tuple[str, str], Table] = {}
@@ -127,6 +184,13 @@ def _find_candidates(work: Work, catalog: Catalog, options: Options) -> str | No
             if candidate not in seen:
                 seen.add(candidate)
                 work.candidates.append(candidate)
+    if values is not None:
+        for candidate in _more_kinds(work, catalog, values, list(work.candidates)):
+            table = catalog.tables.get(candidate.table)
+            if candidate not in seen and table is not None and candidate.table in big and \
+                    served_by_existing(table, candidate, conjuncts.get(candidate.table, set())) is None:
+                seen.add(candidate)
+                work.candidates.append(candidate)
     return None
 
 
@@ -140,7 +204,8 @@ class _Hypothetical:
 
     def add(self, candidate: Candidate) -> bool:
         try:
-            oid, name = self.whatif.create(*candidate.table, candidate.key_sql)
+            oid, name = self.whatif.create(*candidate.table, candidate.key_sql, include=candidate.include,
+                                           where=candidate.where)
         except PlanError:
             return False  # e.g. an expression HypoPG can't index
         self.oid_of[candidate], self.by_name[name] = oid, candidate
@@ -212,8 +277,10 @@ def _thin(chosen: set[Candidate], gains: list[Work], hypothetical: _Hypothetical
             return
         affected = [w for w in gains if candidate in w.used]
         table = catalog.tables[candidate.table]
-        prefixes = [Candidate(candidate.table, candidate.keys[:n], min(candidate.eq_keys, n))
+        prefixes = [replace(candidate, keys=candidate.keys[:n], eq_keys=min(candidate.eq_keys, n), include=())
                     for n in range(1, len(candidate.keys))]
+        if candidate.include:  # INCLUDE stays only if it beats the same keys without it by min_saving
+            prefixes.append(replace(candidate, include=()))
         for replacement in [p for p in prefixes if p not in chosen and served_by_existing(table, p, set()) is None] + [None]:
             added = replacement is not None and hypothetical.add(replacement)
             if replacement is not None and not added:
@@ -242,7 +309,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
     """Index names of at most 63 bytes that don't clash with another relation, except an
     INVALID index of the same name on the same table: a failed build that apply-indexes repairs."""
     for rec in recommendations:
-        rec.name = index_name(rec.table, key_words(rec.keys))
+        rec.name = index_name(rec.table, _words(rec))
     if not recommendations:
         return
     wanted = sorted({(r.schema, r.name) for r in recommendations})
@@ -257,7 +324,7 @@ def _name(recommendations: list[Recommendation], query) -> None:
             if (row is None or repairable) and (rec.schema, rec.name) not in used:
                 break
             suffix += 1
-            rec.name = index_name(rec.table, key_words(rec.keys), suffix=f"idx{suffix}")
+            rec.name = index_name(rec.table, _words(rec), suffix=f"idx{suffix}")
             if (rec.schema, rec.name) not in taken:
                 taken.update({(row["schema"], row["name"]): row for row in
                               query("names", {"schemas": [rec.schema], "names": [rec.name]})})

@@ -23,6 +23,8 @@ class Candidate:
     table: tuple[str, str]  # (schema, name) of the table the index belongs on
     keys: tuple[Key, ...]
     eq_keys: int  # how many leading keys are equality-like (their order is free)
+    where: str | None = None  # a partial index's predicate (kinds.py)
+    include: tuple[str, ...] = ()  # INCLUDE columns, for an index-only scan (kinds.py)
 
     @property
     def key_sql(self) -> list[str]:

@@ -38,19 +38,22 @@ def partition_index_name(rec: IndexSpec, partition: str) -> str:
 
 
 def create_statement(schema: str, table: str, name: str, keys: list[str], *, concurrently: bool = True,
-                     only: bool = False, method: str = "btree") -> str:
+                     only: bool = False, method: str = "btree", include: list[str] | None = None,
+                     where: str | None = None) -> str:
     using = "" if method == "btree" else f" USING {method}"
+    tail = (f" INCLUDE ({', '.join(include)})" if include else "") + (f" WHERE {where}" if where else "")
     return (f"CREATE INDEX {'CONCURRENTLY ' if concurrently else ''}IF NOT EXISTS {quote_ident(name)} "
-            f"ON {'ONLY ' if only else ''}{qualified(schema, table)}{using} ({', '.join(keys)})")
+            f"ON {'ONLY ' if only else ''}{qualified(schema, table)}{using} ({', '.join(keys)}){tail}")
 
 
 def statements(rec: IndexSpec) -> list[str]:
     """The statements that build the index, in order (without trailing semicolons)."""
+    extra = {"method": rec.method, "include": getattr(rec, "include", None), "where": getattr(rec, "where", None)}
     if rec.table_kind != "p":
-        return [create_statement(rec.schema, rec.table, rec.name, rec.keys, method=rec.method)]
-    out = [create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True, method=rec.method)]
+        return [create_statement(rec.schema, rec.table, rec.name, rec.keys, **extra)]
+    out = [create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True, **extra)]
     for part_schema, part in rec.partitions:
         part_name = partition_index_name(rec, part)
-        out.append(create_statement(part_schema, part, part_name, rec.keys, method=rec.method))
+        out.append(create_statement(part_schema, part, part_name, rec.keys, **extra))
         out.append(f"ALTER INDEX {qualified(rec.schema, rec.name)} ATTACH PARTITION {qualified(part_schema, part_name)}")
     return out

@@ -47,6 +47,8 @@ class StatementUse:
     total_ms: float
     cost_before: float
     cost_after: float | None  # None: unverified (no HypoPG)
+    values: list[list[str]] | None = None  # the representative values ($1, $2…) it was verified with
+    share: float | None = None  # the share of the statement's calls those values stand for
 
     @property
     def saving(self) -> float | None:
@@ -65,6 +67,8 @@ class Recommendation:
     partitions: list[list[str]] = field(default_factory=list)  # [schema, name] of each leaf, for "p"
     nested_partitions: bool = False  # partitions partitioned in turn: apply-indexes refuses those
     method: str = "btree"
+    include: list[str] = field(default_factory=list)  # INCLUDE columns (an index-only scan)
+    where: str | None = None  # a partial index's predicate
     table_rows: int = 0
     size_bytes: int = 0  # estimated (HypoPG, or from column widths)
     verified: bool = True  # False: heuristic mode, not checked with HypoPG
@@ -81,7 +85,8 @@ class Recommendation:
     @property
     def label(self) -> str:
         """How the finding names it: the table and the index keys."""
-        return f"{self.qualified_table} ({self.columns})"
+        include = f" INCLUDE ({', '.join(self.include)})" if self.include else ""
+        return f"{self.qualified_table} ({self.columns}){include}{f' WHERE {self.where}' if self.where else ''}"
 
     @property
     def calls(self) -> int:
@@ -130,6 +135,8 @@ class Advice:
     statements_analysed: int = 0
     workload_ms: float = 0.0  # total time of the analysed statements
     skipped: dict[str, int] = field(default_factory=dict)  # why statements were left out, with counts
+    statements_rewritten: int = 0  # analysed after their typed literals were written as casts (`$2::interval`)
+    unplannable: int = 0  # statements that parse but that the planner refused (reasons in `skipped`)
     partial: bool = False  # the time budget ran out before every statement was analysed
     elapsed_s: float = 0.0
     server_version_num: int = 0

@@ -89,6 +89,7 @@ class PlanFacts:
     indexes: set[str] = field(default_factory=set)
     conjuncts: dict[Relation, set[str]] = field(default_factory=dict)
     seq_scanned: set[Relation] = field(default_factory=set)
+    outputs: dict[Relation, list[str]] = field(default_factory=dict)  # plain columns a scan returns (INCLUDE)
 
 
 def walk(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -293,6 +294,23 @@ def _sort_need(sort: dict[str, Any], alias_of: dict[str, Relation]) -> SortNeed 
     return SortNeed(next(iter(relations)), tuple(keys))
 
 
+def _outputs(facts: PlanFacts, node: dict[str, Any]) -> None:
+    """The plain columns a scan node returns ("o.total" -> "total"); none recorded when it
+    returns an expression or the relation is scanned twice."""
+    relation = (node["Schema"], node["Relation Name"])
+    columns = []
+    for item in node.get("Output") or []:
+        match = _OUTPUT_COLUMN.match(item)
+        if not match:
+            facts.outputs[relation] = []
+            return
+        columns.append(match.group(1))
+    facts.outputs[relation] = [] if relation in facts.outputs else columns
+
+
+_OUTPUT_COLUMN = re.compile(r'^(?:[a-z_][a-z0-9_$]*\.)?([a-z_][a-z0-9_$]*)$')
+
+
 def plan_facts(plan: dict[str, Any]) -> PlanFacts:
     """The predicates a plan (the "Plan" object of EXPLAIN (FORMAT JSON, VERBOSE)) applies."""
     facts = PlanFacts(cost=float(plan.get("Total Cost") or 0.0))
@@ -304,6 +322,8 @@ def plan_facts(plan: dict[str, Any]) -> PlanFacts:
             facts.indexes.add(node["Index Name"])
         if node["Node Type"] == "Seq Scan" and node.get("Schema"):
             facts.seq_scanned.add((node["Schema"], node["Relation Name"]))
+        if "Relation Name" in node and node.get("Schema"):
+            _outputs(facts, node)
     # A partitioned table's own alias ("e") appears only above its Append, whose members
     # are its partitions aliased "e_1", "e_2"…: it stands for them (e.g. in a Sort Key).
     for node in nodes:

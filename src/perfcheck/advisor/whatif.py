@@ -76,7 +76,9 @@ class WhatIf:
     def plan(self, statement: Statement) -> dict[str, Any]:
         """The generic plan's root node (EXPLAIN (VERBOSE, FORMAT JSON))."""
         try:
-            if statement.params == 0:
+            if statement.values and statement.params:
+                rows = self._prepared_plan(statement, custom=True)
+            elif statement.params == 0:
                 rows = self._run("EXPLAIN (VERBOSE, FORMAT JSON) " + statement.query)
             elif self.version >= 160000:
                 rows = self._run("EXPLAIN (GENERIC_PLAN, VERBOSE, FORMAT JSON) " + statement.query)
@@ -93,7 +95,7 @@ class WhatIf:
             value = json.loads(value)
         return value[0]["Plan"]
 
-    def _prepared_plan(self, statement: Statement) -> list[Any]:
+    def _prepared_plan(self, statement: Statement, custom: bool = False) -> list[Any]:
         """PREPARE, EXPLAIN EXECUTE with NULLs, DEALLOCATE: one round trip (a simple query
         with three statements, each tagged). The newline ends a trailing -- comment; the
         statement is one statement (workload.classify made sure).
@@ -101,13 +103,16 @@ class WhatIf:
         A `$n` the text never uses (`… WHERE user_id = $2`) has no type PREPARE could infer,
         where 16+'s GENERIC_PLAN does not mind: it is declared text, the others `unknown`
         (inferred as without a declaration)."""
-        nulls = ", ".join(["NULL"] * statement.params)
+        nulls = ", ".join(statement.values if custom and statement.values else ["NULL"] * statement.params)
         used = {int(n) for n in re.findall(r"\$(\d+)", statement.query)}
         types = ""
         if any(n not in used for n in range(1, statement.params + 1)):
             types = "(" + ", ".join("unknown" if n in used else "text" for n in range(1, statement.params + 1)) + ")"
         text = (f"PREPARE {_STATEMENT}{types} AS {statement.query.rstrip().rstrip(';')}\n; "
                 f"{TAG}EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls}); {TAG}DEALLOCATE {_STATEMENT}")
+        if custom:  # representative values: the plan the application gets for them, not the generic one
+            text = (f"SET plan_cache_mode = force_custom_plan; {TAG}{text}; "
+                    f"{TAG}SET plan_cache_mode = {'force_generic_plan' if self.version < 160000 else 'auto'}")
         try:
             cur = self.conn.execute(TAG + text, prepare=False)
             while cur.description is None and cur.nextset():
@@ -117,11 +122,18 @@ class WhatIf:
             # A prepared statement outlives the failed transaction around it.
             if not self.conn.broken and self._run("SELECT 1 FROM pg_prepared_statements WHERE name = %s", (_STATEMENT,)):
                 self._run(f"DEALLOCATE {_STATEMENT}")
+            if custom and not self.conn.broken:
+                self._run("SET plan_cache_mode = force_generic_plan" if self.version < 160000 else "RESET plan_cache_mode")
             raise
 
     # --- hypothetical indexes -----------------------------------------------------------
-    def create(self, schema: str, table: str, keys: list[str], method: str = "btree") -> tuple[int, str]:
+    def create(self, schema: str, table: str, keys: list[str], method: str = "btree", *,
+               include: tuple[str, ...] = (), where: str | None = None) -> tuple[int, str]:
         definition = f"CREATE INDEX ON {qualified(schema, table)} USING {method} ({', '.join(keys)})"
+        if include:
+            definition += f" INCLUDE ({', '.join(include)})"
+        if where:
+            definition += f" WHERE {where}"
         try:
             row = self._run(sql.SQL("SELECT indexrelid, indexname FROM {}.hypopg_create_index(%s)").format(self.hypopg),
                             (definition,))[0]

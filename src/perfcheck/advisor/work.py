@@ -27,6 +27,7 @@ class Work:
     sorts: dict[tuple[str, str], SortNeed] = field(default_factory=dict)
     cost: float = 0.0  # with the chosen hypothetical indexes
     used: set[Candidate] = field(default_factory=set)
+    share: float = 1.0  # of the statement's calls: planned with representative values (parameters.py)
 
     @property
     def saving(self) -> float:
@@ -47,11 +48,31 @@ class Budget:
 def recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
     return Recommendation(
         schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
+        include=list(candidate.include), where=candidate.where,
         table_kind="p" if table.kind == "p" else "r",
         partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
         table_rows=table.rows, verified=verified,
-        statements=[StatementUse(w.statement.queryid, w.statement.query[:QUERY_TEXT_CHARS], w.statement.calls,
-                                 round(w.statement.mean_ms, 3), round(w.statement.total_ms, 3),
-                                 round(w.base.cost, 2), round(w.cost, 2) if verified else None)
-                    for w in sorted(helped, key=lambda w: -w.statement.total_ms)],
+        statements=sorted((_use(group, verified) for group in _by_statement(helped)), key=lambda u: -u.total_ms),
     )
+
+
+def _by_statement(works: list[Work]) -> list[list[Work]]:
+    """The works of each statement together (one per value set it was planned with)."""
+    groups: dict[tuple[int | None, str], list[Work]] = {}
+    for work in works:
+        groups.setdefault((work.statement.queryid, work.statement.query), []).append(work)
+    return list(groups.values())
+
+
+def _use(group: list[Work], verified: bool) -> StatementUse:
+    """One statement's use of an index: its value sets that benefit, their share of the
+    calls, and their costs weighted by it."""
+    first = group[0].statement
+    calls, total_ms = sum(w.statement.calls for w in group), sum(w.statement.total_ms for w in group)
+    weight = sum(w.share for w in group) or 1.0
+    before = sum(w.base.cost * w.share for w in group) / weight
+    after = sum(w.cost * w.share for w in group) / weight
+    values = [list(w.statement.values) for w in group if w.statement.values] or None
+    return StatementUse(first.queryid, first.query[:QUERY_TEXT_CHARS], calls,
+                        round(total_ms / calls, 3) if calls else 0.0, round(total_ms, 3), round(before, 2),
+                        round(after, 2) if verified else None, values=values, share=round(weight, 3) if values else None)

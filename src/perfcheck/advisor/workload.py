@@ -1,6 +1,8 @@
 """The workload: the statements of pg_stat_statements worth an index, top by total time.
 
-Each statement is parsed with pglast to keep only SELECT, UPDATE and DELETE that read a
+Typed literals that pg_stat_statements normalised into text that does not parse
+(`interval $2`) are first written as casts (`$2::interval`, see literals.py). Each
+statement is parsed with pglast to keep only SELECT, UPDATE and DELETE that read a
 user table (not perfcheck's own, not catalog queries, not utility statements), to count
 its `$n` parameters for a generic plan, and to leave out unfiltered aggregates, which an
 index does not serve. Identical texts run by several roles are merged.
@@ -14,6 +16,7 @@ from typing import Any
 from pglast import ast, parse_sql
 from pglast.parser import ParseError
 
+from perfcheck.advisor.literals import rewrite
 from perfcheck.advisor.model import Options
 from perfcheck.pg.names import OWN_TAG
 from perfcheck.pg.stat_statements import HIDDEN_TEXT
@@ -31,6 +34,8 @@ class Statement:
     rows: int
     total_ms: float
     params: int  # the highest $n
+    rewritten: bool = False  # typed literals written as casts to make it plannable (literals.py)
+    values: tuple[str, ...] | None = None  # representative values (SQL literals) for $1…: a custom plan
 
     @property
     def mean_ms(self) -> float:
@@ -80,7 +85,8 @@ def _unfiltered_aggregate(stmt: ast.SelectStmt) -> bool:
 
 def select(rows: list[dict[str, Any]], options: Options) -> tuple[list[Statement], dict[str, int], int]:
     """The statements to analyse (top by total time), why the others were left out, and
-    how many there were."""
+    how many there were. A statement whose text had to be rewritten to be planned keeps
+    the rewritten text (the one planned, also by apply-indexes after building)."""
     merged: dict[str, Statement] = {}
     skipped: dict[str, int] = {}
 
@@ -109,7 +115,8 @@ def select(rows: list[dict[str, Any]], options: Options) -> tuple[list[Statement
         if statement.mean_ms < options.min_mean_ms:
             skip(f"mean time under {options.min_mean_ms} ms")
             continue
-        reason, params = classify(statement.query)
+        text = rewrite(statement.query)
+        reason, params = classify(text)
         if reason:
             skip(reason)
             continue
@@ -117,5 +124,7 @@ def select(rows: list[dict[str, Any]], options: Options) -> tuple[list[Statement
             skip(f"beyond the top {options.max_statements} by total time")
             continue
         statement.params = params
+        statement.rewritten = text != statement.query
+        statement.query = text
         chosen.append(statement)
     return chosen, skipped, total

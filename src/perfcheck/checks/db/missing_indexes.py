@@ -102,6 +102,7 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
         "statements_analysed": advice["statements_analysed"], "recommendations": len(recs),
         "workload_ms": round(workload_ms, 3), "advisor_s": advice["elapsed_s"], "partial": advice["partial"],
         "skipped": advice["skipped"],
+        "statements_rewritten": advice.get("statements_rewritten", 0), "unplannable": advice.get("unplannable", 0),
     }
     how = "verified with HypoPG" if verified else \
         "UNVERIFIED: HypoPG is not installed in this database (CREATE EXTENSION hypopg to verify), estimated from column statistics"
@@ -118,6 +119,9 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
                              metrics=metrics)
     if denied:
         partial += f"; {denied} statement(s) could not be planned (permission denied)"
+    unplannable = (advice.get("unplannable") or 0) - denied
+    if unplannable > 0:
+        partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)

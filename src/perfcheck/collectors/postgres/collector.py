@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
+from psycopg import sql
 
 from perfcheck import advisor
 from perfcheck.collectors import Collector, FactUnavailable
@@ -37,6 +38,8 @@ SETTINGS = [
 
 
 PACKAGE = "perfcheck.collectors.postgres"  # its sql/ folder: one query per fact
+BLOAT_MIN_BYTES = 10 * 1024 * 1024  # db.bloat's defaults, when the check is not selected
+BLOAT_MAX_EXACT = 20
 
 
 def query_text(name: str) -> str:
@@ -60,6 +63,9 @@ class PostgresCollector(Collector):
         "postgres.index_advice": "_index_advice",
         "postgres.connection": "_connection",
         "postgres.database_stats": "_database_stats",
+        "postgres.bloat": "_bloat",
+        "postgres.sequences": "_sequences",
+        "postgres.primary_keys": "_primary_keys",
     }
 
     session: Session | None = None
@@ -141,6 +147,41 @@ class PostgresCollector(Collector):
     def _database_stats(self) -> dict[str, Any]:
         rows = self.query("database_stats")
         return rows[0]["stats"] if rows else {}
+
+    def _bloat(self) -> dict[str, Any]:
+        """Tables and btree indexes of db.bloat's min_size_bytes or more, with what the
+        statistics-based estimate needs; with pgstattuple installed, its measure of the
+        largest ones too (`exact`: pgstattuple_approx for a table, pgstatindex for an index)."""
+        t = self.thresholds.get("db.bloat", {})
+        min_pages = max(1, int(t.get("min_size_bytes", BLOAT_MIN_BYTES)) // 8192)
+        rows = self.query("bloat", {**self._schemas, "min_pages": min_pages})
+        ext = self.fact("postgres.extensions").get("pgstattuple")
+        if ext is None:
+            return {"pgstattuple": None, "relations": rows}
+        for row in rows[:int(t.get("max_exact", BLOAT_MAX_EXACT))]:  # the largest first
+            row["exact"], row["exact_error"] = self._exact_bloat(ext["schema"], row)
+        return {"pgstattuple": ext["version"], "relations": rows}
+
+    def _exact_bloat(self, schema: str, row: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        ident = sql.Identifier(schema).as_string(self.conn)
+        if row["kind"] == "table":
+            text = tagged(f"SELECT table_len, approx_free_space AS free_bytes, dead_tuple_len AS dead_bytes "
+                          f"FROM {ident}.pgstattuple_approx(%(oid)s::oid)")
+        else:
+            text = tagged(f"SELECT index_size AS table_len, leaf_pages, avg_leaf_density "
+                          f"FROM {ident}.pgstatindex(%(oid)s::oid::regclass)")
+        try:
+            return self.query("bloat_exact", {"oid": row["oid"]}, text=text)[0], None
+        except psycopg.Error as exc:
+            if self.conn is None or self.conn.broken:
+                raise
+            return None, scrub(one_line(exc), self.secrets)
+
+    def _sequences(self) -> list[dict[str, Any]]:
+        return self.query("sequences", self._schemas)
+
+    def _primary_keys(self) -> list[dict[str, Any]]:
+        return self.query("primary_keys", self._schemas)
 
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);
