@@ -47,8 +47,8 @@ def main() -> None:
         stack.redis.start()
         demo.seed(stack, folder)
         demo.start_api(stack, folder)
-        config_path = demo.write_config(stack)
         workload = demo.load_workload(folder)
+        config_path = demo.write_config(stack, workload.session_code(4242))  # as `perfcheck demo` writes it
         reports = [demo.measure(stack, workload, config_path, steps, demo.DemoOptions(), seed=1).report
                    for _ in range(args.runs)]
     finally:
