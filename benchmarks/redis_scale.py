@@ -83,9 +83,10 @@ def perfcheck_run(url: str, config: Path) -> dict:
 
 
 def server_verdict(client: redis.Redis, since_id: int) -> tuple[int, float, dict[str, float]]:
-    """perfcheck's slowlog entries over 1 ms since an id, the longest (µs), µs a call."""
-    entries = [e for e in client.slowlog_get(128) if e["id"] > since_id
-               and (e.get("client_name") or b"") in (b"perfcheck", "perfcheck")]
+    """Slowlog entries over 1 ms since an id, the longest (µs), µs a call. The slowlog
+    times a command by the wall clock: on a loaded host, a command the OS preempts shows
+    up however cheap it is, which is why memkeys' entries are counted alike."""
+    entries = [e for e in client.slowlog_get(128) if e["id"] > since_id]
     stats = client.info("commandstats")
     per_call = {name: stats[f"cmdstat_{key}"]["usec_per_call"] for name, key in
                 (("SCAN", "scan"), ("MEMORY USAGE", "memory|usage")) if f"cmdstat_{key}" in stats}
@@ -108,14 +109,16 @@ def bench(total: int, runs: int, workdir: Path) -> str:
         config = workdir / "top20.yaml"
         config.write_text("checks:\n  cache.big_keys:\n    thresholds: {top: 20, max_string_bytes: 1000, "
                           "max_hash_fields: 100, max_elements: 100}\n")
-        ours, theirs, slow = [], [], []
+        ours, theirs, slow, slow_ref = [], [], [], []
         for _ in range(runs):
             since = last_slowlog_id(client)
             client.config_resetstat()
             ours.append(perfcheck_run(server.url, config))
             slow.append(server_verdict(client, since))
+            since = last_slowlog_id(client)
             wall, rss, _ = run_measured(["redis-cli", "-p", str(server.port), "--memkeys"])
             theirs.append({"wall_s": wall, "rss_mb": rss})
+            slow_ref.append(server_verdict(client, since))
         found = [len(set(r["named"]) & set(top)) for r in ours]
         p_wall, m_wall = median([r["wall_s"] for r in ours]), median([r["wall_s"] for r in theirs])
         print(f"perfcheck (defaults), {runs} runs, median [min-max]:")
@@ -124,9 +127,10 @@ def bench(total: int, runs: int, workdir: Path) -> str:
         print(f"  keys scanned {median([r['scanned'] for r in ours]):,.0f}; share of the keyspace seen "
               f"{median([r['share'] for r in ours]):.0%}; of the 20 largest named {median(found):.0f} "
               f"[{min(found)}-{max(found)}]")
-        worst = max(s[1] for s in slow)
-        print(f"  server: perfcheck's slowlog entries over 1 ms {sum(s[0] for s in slow)} (longest {worst} µs); "
-              f"µs a call: " + ", ".join(f"{k} {v:.2f}" for k, v in slow[-1][2].items()))
+        worst, worst_ref = max(s[1] for s in slow), max(s[1] for s in slow_ref)
+        print(f"  server: slowlog entries over 1 ms during perfcheck's runs {sum(s[0] for s in slow)} (longest "
+              f"{worst} µs), during memkeys' {sum(s[0] for s in slow_ref)} (longest {worst_ref} µs); perfcheck's "
+              f"µs a call (INFO commandstats): " + ", ".join(f"{k} {v:.2f}" for k, v in slow[-1][2].items()))
         print(f"redis-cli --memkeys: wall {spread([r['wall_s'] for r in theirs], ' s')}; peak RSS "
               f"{spread([r['rss_mb'] or 0 for r in theirs], ' MB', 0)}")
         ratio = p_wall / m_wall
@@ -134,7 +138,7 @@ def bench(total: int, runs: int, workdir: Path) -> str:
         met = median(found) >= 18 and ratio <= 0.2 and worst <= 1000
         return (f"GOAL {'met' if met else 'missed'}: {total:,} keys: {median(found):.0f} of the 20 largest named "
                 f"(goal >= 18) in {p_wall:.2f} s = {ratio:.2f}x memkeys' {m_wall:.2f} s (goal <= 0.20), "
-                f"longest perfcheck command {worst} µs (goal <= 1000)")
+                f"longest command in perfcheck's runs {worst} µs (goal <= 1000; memkeys' runs: {worst_ref} µs)")
     finally:
         server.stop()
 
