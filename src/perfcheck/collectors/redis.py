@@ -564,6 +564,7 @@ class RedisCollector(Collector):
 
     def _scan_node(self, client: redis.Redis, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
         conn = client.connection_pool.get_connection()
+        own = dict(self.own)
         try:
             return self._scan_walk(conn, node, tally, plan)
         except BaseException:
@@ -571,6 +572,8 @@ class RedisCollector(Collector):
             raise
         finally:
             client.connection_pool.release(conn)
+            if node:  # the hit-rate window reads the first node's INFO: other nodes' lookups are not in it
+                self.own = own
 
     def _scan_walk(self, conn: Any, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
         """One node's SCAN, two batches in flight: while Redis answers one, the replies of
@@ -659,6 +662,7 @@ class RedisCollector(Collector):
 
     def _describe_node(self, client: redis.Redis, largest: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
         conn = client.connection_pool.get_connection()
+        own = dict(self.own)
         try:
             return self._describe_largest(conn, largest)
         except BaseException:
@@ -666,6 +670,8 @@ class RedisCollector(Collector):
             raise
         finally:
             client.connection_pool.release(conn)
+            if client is not self.client:  # as in _scan_node: only the first node's lookups are subtracted
+                self.own = own
 
     def _describe_largest(self, conn: Any, largest: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
         """TYPE, then the length, of the largest keys (two round trips for all of them)."""
