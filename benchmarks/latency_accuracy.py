@@ -11,7 +11,9 @@ ports, then prints:
      wrk at full speed is shown too, marked as another regime, never compared);
      goal (issue 13): at concurrency 1, perfcheck's P50 within 0.1 ms of the best
      reference in the same regime; each percentile's difference is "perfcheck's own";
-  2. the 50 ms endpoint at concurrency 10, same rate (goal: P50 within 1 %);
+  2. the 50 ms endpoint at concurrency 10, same rate (goal: P50 within 1 % of the
+     reference's; the distance from the true 50 ms is printed too: the delay server,
+     Python, adds its own);
   3. the highest rate perfcheck sustains on the static file while still sending on
      time (median send within 0.5 ms of schedule, 99 % within 5 ms, rate within 3 %).
 
@@ -138,7 +140,7 @@ def static_file(base: str, quick: bool) -> float:
 
 
 def delayed(base: str, quick: bool) -> float:
-    """Returns perfcheck's P50 error against the true delay, in per cent."""
+    """Returns perfcheck's P50 distance from the same-regime reference's, in per cent."""
     path = f"/delay/{DELAY_MS}"
     url = base + path
     concurrency, rate, requests = 10, 100, 200 if quick else 300
@@ -151,7 +153,7 @@ def delayed(base: str, quick: bool) -> float:
     error = (p["p50"] - DELAY_MS) / DELAY_MS * 100
     print(f"  perfcheck P50 vs the true {DELAY_MS} ms: {error:+.2f} %; hey's: "
           f"{(reference['p50'] - DELAY_MS) / DELAY_MS * 100:+.2f} %; perfcheck's own share: {own_share(p, reference)}")
-    return error
+    return (p["p50"] - reference["p50"]) / reference["p50"] * 100
 
 
 def highest_rate(base: str, quick: bool) -> None:
@@ -197,7 +199,7 @@ def main() -> None:
                 proc.wait()
     met = abs(diff) <= 0.1 and abs(error) <= 1
     print(f"GOAL {'met' if met else 'missed'}: static file, concurrency 1, same rate: perfcheck P50 {diff:+.3f} ms "
-          f"from hey -q (goal within 0.1 ms); 50 ms endpoint: P50 {error:+.2f} % (goal within 1 %)")
+          f"from hey -q (goal within 0.1 ms); 50 ms endpoint: P50 {error:+.2f} % from hey -q's (goal within 1 %)")
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ def server_verdict(client: redis.Redis, since_id: int) -> tuple[int, float, dict
     stats = client.info("commandstats")
     per_call = {name: stats[f"cmdstat_{key}"]["usec_per_call"] for name, key in
                 (("SCAN", "scan"), ("MEMORY USAGE", "memory|usage")) if f"cmdstat_{key}" in stats}
+    for entry in entries:
+        print(f"    slowlog: {entry['duration']} µs {entry['command'][:60]!r} (client {entry.get('client_name')!r})")
     return len(entries), max((e["duration"] for e in entries), default=0), per_call
 
 
