@@ -86,7 +86,8 @@ def measure_size(server: PostgresServer, url: str, runs: int, workdir: Path) -> 
     script.write_text(catalog_script(url))
     psql = [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1",
             "-d", url, "-f", str(script)]
-    audit = [sys.executable, "-m", "perfcheck", "audit", "--db", url, "--only", "database", "--skip", "db.missing_indexes", "--format", "json"]
+    audit = [sys.executable, "-m", "perfcheck", "audit", "--db", url, "--only", "database",
+             "--skip", "db.missing_indexes", "--format", "json"]
     trivial = [*audit[:6], "--only", "db.timeouts", "--format", "json"]  # start-up, connect, report: the fixed cost
     ours, theirs, fixed, errors = [], [], [], {}
     run_measured(audit)  # warm-up: the server's catalog caches
