@@ -148,7 +148,7 @@ def bench(total: int, runs: int, workdir: Path) -> str:
 def bench_ten_million(workdir: Path) -> str:
     server = RedisServer(args=["--enable-debug-command", "yes"]).start()
     try:
-        client = redis.Redis(port=server.port)
+        client = redis.Redis(port=server.port, socket_timeout=600)  # DEBUG POPULATE of 10M keys takes a while
         client.execute_command("DEBUG", "POPULATE", 10_000_000, "item", 60)
         config = workdir / "ten.yaml"
         config.write_text("{}\n")
