@@ -479,6 +479,8 @@ class RedisCollector(Collector):
                           ttl_budget=max(0, _int(self.options.get("ttl_sample_keys"), 10_000)))
         samples = max(0, _int(self.options.get("memory_samples"), 5))
         budget_s = max(0.05, float(self.options.get("sample_seconds", SAMPLE_SECONDS)))
+        if (left := self.remaining()) is not None:  # within the target's max_seconds, leaving room for the rest
+            budget_s = min(budget_s, max(0.05, left / 2))
         nodes = self._scan_nodes()
         try:
             sizes = [int(client.dbsize()) for client in nodes]
