@@ -47,8 +47,8 @@ def main() -> None:
         stack.redis.start()
         demo.seed(stack, folder)
         demo.start_api(stack, folder)
-        config_path = demo.write_config(stack)
         workload = demo.load_workload(folder)
+        config_path = demo.write_config(stack, workload.session_code(4242))  # as `perfcheck demo` writes it
         reports = [demo.measure(stack, workload, config_path, steps, demo.DemoOptions(), seed=1).report
                    for _ in range(args.runs)]
     finally:
@@ -59,8 +59,10 @@ def main() -> None:
     print(f"baseline: score {base.score}, {judged} checks judged, "
           f"{sum(1 for _ in (p for c in base.checks for p in percentiles(c.metrics)))} latency percentiles")
     print(f"{'run':>3} {'score':>5} {'regressions (defaults)':>23} {'regressions (tight)':>20} {'largest percentile rise':>30}")
+    flagged = []
     for i, report in enumerate(reports[1:], start=2):
         default, tight = compare(base, report), compare(base, report, TIGHT)
+        flagged.append((len(default.regressions), len(tight.regressions)))
         moves = latency_moves(base, report)
         ms, rel = max(moves) if moves else (0.0, 0.0)
         print(f"{i:>3} {report.score!s:>5} {len(default.regressions):>23} {len(tight.regressions):>20} "
@@ -69,6 +71,11 @@ def main() -> None:
             print(f"      default: {change.message}")
         for change in tight.regressions[:5]:
             print(f"      tight:   {change.short}")
+
+    total, tight_total = sum(d for d, _ in flagged), sum(t for _, t in flagged)
+    print(f"GOAL {'met' if total == 0 else 'missed'}: {total} regression(s) with the default tolerances over "
+          f"{len(flagged)} re-run(s) of an unchanged system (goal 0); the reference, tight tolerances, flags "
+          f"{tight_total} (the noise is real)")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
-from perfcheck import __version__, checklist, config as config_mod
-from perfcheck.config import ConfigError
+from perfcheck import __version__
+
+# Start-up time: `perfcheck --help` imports typer and this module only. rich, yaml (through
+# perfcheck.config and perfcheck.checklist) and the collectors' drivers are imported by the
+# command that uses them; tests/test_startup.py keeps it so.
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 
@@ -25,7 +27,26 @@ app = typer.Typer(
     help="Audit a PostgreSQL + Redis + HTTP backend against the performance checklist.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Stderr:
+    """The stderr console, made on first use (rich takes ~20 ms to import)."""
+
+    _console = None
+
+    @property
+    def console(self):
+        if self._console is None:
+            from rich.console import Console  # start-up time: --help never prints through rich
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
+    def print(self, *args, **kwargs) -> None:
+        self.console.print(*args, **kwargs)
+
+
+err = _Stderr()
 
 
 class Format(str, Enum):
@@ -55,7 +76,7 @@ def _redactor(extra: list[str] | None = None):
     (and the loaded configuration's, when the caller has it)."""
     import os
 
-    from perfcheck import redact
+    from perfcheck import config as config_mod, redact  # start-up time
 
     known = redact.secrets_in_args(sys.argv[1:])
     for var in config_mod.ENV_TARGETS.values():
@@ -93,7 +114,7 @@ def _progress():
     from rich.progress import BarColumn, Progress as Bar, SpinnerColumn, TextColumn
 
     bar = Bar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[fact]}"),
-              console=err, transient=True)
+              console=err.console, transient=True)
     tasks: dict[str, int] = {}
 
     class Live:
@@ -131,10 +152,11 @@ def audit(
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", metavar="SECONDS", help="The whole audit's time budget (default 300, or max_seconds in the config); a target still running then is reported as error."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
+    from perfcheck import checklist, config as config_mod, signals  # start-up time (yaml)
+    from perfcheck.config import ConfigError
     from perfcheck.report import outputs
     from perfcheck.gate.policy import Policy
     from perfcheck.registry import load_checks
-    from perfcheck import signals
     from perfcheck.runner import NoTargetReached, run_audit
 
     loaded = load_checks()
@@ -192,6 +214,8 @@ def compare(
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
     import json
 
+    from perfcheck import checklist, config as config_mod  # start-up time (yaml)
+    from perfcheck.config import ConfigError
     from perfcheck.gate.baseline import compare as compare_reports, read_report
     from perfcheck.gate.policy import Policy
     from perfcheck.gate.mutes import apply as apply_mutes
@@ -227,6 +251,7 @@ def report_command(
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="The perfcheck.yaml the audit read: SARIF, GitLab and GitHub findings point at it."),
 ) -> None:
     """Render a saved JSON report in another format, without auditing again."""
+    from perfcheck.config import ConfigError  # start-up time (yaml)
     from perfcheck.gate.baseline import read_report
     from perfcheck.report import outputs
 
@@ -262,8 +287,10 @@ def apply_indexes(
     allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Build recommendations not verified with HypoPG."),
 ) -> None:
     """Build the indexes db.missing_indexes recommends, concurrently and safely (dry run by default)."""
+    from perfcheck import config as config_mod  # start-up time (yaml)
     from perfcheck.apply import command as apply_command
     from perfcheck.apply.build import ApplyOptions
+    from perfcheck.config import ConfigError
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
@@ -280,6 +307,7 @@ def apply_indexes(
 @app.command("checks")
 def list_checks() -> None:
     """List the checks: id, category, target and default thresholds."""
+    from rich.console import Console  # start-up time
     from rich.table import Table
 
     from perfcheck.registry import load_checks
@@ -298,6 +326,9 @@ def list_checks() -> None:
 @app.command()
 def explain(check_id: str = typer.Argument(..., help="A check id, e.g. db.fk_indexes.")) -> None:
     """Why a check matters, how it is measured, and how to fix what it finds."""
+    from rich.console import Console  # start-up time
+
+    from perfcheck import checklist, config as config_mod
     from perfcheck.registry import load_checks
 
     loaded = load_checks()

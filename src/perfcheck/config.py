@@ -161,9 +161,10 @@ DEFAULTS: dict[str, Any] = {
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
-    # The key scan stops at sample_keys or sample_seconds, whichever comes first; the hit-rate
+    # The key scan walks the whole keyspace unless it reaches sample_keys or sample_seconds first
+    # (a million keys take 2-5 s); the hit-rate
     # window (window_s) runs meanwhile. See collectors/redis.py for what each one costs.
-    "redis": {"connect_timeout_s": 5, "sample_keys": 1_000_000, "sample_seconds": 1.0, "window_s": 1.0,
+    "redis": {"connect_timeout_s": 5, "sample_keys": 10_000_000, "sample_seconds": 10.0, "window_s": 1.0,
               "ttl_sample_keys": 10_000, "largest_keys": 256, "memory_samples": 5, "latency_samples": 200},
     "http": {"connect_timeout_s": 5, "timeout_s": 10, "insecure": False, "max_requests": 2000,
              "max_rate": 200, "endpoints": [],

@@ -11,9 +11,14 @@ GET. Two side effects cannot be avoided and are accounted for:
   scanned key while TTLs are read only for a smaller sample.
 * Reading an already expired key makes Redis reclaim it (lazy expiry), as any read does.
 
-The per-key batches are written as raw RESP on one connection, one bytes format a key:
-redis-py's pipeline spends ~7 µs a command in Python, several times what Redis spends,
-and the 1,000,000-key benchmark (benchmarks/redis_scale.py) needs the difference.
+The per-key batches are written as raw RESP on one connection, one bytes format a key,
+and their one-line replies are read straight off the socket (RawReplies): redis-py's
+pipeline spends ~7 µs a command in Python, several times what Redis spends. Two batches
+are in flight (the next SCAN and its keys' MEMORY USAGE are sent before the last batch's
+replies are tallied), so Redis and the client work at the same time. The whole keyspace
+is scanned unless a budget stops it (a million keys take a couple of seconds:
+benchmarks/redis_scale.py); a scan that may be cut short starts at a random cursor and
+says what share of the hash table it walked. In a Redis Cluster every primary is scanned.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from __future__ import annotations
 import gc
 import heapq
 import math
+import random
 import re
+import socket
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -42,7 +50,10 @@ from perfcheck.collectors import Collector, FactUnavailable, TargetError
 CONFIG_PARAMS = ("maxmemory", "maxmemory-policy", "activedefrag", "slowlog-log-slower-than",
                  "slowlog-max-len", "latency-tracking")
 COMMAND_TIMEOUT_S = 10  # a single reply; a batch of 1,000 MEMORY USAGE answers in about a millisecond
-SCAN_COUNT = 1000  # keys asked of each SCAN: few round trips, each one short for the server
+SCAN_COUNT = 250  # keys asked of each SCAN: ~0.25 ms of server time (1,000 took ~0.8 ms, over 1 ms on a busy host)
+SAMPLE_KEYS = 10_000_000  # the default key budget: a whole keyspace up to 10M keys...
+SAMPLE_SECONDS = 10.0  # ...within this long (a million keys take 2-5 s on a busy 2-core host)
+RANDOM_START_MIN_KEYS = 100_000  # a larger keyspace is walked from a random cursor (a cut-short scan sees new keys)
 MAX_FAMILIES = 500  # distinct key families tracked; beyond this they count under "(other)"
 SLOWLOG_ENTRIES = 128  # the server's default slowlog-max-len
 LENGTH_COMMANDS = {"string": b"STRLEN", "hash": b"HLEN", "list": b"LLEN", "set": b"SCARD",
@@ -178,6 +189,10 @@ def memory_usage_template(samples: int) -> bytes:
 PTTL_TEMPLATE = b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n"
 
 
+def scan_command(cursor: int) -> bytes:
+    return resp(b"SCAN", b"%d" % cursor, b"COUNT", b"%d" % SCAN_COUNT)
+
+
 @contextmanager
 def steady_timing() -> Iterator[None]:
     """Round trips timed from Python include waiting for the GIL, which another collector's
@@ -205,6 +220,178 @@ def _int(value: Any, default: int = 0) -> int:
 def _command_denied(reason: str | None) -> bool:
     """A whole command refused (not just some keys): no use sending it again."""
     return bool(reason) and "some keys" not in reason
+
+
+# --- the key scan ------------------------------------------------------------------------
+
+def rev64(cursor: int) -> int:
+    """SCAN walks the hash table in reverse-binary order: the bit-reversed cursor over 2**64
+    is the share of the walk done, whatever the table's size."""
+    return int(f"{cursor & (2 ** 64 - 1):064b}"[::-1], 2)
+
+
+class RawReplies:
+    """Replies read straight off the connection's socket. The per-key replies (MEMORY USAGE,
+    PTTL: an integer, a null or an error) are one line each, so a batch of 1,000 is one
+    split instead of 1,000 parser calls; SCAN's reply is parsed in full."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.pos = 0  # where the unread replies start in buf
+
+    def _fill(self) -> None:
+        try:
+            chunk = self.sock.recv(1 << 20)
+        except socket.timeout:
+            raise redis.TimeoutError("Timeout reading from socket") from None
+        except OSError as exc:
+            raise redis.ConnectionError(str(exc)) from None
+        if not chunk:
+            raise redis.ConnectionError("Redis closed the connection")
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+
+    def lines(self, n: int) -> list[bytes]:
+        """The next n single-line replies, without their CRLF."""
+        if n == 0:
+            return []
+        while self.buf.count(b"\r\n", self.pos) < n:
+            self._fill()
+        parts = self.buf[self.pos:].split(b"\r\n", n)
+        self.buf, self.pos = parts.pop(), 0
+        return parts
+
+    def line(self) -> bytes:
+        end = self.buf.find(b"\r\n", self.pos)
+        while end < 0:
+            self._fill()
+            end = self.buf.find(b"\r\n", self.pos)
+        line, self.pos = self.buf[self.pos:end], end + 2
+        return line
+
+    def _bulk(self, size: int) -> bytes:
+        while len(self.buf) - self.pos < size + 2:
+            self._fill()
+        data = self.buf[self.pos:self.pos + size]
+        self.pos += size + 2
+        return data
+
+    def scan_reply(self) -> tuple[int, list[bytes]]:
+        """SCAN's [cursor, [key, ...]] in one pass over the buffer (the general reply() costs
+        a call a key); an error reply is raised."""
+        while True:
+            parsed = self._scan_parsed()
+            if parsed is not None:
+                return parsed
+            self._fill()
+
+    def _scan_parsed(self) -> tuple[int, list[bytes]] | None:
+        buf, pos = self.buf, self.pos
+        if buf[pos:pos + 1] == b"-":
+            reply = parse_line(self.line())
+            raise reply if isinstance(reply, Exception) else redis.ResponseError("unexpected SCAN reply")
+        keys: list[bytes] = []
+        heads = [b"*", b"$", None, b"*"]  # [cursor, [keys]]: array, cursor bulk, its value, key array
+        values = []
+        for expected in heads:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return None
+            if expected is not None and buf[pos:pos + 1] != expected:
+                raise redis.ResponseError("unexpected SCAN reply")
+            values.append(buf[pos + 1:end] if expected is not None else buf[pos:end])
+            pos = end + 2
+        count = int(values[3])
+        for _ in range(count):
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                return None
+            start = end + 2
+            stop = start + int(buf[pos + 1:end])
+            if stop + 2 > len(buf):
+                return None
+            keys.append(buf[start:stop])
+            pos = stop + 2
+        self.pos = pos
+        return int(values[2]), keys
+
+    def reply(self) -> Any:
+        line = self.line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"*":
+            return None if int(rest) < 0 else [self.reply() for _ in range(int(rest))]
+        if kind == b"$":
+            return None if int(rest) < 0 else self._bulk(int(rest))
+        return parse_line(line)
+
+
+def parse_line(line: bytes) -> Any:
+    """An integer, None (a null bulk: the key has gone), or a ResponseError (never raised)."""
+    kind = line[:1]
+    if kind == b":":
+        return int(line[1:])
+    if kind == b"-":
+        text = line[1:].decode("utf-8", "replace")
+        return NoPermissionError(text) if text.startswith("NOPERM") else redis.ResponseError(text)
+    if kind in (b"$", b"_"):
+        return None
+    return line[1:]
+
+
+@dataclass
+class ScanTally:
+    """What a key scan has found so far (over every primary of a cluster)."""
+    keep: int
+    ttl_budget: int
+    scanned: int = 0
+    total_bytes: int = 0
+    sized: int = 0
+    ttl_sampled: int = 0
+    with_ttl: int = 0
+    families: dict[str, list[int]] = field(default_factory=dict)  # family -> [keys, with_ttl, bytes] (TTL sample)
+    largest: list[tuple[int, bytes, int]] = field(default_factory=list)  # a min-heap of (bytes, key, node)
+    in_largest: set[tuple[bytes, int]] = field(default_factory=set)
+    memory_denied: str | None = None
+    ttl_denied: str | None = None
+    memory_denied_keys: int = 0
+    ttl_denied_keys: int = 0
+    ttl_asked: int = 0  # PTTLs sent (the replies come a batch later)
+
+    def add_size(self, key: bytes, size: int, node: int) -> None:
+        self.total_bytes += size
+        self.sized += 1
+        if len(self.largest) >= self.keep and size <= self.largest[0][0]:
+            return
+        if (key, node) in self.in_largest:  # seen twice: the scan's wrap-around overlaps by one batch
+            return
+        self.in_largest.add((key, node))
+        if len(self.largest) < self.keep:
+            heapq.heappush(self.largest, (size, key, node))
+        else:
+            _, gone, gone_node = heapq.heapreplace(self.largest, (size, key, node))
+            self.in_largest.discard((gone, gone_node))
+
+    def add_ttl(self, key: bytes, ttl: int, size: Any) -> None:
+        self.ttl_sampled += 1
+        has_ttl = ttl >= 0
+        self.with_ttl += has_ttl
+        family = key_family(show_key(key))
+        if family not in self.families and len(self.families) >= MAX_FAMILIES:
+            family = "(other)"
+        entry = self.families.setdefault(family, [0, 0, 0])
+        entry[0] += 1
+        entry[1] += has_ttl
+        entry[2] += size if isinstance(size, int) else 0
+
+
+@dataclass
+class ScanPlan:
+    """The budgets of one scan, shared by every primary of a cluster."""
+    budget_keys: int
+    deadline: float
+    memory_usage: bytes
+    random_start: bool
 
 
 class RedisCollector(Collector):
@@ -283,113 +470,210 @@ class RedisCollector(Collector):
         return {"values": values, "denied": None}
 
     def _keys(self) -> dict[str, Any]:
-        """A bounded SCAN: MEMORY USAGE of every scanned key (no lookup stats, no LRU
-        touch), PTTL of the first `ttl_sample_keys`, TYPE and length of the largest."""
+        """SCAN the whole keyspace (every primary of a cluster) within the budgets: MEMORY
+        USAGE of every key (no lookup stats, no LRU touch), PTTL of the first
+        `ttl_sample_keys`, then TYPE and length of the largest."""
         assert self.client is not None
-        budget_keys = max(1, _int(self.options.get("sample_keys"), 1_000_000))
-        budget_s = max(0.05, float(self.options.get("sample_seconds", 1.0)))
-        ttl_budget = max(0, _int(self.options.get("ttl_sample_keys"), 10_000))
-        keep = max(1, _int(self.options.get("largest_keys"), 256))
-        samples = max(0, _int(self.options.get("memory_samples"), 5))
-        memory_usage = memory_usage_template(samples)
-
-        dbsize = int(self.client.dbsize())
         started = time.monotonic()
-        scanned = total_bytes = ttl_sampled = with_ttl = 0
-        families: dict[str, list[int]] = {}  # family -> [keys, with_ttl, bytes] over the TTL sample
-        largest: list[tuple[int, bytes]] = []  # a min-heap of (bytes, key)
-        # A user may lack a command (then it is not sent again) or only some keys (~pattern ACLs).
-        memory_denied = ttl_denied = None
-        memory_denied_keys = ttl_denied_keys = 0
-        cursor = b"0"
-        stopped_by = "end"
-        conn = self.client.connection_pool.get_connection()
+        tally = ScanTally(keep=max(1, _int(self.options.get("largest_keys"), 256)),
+                          ttl_budget=max(0, _int(self.options.get("ttl_sample_keys"), 10_000)))
+        samples = max(0, _int(self.options.get("memory_samples"), 5))
+        budget_s = max(0.05, float(self.options.get("sample_seconds", SAMPLE_SECONDS)))
+        if (left := self.remaining()) is not None:  # within the target's max_seconds, leaving room for the rest
+            budget_s = min(budget_s, max(0.05, left / 2))
+        nodes = self._scan_nodes()
         try:
-            while True:
-                conn.send_packed_command([resp(b"SCAN", cursor, b"COUNT", b"%d" % SCAN_COUNT)])
-                cursor, keys = conn.read_response()
-                keys = keys[: budget_keys - scanned]
-                sized = keys if not _command_denied(memory_denied) else []
-                with_ttl_read = keys[: max(0, ttl_budget - ttl_sampled)] if not _command_denied(ttl_denied) else []
-                batch = [memory_usage % (len(key), key) for key in sized]
-                batch += [PTTL_TEMPLATE % (len(key), key) for key in with_ttl_read]
-                if batch:
-                    conn.send_packed_command([b"".join(batch)])
-                sizes = [self._reply(conn) for _ in sized]
-                ttls = [self._reply(conn) for _ in with_ttl_read]
-                for key, size in zip(sized, sizes):
-                    if isinstance(size, redis.ResponseError):
-                        memory_denied = memory_denied or self._denial("MEMORY USAGE", size)
-                        memory_denied_keys += 1
-                        continue
-                    if size is None:  # gone since SCAN returned it
-                        continue
-                    total_bytes += size
-                    if len(largest) < keep:
-                        heapq.heappush(largest, (size, key))
-                    elif size > largest[0][0]:
-                        heapq.heapreplace(largest, (size, key))
-                for i, (key, ttl) in enumerate(zip(with_ttl_read, ttls)):
-                    size = sizes[i] if i < len(sizes) else None
-                    if isinstance(ttl, redis.ResponseError):
-                        ttl_denied = ttl_denied or self._denial("PTTL", ttl)
-                        ttl_denied_keys += 1
-                        continue
-                    if ttl == -2:  # gone: Redis counted a miss
-                        self.own["misses"] += 1
-                        continue
-                    self.own["hits"] += 1
-                    ttl_sampled += 1
-                    has_ttl = ttl >= 0
-                    with_ttl += has_ttl
-                    family = key_family(show_key(key))
-                    if family not in families and len(families) >= MAX_FAMILIES:
-                        family = "(other)"
-                    entry = families.setdefault(family, [0, 0, 0])
-                    entry[0] += 1
-                    entry[1] += has_ttl
-                    entry[2] += size if isinstance(size, int) else 0
-                scanned += len(keys)
-                if cursor in (b"0", 0):
-                    break
-                if _command_denied(memory_denied) and (_command_denied(ttl_denied) or ttl_sampled >= ttl_budget):
-                    stopped_by = "permissions"
-                    break
-                if scanned >= budget_keys:
-                    stopped_by = "key budget"
-                    break
-                if time.monotonic() - started >= budget_s:
-                    stopped_by = "time budget"
-                    break
-            details = self._describe_largest(conn, sorted(largest, reverse=True))
-        except BaseException:
-            conn.disconnect()  # replies may be left unread: never hand this connection out again
-            raise
+            sizes = [int(client.dbsize()) for client in nodes]
+            plan = ScanPlan(budget_keys=max(1, _int(self.options.get("sample_keys"), SAMPLE_KEYS)),
+                            deadline=started, memory_usage=memory_usage_template(samples),
+                            random_start=sum(sizes) > RANDOM_START_MIN_KEYS)
+            stops, seen = [], 0.0
+            for node, client in enumerate(nodes):
+                # Each primary gets its share of the time, plus what the ones before left unused.
+                plan.deadline = started + budget_s * (node + 1) / len(nodes)
+                stopped_by, share = self._scan_node(client, node, tally, plan)
+                stops.append(stopped_by)
+                seen += share * sizes[node]
+            details = []
+            for node, client in enumerate(nodes):
+                mine = [(size, key) for size, key, n in sorted(tally.largest, reverse=True) if n == node]
+                details += self._describe_node(client, mine)
         finally:
-            self.client.connection_pool.release(conn)
-        if memory_denied and ttl_denied and not largest and not ttl_sampled:
-            raise FactUnavailable(f"{memory_denied}; {ttl_denied}", Status.ERROR)
+            for client in nodes[1:] if len(nodes) > 1 else []:
+                client.close()
+        if tally.memory_denied and tally.ttl_denied and not tally.largest and not tally.ttl_sampled:
+            raise FactUnavailable(f"{tally.memory_denied}; {tally.ttl_denied}", Status.ERROR)
+        details.sort(key=lambda item: item["bytes"], reverse=True)
+        stopped_by = next((s for s in stops if s != "end"), "end")
+        return self._keys_fact(tally, details, sum(sizes), stopped_by, seen, len(nodes), samples, started)
+
+    def _keys_fact(self, tally: ScanTally, details: list[dict[str, Any]], dbsize: int, stopped_by: str,
+                   seen: float, nodes: int, samples: int, started: float) -> dict[str, Any]:
         keyspace = (self.info_start or {}).get(f"db{self.db}")
         return {
             "db": self.db,
             "dbsize": dbsize,
             "keyspace": {"keys": keyspace.get("keys", 0), "expires": keyspace.get("expires", 0)}
             if isinstance(keyspace, dict) else ({"keys": 0, "expires": 0} if self.info_start else None),
-            "scanned": scanned,
+            "scanned": min(tally.scanned, dbsize) if stopped_by == "end" else tally.scanned,
             "complete": stopped_by == "end",
             "stopped_by": stopped_by,
+            "share_seen": 1.0 if stopped_by == "end" else round(seen / dbsize, 4) if dbsize else 0.0,
+            "nodes": nodes,
             "seconds": round(time.monotonic() - started, 3),
-            "total_bytes": total_bytes,
-            "ttl_sampled": ttl_sampled,
-            "with_ttl": with_ttl,
-            "families": {name: {"keys": n, "with_ttl": t, "bytes": b} for name, (n, t, b) in families.items()},
+            "total_bytes": tally.total_bytes,
+            "sized_keys": tally.sized,
+            "ttl_sampled": tally.ttl_sampled,
+            "with_ttl": tally.with_ttl,
+            "families": {name: {"keys": n, "with_ttl": t, "bytes": b} for name, (n, t, b) in tally.families.items()},
             "largest": details,
             "memory_samples": samples,
-            "memory_usage_denied": memory_denied,
-            "memory_denied_keys": memory_denied_keys,
-            "ttl_denied": ttl_denied,
-            "ttl_denied_keys": ttl_denied_keys,
+            "memory_usage_denied": tally.memory_denied,
+            "memory_denied_keys": tally.memory_denied_keys,
+            "ttl_denied": tally.ttl_denied,
+            "ttl_denied_keys": tally.ttl_denied_keys,
         }
+
+    def _scan_nodes(self) -> list[redis.Redis]:
+        """The clients to scan: this server, or each primary that serves slots in a cluster
+        (SCAN is per node); the first one is the audit's own client."""
+        assert self.client is not None
+        if not _int((self.info_start or {}).get("cluster_enabled")):
+            return [self.client]
+        try:
+            raw = self.client.execute_command("CLUSTER", "NODES")  # raw text: no parsing callback
+        except redis.RedisError:
+            return [self.client]  # not allowed: this node alone (the summary says how many nodes)
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        primaries, own = [], None
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) < 9 or "master" not in parts[2] or "fail" in parts[2]:
+                continue  # a replica, a failed primary, or a primary without slots
+            address = parts[1].split("@")[0]
+            if "myself" in parts[2]:
+                own = address
+            else:
+                primaries.append(address)
+        timeout = float(self.options.get("connect_timeout_s", 5))
+        clients = [self.client] if own else []  # a replica's own keys are its primary's
+        parts = urlsplit(self.url)
+        login = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+        for address in primaries:
+            url = parts._replace(netloc=login + address, path="/0").geturl()
+            clients.append(_client(url, timeout, max(timeout, COMMAND_TIMEOUT_S)))
+        return clients or [self.client]
+
+    def _scan_node(self, client: redis.Redis, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
+        conn = client.connection_pool.get_connection()
+        own = dict(self.own)
+        try:
+            return self._scan_walk(conn, node, tally, plan)
+        except BaseException:
+            conn.disconnect()  # replies may be left unread: never hand this connection out again
+            raise
+        finally:
+            client.connection_pool.release(conn)
+            if node:  # the hit-rate window reads the first node's INFO: other nodes' lookups are not in it
+                self.own = own
+
+    def _scan_walk(self, conn: Any, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
+        """One node's SCAN, two batches in flight: while Redis answers one, the replies of
+        the one before are tallied. A scan cut short starts at a random cursor, so repeated
+        runs see different parts; it wraps round to where it started. Returns why it
+        stopped and the share of the hash table walked (from the bit-reversed cursor)."""
+        reader = RawReplies(conn._sock)
+        start = rev64(random.getrandbits(64)) if plan.random_start else 0
+        start_at, wrapped, cursor = rev64(start), start == 0, start
+        pending: tuple[list[bytes], list[bytes]] = ([], [])
+        conn.send_packed_command([scan_command(start)], check_health=False)
+        while True:
+            cursor, found = reader.scan_reply()
+            keys = found[: max(0, plan.budget_keys - tally.scanned)]
+            tally.scanned += len(keys)
+            finished = cursor == 0 if wrapped else False
+            if not wrapped and cursor == 0:
+                wrapped, cursor = True, 0
+            elif wrapped and start and cursor and rev64(cursor) >= start_at:
+                finished = True
+            stopped_by = "end" if finished else self._stop_reason(tally, plan, len(keys) < len(found))
+            sized, ttl_keys = self._batch_keys(keys, tally)
+            batch = b"".join([plan.memory_usage % (len(k), k) for k in sized] +
+                             [PTTL_TEMPLATE % (len(k), k) for k in ttl_keys])
+            payload = (b"" if stopped_by else scan_command(cursor)) + batch
+            if payload:
+                conn.send_packed_command([payload], check_health=False)
+            self._read_batch(reader, pending, tally, node)
+            pending = (sized, ttl_keys)
+            if stopped_by:
+                break
+        self._read_batch(reader, pending, tally, node)
+        if stopped_by == "end":
+            return "end", 1.0
+        walked = rev64(cursor) - start_at if not wrapped or not start else 2 ** 64 - start_at + rev64(cursor)
+        return stopped_by, min(1.0, walked / 2 ** 64)
+
+    @staticmethod
+    def _stop_reason(tally: ScanTally, plan: ScanPlan, trimmed: bool) -> str:
+        if _command_denied(tally.memory_denied) and (_command_denied(tally.ttl_denied)
+                                                     or tally.ttl_asked >= tally.ttl_budget):
+            return "permissions"
+        if trimmed or tally.scanned >= plan.budget_keys:
+            return "key budget"
+        if time.monotonic() >= plan.deadline:
+            return "time budget"
+        return ""
+
+    @staticmethod
+    def _batch_keys(keys: list[bytes], tally: ScanTally) -> tuple[list[bytes], list[bytes]]:
+        """The keys to size, and the ones (a prefix of them) whose TTL to read."""
+        sized = keys if not _command_denied(tally.memory_denied) else []
+        ttl_keys = keys[: max(0, tally.ttl_budget - tally.ttl_asked)] if not _command_denied(tally.ttl_denied) else []
+        tally.ttl_asked += len(ttl_keys)
+        return sized, ttl_keys
+
+    def _read_batch(self, reader: RawReplies, pending: tuple[list[bytes], list[bytes]], tally: ScanTally,
+                    node: int) -> None:
+        sized, ttl_keys = pending
+        lines = reader.lines(len(sized) + len(ttl_keys))
+        heap, keep = tally.largest, tally.keep
+        first_sizes: list[Any] = []
+        for i, (key, line) in enumerate(zip(sized, lines)):
+            size = int(line[1:]) if line[:1] == b":" else parse_line(line)
+            if i < len(ttl_keys):
+                first_sizes.append(size)
+            if type(size) is int:
+                if len(heap) < keep or size > heap[0][0]:
+                    tally.add_size(key, size, node)
+                else:
+                    tally.total_bytes += size
+                    tally.sized += 1
+            elif isinstance(size, redis.ResponseError):
+                tally.memory_denied = tally.memory_denied or self._denial("MEMORY USAGE", size)
+                tally.memory_denied_keys += 1
+        for i, (key, line) in enumerate(zip(ttl_keys, lines[len(sized):])):
+            ttl = parse_line(line)
+            if isinstance(ttl, redis.ResponseError):
+                tally.ttl_denied = tally.ttl_denied or self._denial("PTTL", ttl)
+                tally.ttl_denied_keys += 1
+            elif ttl == -2:  # gone: Redis counted a miss
+                self.own["misses"] += 1
+            elif isinstance(ttl, int):
+                self.own["hits"] += 1
+                tally.add_ttl(key, ttl, first_sizes[i] if i < len(first_sizes) else None)
+
+    def _describe_node(self, client: redis.Redis, largest: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
+        conn = client.connection_pool.get_connection()
+        own = dict(self.own)
+        try:
+            return self._describe_largest(conn, largest)
+        except BaseException:
+            conn.disconnect()
+            raise
+        finally:
+            client.connection_pool.release(conn)
+            if client is not self.client:  # as in _scan_node: only the first node's lookups are subtracted
+                self.own = own
 
     def _describe_largest(self, conn: Any, largest: list[tuple[int, bytes]]) -> list[dict[str, Any]]:
         """TYPE, then the length, of the largest keys (two round trips for all of them)."""

@@ -26,6 +26,17 @@ def _limit(item: dict[str, Any], t: dict[str, Any]) -> tuple[float, float, str] 
     return None
 
 
+def _coverage(k: dict[str, Any], hint: str) -> str:
+    """How much of the keyspace the scan saw, in words."""
+    nodes = k.get("nodes", 1)
+    where = f" on {nodes} primaries" if nodes > 1 else ""
+    if k["complete"]:
+        return f"every key scanned ({k['dbsize']:,}{where})"
+    share = k.get("share_seen")
+    seen = f", about {share:.0%} of the keyspace seen" if isinstance(share, (int, float)) else ""
+    return f"{k['scanned']:,} of {k['dbsize']:,} keys scanned{where} (stopped by the {k['stopped_by']}{hint}){seen}"
+
+
 @check("cache.big_keys", requires=["redis.keys"])
 def big_keys(facts, t):
     k = facts["redis.keys"]
@@ -34,9 +45,9 @@ def big_keys(facts, t):
     scanned, dbsize = k["scanned"], k["dbsize"]
     hint = {"time budget": "; raise redis.sample_seconds to scan them all",
             "key budget": "; raise redis.sample_keys to scan them all"}.get(k["stopped_by"], "")
-    coverage = (f"every key scanned ({dbsize:,})" if k["complete"]
-                else f"{scanned:,} of {dbsize:,} keys scanned (stopped by the {k['stopped_by']}{hint})")
+    coverage = _coverage(k, hint)
     metrics = {"scanned": scanned, "dbsize": dbsize, "complete": k["complete"], "scan_s": k["seconds"],
+               "share_seen": k.get("share_seen", 1.0 if k["complete"] else None), "nodes": k.get("nodes", 1),
                "scanned_bytes": k["total_bytes"],
                "largest": [{"key": i["key"], "type": i["type"], "bytes": i["bytes"], "length": i["length"]}
                            for i in k["largest"][:5]]}

@@ -1,0 +1,180 @@
+"""The big-key scan on real redis-server processes: a planted keyspace of small keys with
+big ones of every type anywhere in it, scanned whole with the default settings, from a
+random cursor (wrapping round), cut short by a budget (the share seen is said), keys
+whose names hold CRLF and NUL bytes, and a three-primary Redis Cluster (every primary
+scanned). Small keyspaces keep it quick; the million-key run is benchmarks/redis_scale.py."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+
+import pytest
+import redis
+
+from helpers import check, perfcheck
+from perfcheck.collectors import redis as redis_collector
+from perfcheck.collectors.redis import RawReplies, RedisCollector, rev64, show_key
+from perfcheck.demo.sandbox import RedisServer, free_port
+
+SMALL_KEYS = 20_000
+ODD_KEY = b"odd\r\nkey\x00\xff"
+
+
+def plant(client: redis.Redis, small: int = SMALL_KEYS) -> dict[bytes, int]:
+    """Small strings and hashes, plus 20 big keys of every type; returns the big keys' MEMORY USAGE."""
+    pipe = client.pipeline(transaction=False)
+    for i in range(small):
+        if i % 4:
+            pipe.set(f"user:{i}", b"v" * 40)
+        else:
+            pipe.hset(f"profile:{i}", mapping={"a": 1, "b": 2})
+        if i % 2000 == 1999:
+            pipe.execute()
+    pipe.execute()
+    for i in range(5):
+        client.set(f"blob:{i}", b"x" * (60_000 + 20_000 * i))
+        client.hset(f"catalog:{i}", mapping={f"f{n}": n for n in range(2_000 + 500 * i)})
+        client.rpush(f"queue:{i}", *[b"item-%d" % n for n in range(3_000 + 500 * i)])
+        client.zadd(f"board:{i}", {f"m{n}": n for n in range(1_500 + 300 * i)})
+    client.set(ODD_KEY, b"y" * 200_000)
+    big = [k for k in client.scan_iter(count=1000) if not k.startswith((b"user:", b"profile:"))]
+    return {key: client.memory_usage(key) for key in big}
+
+
+def top(sizes: dict[bytes, int], n: int = 20) -> set[str]:
+    return {show_key(key) for key in sorted(sizes, key=sizes.get, reverse=True)[:n]}
+
+
+def scan(url: str, **options) -> dict:
+    collector = RedisCollector(url, options, [])
+    collector.open()
+    try:
+        return collector.fact("redis.keys")
+    finally:
+        collector.close()
+
+
+def named(fact: dict) -> set[str]:
+    return {item["key"] for item in fact["largest"]}
+
+
+@pytest.fixture(scope="module")
+def planted(redis_server):
+    client = redis.Redis(port=redis_server.port, db=3)
+    client.flushdb()
+    sizes = plant(client)
+    yield redis_server.url.rsplit("/", 1)[0] + "/3", sizes
+    client.flushdb()
+
+
+def test_a_default_scan_reads_every_key_and_names_the_20_largest(planted, redis_server):
+    url, sizes = planted
+    before = redis.Redis(port=redis_server.port).info("commandstats")
+    fact = scan(url)
+    assert fact["complete"] and fact["stopped_by"] == "end" and fact["share_seen"] == 1.0
+    assert fact["scanned"] == fact["dbsize"] == SMALL_KEYS + len(sizes) and fact["sized_keys"] == fact["dbsize"]
+    assert top(sizes) <= named(fact)
+    assert fact["largest"][0]["bytes"] == max(sizes.values())
+    odd = next(item for item in fact["largest"] if item["key"] == show_key(ODD_KEY))
+    assert odd["type"] == "string" and odd["length"] == 200_000 and odd["bytes"] == sizes[ODD_KEY]
+    after = redis.Redis(port=redis_server.port).info("commandstats")
+    assert "cmdstat_keys" not in after or after["cmdstat_keys"] == before.get("cmdstat_keys")
+    assert after["cmdstat_scan"]["calls"] - before.get("cmdstat_scan", {"calls": 0})["calls"] >= SMALL_KEYS // 500
+
+
+def test_a_scan_from_a_random_cursor_wraps_round_and_still_sees_every_key(planted, monkeypatch):
+    url, sizes = planted
+    monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
+    for seed in (1, 2, 3):
+        random.seed(seed)
+        fact = scan(url, largest_keys=64)
+        assert fact["complete"] and fact["share_seen"] == 1.0
+        assert fact["dbsize"] <= fact["scanned"] <= fact["dbsize"] + 500 or fact["scanned"] == fact["dbsize"]
+        assert top(sizes) <= named(fact)
+        assert len({item["key"] for item in fact["largest"]}) == len(fact["largest"]) == 64  # no key twice
+
+
+def test_a_scan_cut_short_says_what_share_it_saw_and_starts_somewhere_else_each_time(planted, monkeypatch):
+    url, _ = planted
+    monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
+    seen = []
+    for seed in (1, 2):
+        random.seed(seed)
+        fact = scan(url, sample_keys=4_000)
+        assert not fact["complete"] and fact["stopped_by"] == "key budget" and fact["scanned"] == 4_000
+        assert 0.05 < fact["share_seen"] < 0.5 and abs(fact["share_seen"] - 4_000 / fact["dbsize"]) < 0.1
+        seen.append({item["key"] for item in fact["largest"]})
+    assert seen[0] != seen[1]
+
+
+def test_the_big_keys_summary_gives_the_share_of_the_keyspace_seen(planted, tmp_path):
+    url, _ = planted
+    config = tmp_path / "perfcheck.yaml"
+    config.write_text("redis: {sample_keys: 3000}\n")
+    run = perfcheck("audit", "--redis", url, "--only", "cache.big_keys", "--format", "json", "--config", str(config))
+    big = check(run.json, "cache.big_keys")
+    assert "3,000 of 20,021 keys scanned (stopped by the key budget; raise redis.sample_keys to scan them all)" \
+        in big["summary"] and "of the keyspace seen" in big["summary"]
+    assert big["metrics"]["share_seen"] < 1 and big["metrics"]["nodes"] == 1
+
+
+def test_raw_replies_read_binary_keys_and_one_line_replies_split_anywhere():
+    class Trickle:  # hands the bytes over a few at a time, as a slow network would
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def recv(self, _size: int) -> bytes:
+            chunk, self.data = self.data[:3], self.data[3:]
+            return chunk
+
+    keys = [ODD_KEY, b"", b"user:1", b"\r\n"]
+    scan_reply = b"*2\r\n$2\r\n17\r\n*%d\r\n" % len(keys) + b"".join(b"$%d\r\n%b\r\n" % (len(k), k) for k in keys)
+    reader = RawReplies(Trickle(scan_reply + b":120\r\n$-1\r\n-NOPERM no\r\n"))
+    assert reader.scan_reply() == (17, keys)
+    first, gone, denied = reader.lines(3)
+    assert first == b":120" and redis_collector.parse_line(gone) is None
+    assert isinstance(redis_collector.parse_line(denied), redis.exceptions.NoPermissionError)
+    assert rev64(1) == 2 ** 63 and rev64(0) == 0 and rev64(2 ** 64 - 1) == 2 ** 64 - 1
+
+
+@pytest.fixture
+def cluster():
+    if not shutil.which("redis-cli"):
+        pytest.skip("redis-cli is not installed")
+    servers = [RedisServer(args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+                                 "--cluster-port", str(free_port())]) for _ in range(3)]
+    try:
+        for server in servers:
+            server.start()
+        subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{s.port}" for s in servers],
+                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        client = redis.RedisCluster(host="127.0.0.1", port=servers[0].port)
+        yield servers, client
+        client.close()
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_cluster_has_every_primary_scanned(cluster):
+    servers, client = cluster
+    for _ in range(100):  # the cluster may need a moment before every slot is served
+        try:
+            client.set("probe", b"1")
+            break
+        except redis.RedisError:
+            subprocess.run(["sleep", "0.1"])
+    sizes = {}
+    for i in range(12):
+        key = f"big:{i}"
+        client.set(key, b"z" * (20_000 + 5_000 * i))
+        sizes[key.encode()] = client.memory_usage(key)
+    for start in range(0, 3_000, 500):
+        client.mset_nonatomic({f"small:{n}": b"s" for n in range(start, start + 500)})
+    fact = scan(f"redis://127.0.0.1:{servers[0].port}/0")
+    assert fact["nodes"] == 3 and fact["complete"]
+    assert fact["dbsize"] == fact["scanned"] == 3_000 + 12 + 1
+    assert {show_key(key) for key in sizes} <= named(fact)
+    assert [item["bytes"] for item in fact["largest"]] == sorted((item["bytes"] for item in fact["largest"]), reverse=True)
