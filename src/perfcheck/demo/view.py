@@ -8,11 +8,11 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from perfcheck.model import Report
+from perfcheck.report.console import Display
 from perfcheck.report.terminal import score_style
 
 SLOWEST = 5  # statements shown
@@ -56,9 +56,11 @@ def _change(before: float | None, after: float | None) -> str:
     return f"{(after / before - 1) * 100:.0f} % slower"
 
 
-def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool, width: int = 110) -> str:
+def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool = False, width: int = 110,
+               display: Display | None = None) -> str:
+    display = display or Display.plain(width, color)
     buffer = io.StringIO()
-    console = Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False)
+    console = display.console(buffer)
     console.print(Text("perfcheck demo --fix: before → after", style="bold"))
     if built:
         console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
@@ -110,4 +112,4 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
                     _change(b.get("p95"), a.get("p95")))
     console.print()
     console.print(lat)
-    return buffer.getvalue()
+    return display.finish(buffer.getvalue())

@@ -30,8 +30,11 @@ def help_uri(check_id: str) -> str:
     return f"{CHECKS_PAGE}#{anchor(check_id)}"
 
 
-def render(report: Report, fmt: str, *, color: bool = False, width: int = 100, config_file: str | None = None) -> str:
-    return FORMATS[fmt](report, color=color, width=width, config_file=config_file)
+def render(report: Report, fmt: str, *, color: bool = False, width: int = 100, config_file: str | None = None,
+           display: object = None) -> str:
+    """`display` (report.console.Display): the terminal view's width, colours and detail,
+    when known; else `width` and `color`."""
+    return FORMATS[fmt](report, color=color, width=width, config_file=config_file, display=display)
 
 
 def repository_path(config_file: str | None) -> str | None:
@@ -51,10 +54,10 @@ def _json(report: Report, **_: object) -> str:
     return to_json(report)
 
 
-def _terminal(report: Report, color: bool = False, width: int = 100, **_: object) -> str:
+def _terminal(report: Report, color: bool = False, width: int = 100, display: object = None, **_: object) -> str:
     from perfcheck.report.terminal import to_text
 
-    return to_text(report, color=color, width=width)
+    return to_text(report, color=color, width=width, display=display)  # type: ignore[arg-type]
 
 
 def _markdown(report: Report, **_: object) -> str:

@@ -54,12 +54,13 @@ def lines(result: CheckResult) -> list:
     endpoints, targets = metrics.get("endpoints"), metrics.get("targets_ms")
     if not isinstance(endpoints, dict) or not isinstance(targets, dict) or not endpoints:
         return []
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("endpoint")
+    # One line per endpoint: the figures never wrap; a long endpoint name wraps at its spaces.
+    table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("endpoint", overflow="fold", min_width=8)
     for key in PERCENTILES:
-        table.add_column(f"{key[:3].upper()} <{targets.get(key, 0):g}", justify="right")
-    table.add_column("max", justify="right")
-    table.add_column("requests", justify="right")
+        table.add_column(f"{key[:3].upper()} <{targets.get(key, 0):g}", justify="right", no_wrap=True)
+    table.add_column("max", justify="right", no_wrap=True)
+    table.add_column("requests", justify="right", no_wrap=True)
     ranked = sorted(endpoints.items(), key=lambda kv: (kv[1].get("score") if kv[1].get("score") is not None else 1.0))
     for name, data in ranked[:MAX_ROWS]:
         failed = sum(data.get(k) or 0 for k in ("errors", "timeouts", "unfinished"))
