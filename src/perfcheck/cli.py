@@ -97,8 +97,11 @@ def _redactor(extra: list[str] | None = None):
 
 
 def fail(message: str, code: int = EXIT_USAGE, secrets: list[str] | None = None) -> typer.Exit:
-    """One line on stderr, then exit (usage and configuration errors are exit 2)."""
-    err.print(f"perfcheck: error: {_redactor(secrets).scrub(message)}", markup=False)
+    """One line on stderr per problem (a config file may have several), then exit (usage
+    and configuration errors are exit 2)."""
+    redactor = _redactor(secrets)
+    for line in message.split("\n"):
+        err.print(f"perfcheck: error: {redactor.scrub(line)}", markup=False)
     return typer.Exit(code)
 
 
@@ -147,7 +150,7 @@ def _progress():
 
 @app.command()
 def audit(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml or pyproject.toml (default: perfcheck.yaml, or pyproject.toml with [tool.perfcheck], here or in a parent folder up to the repository root)."),
     db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL (else DATABASE_URL)."),
     redis: Optional[str] = typer.Option(None, "--redis", metavar="URL", help="Redis URL (else REDIS_URL)."),
     url: Optional[str] = typer.Option(None, "--url", metavar="URL", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
@@ -293,7 +296,7 @@ def report_command(
 
 @app.command("apply-indexes")
 def apply_indexes(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml or pyproject.toml (default: perfcheck.yaml, or pyproject.toml with [tool.perfcheck], here or in a parent folder up to the repository root)."),
     db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL, a direct connection, not a transaction pooler (else DATABASE_URL)."),
     yes: bool = typer.Option(False, "--yes/--dry-run", help="Build the indexes (default: a dry run that prints the plan)."),
     write_migration: Optional[Path] = typer.Option(None, "--write-migration", metavar="FILE", help="Write the statements to this SQL migration instead."),
@@ -426,7 +429,7 @@ def _unknown_command(exc: Exception) -> str | None:
     message = exc.format_message() if hasattr(exc, "format_message") else ""
     if ctx is None or not message.startswith("No such command"):
         return None
-    name = getattr(exc, "command_name", None) or message.split("'")[1] if "'" in message else "?"
+    name = getattr(exc, "command_name", None) or (message.split("'")[1] if "'" in message else "?")
     known = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
     return f"unknown command {name!r}{config_mod.did_you_mean(name, known)}"
 
