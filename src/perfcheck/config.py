@@ -229,11 +229,17 @@ class Config:
         return ConfigError(_located(self.source, self.lines, exc), exc.at) if exc.at and self.lines else exc
 
 
-def _located(source: str, lines: dict[tuple[Any, ...], int], exc: ConfigError) -> str:
-    at = tuple(exc.at)
-    while at and at not in lines:  # a value the file did not spell out: its nearest parent's line
+def _line_of(lines: dict[tuple[Any, ...], int], at: tuple[Any, ...]) -> int:
+    """The line of `at` in the file, or of its nearest parent the file spells out (0: none)."""
+    at = tuple(at)
+    while at and at not in lines:
         at = at[:-1]
-    return f"{source} line {lines[at]}: {exc}" if at else f"{source}: {exc}"
+    return lines[at] if at else 0
+
+
+def _located(source: str, lines: dict[tuple[Any, ...], int], exc: ConfigError) -> str:
+    line = _line_of(lines, exc.at)
+    return f"{source} line {line}: {exc}" if line else f"{source}: {exc}"
 
 
 def _type_name(expected: Any) -> str:
@@ -542,6 +548,7 @@ def read_file(path: Path, known: Known | None = None) -> tuple[dict[str, Any], d
     source = f"{path} [tool.perfcheck]" if path.suffix == ".toml" else str(path)
     errors = validate(data, known)
     if errors:
+        errors.sort(key=lambda exc: _line_of(lines, exc.at))
         raise ConfigError.many([ConfigError(_located(source, lines, exc), exc.at) for exc in errors])
     return data, lines
 

@@ -40,7 +40,7 @@ def _line(change: Change) -> str:
 
 
 def rich_block(comp: Comparison) -> Group:
-    lines: list[Any] = [hanging("", Text(headline(comp), "bold red" if comp.regressions else "bold green"))]
+    lines: list[Any] = [Text(headline(comp), "bold red" if comp.regressions else "bold green")]
     for attr, heading, style, mark in SECTIONS:
         changes: list[Change] = getattr(comp, attr)
         if not changes:
