@@ -327,12 +327,13 @@ def list_checks(
     fmt: ListFormat = typer.Option(ListFormat.terminal, "--format", "-f", help="terminal: a table; json: one object per check."),
     color: Color = _color_option(),
 ) -> None:
-    """List the checks: id, category, target and default thresholds."""
+    """List the checks: id, title, category, target and default thresholds."""
     import json
 
-    from rich.table import Table
+    from rich.text import Text
 
     from perfcheck.registry import load_checks
+    from perfcheck.report.console import hanging
 
     loaded = load_checks()
     if fmt is ListFormat.json:
@@ -340,14 +341,14 @@ def list_checks(
                  "thresholds": dict(c.meta.thresholds)} for c in loaded.checks.values()]
         sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n")
     else:
-        table = Table("id", "category", "target", "title", "default thresholds", box=None, pad_edge=False)
-        for check in loaded.checks.values():
-            meta = check.meta
-            thresholds = ", ".join(f"{k}={v}" for k, v in meta.thresholds.items()) or "-"
-            table.add_row(meta.id, meta.category, meta.target, meta.title, thresholds)
         display = _display(color)
         buffer = io.StringIO()
-        display.console(buffer).print(table)
+        console = display.console(buffer)
+        for check in loaded.checks.values():  # a list, not a table: it reads at any width
+            meta = check.meta
+            thresholds = ", ".join(f"{k}={v}" for k, v in meta.thresholds.items()) or "no thresholds"
+            console.print(hanging(Text(f"{meta.id}  ", "bold"), meta.title))
+            console.print(hanging("    ", Text(f"{meta.category} · {meta.target} · {thresholds}", "dim")))
         sys.stdout.write(display.finish(buffer.getvalue()))
     for problem in loaded.problems:
         err.print(f"! {problem}", markup=False)
