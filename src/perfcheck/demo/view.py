@@ -11,8 +11,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from perfcheck.demo.why import worse
 from perfcheck.model import Report
-from perfcheck.report.console import Display
+from perfcheck.report.console import Display, hanging
 from perfcheck.report.terminal import score_style
 
 SLOWEST = 5  # statements shown
@@ -52,8 +53,8 @@ def _change(before: float | None, after: float | None) -> str:
         return ""
     # Times: "137× faster" for big wins, else the change in percent with its direction spelled out.
     if after <= before:
-        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"{(1 - after / before) * 100:.0f} % faster"
-    return f"{(after / before - 1) * 100:.0f} % slower"
+        return f"{before / after:.0f}× faster" if after > 0 and before / after >= 2 else f"{(1 - after / before) * 100:.0f}% faster"
+    return f"{(after / before - 1) * 100:.0f}% slower"
 
 
 def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bool = False, width: int = 110,
@@ -91,7 +92,13 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
             changed.append((result.id, result.status, later.status))
     if changed:
         console.print()
-        console.print(Text("checks that changed: " + ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
+        console.print(hanging("checks that changed: ", ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
+    reasons = worse(before.report, after.report)
+    if reasons:
+        console.print()
+        console.print(Text("Why some scores fell", style="bold"))
+        for line in reasons:
+            console.print(hanging("  • ", line))
 
     by_id = {row["queryid"]: row for row in after.statements}
     slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
