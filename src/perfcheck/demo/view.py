@@ -14,7 +14,7 @@ from rich.text import Text
 from perfcheck.demo.why import worse
 from perfcheck.model import Report
 from perfcheck.report.console import Display, hanging
-from perfcheck.report.terminal import score_style
+from perfcheck.report.terminal import score_style, statement_key
 
 SLOWEST = 5  # statements shown
 
@@ -38,6 +38,19 @@ class Snapshot:
         w = self.workload
         return {f"{name} (workload)": {f"p{q}": w.percentile(q, name) for q in (50, 95, 99)}
                 for name in sorted(w.latencies_ms)}
+
+
+def _recommended_by(report: Report) -> dict[str, list[str]]:
+    """Each fix statement of the report, and the checks that recommend it (an index may
+    answer db.missing_indexes and db.fk_indexes at once)."""
+    found: dict[str, list[str]] = {}
+    for result in report.checks:
+        for finding in result.findings:
+            for statement in finding.fix.statements if finding.fix else ():
+                ids = found.setdefault(statement_key(statement), [])
+                if result.id not in ids:
+                    ids.append(result.id)
+    return found
 
 
 def _ms(value: float | None) -> str:
@@ -65,8 +78,11 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
     console.print(Text("perfcheck demo --fix: before → after", style="bold"))
     if built:
         console.print(Text(f"{len(built)} index(es) built with apply-indexes:", style="dim"))
-        for statement in built:
-            console.print(Text("  " + statement, style="cyan"), soft_wrap=True)
+        answered = _recommended_by(before.report)
+        for statement in built:  # whole on its line, then the checks whose findings it answers
+            by = answered.get(statement_key(statement), [])
+            console.print(Text.assemble(("  " + statement, "cyan"), (f"  ({', '.join(by)})" if by else "", "dim")),
+                          soft_wrap=True)
 
     def cell(value: int | None) -> Text:
         return Text("?" if value is None else str(value), style=score_style(value))
@@ -82,7 +98,7 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
     console.print()
     console.print(scores)
 
-    changed = []
+    changed, fewer = [], []
     for result in before.report.checks:
         try:
             later = after.report.check(result.id)
@@ -90,9 +106,13 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
             continue
         if later.status is not result.status:
             changed.append((result.id, result.status, later.status))
+        elif len(later.findings) < len(result.findings):  # the same status, fewer problems (an index answers two checks)
+            fewer.append(f"{result.id} {len(result.findings)} → {len(later.findings)}")
     if changed:
         console.print()
         console.print(hanging("checks that changed: ", ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
+    if fewer:
+        console.print(hanging("fewer findings: ", ", ".join(fewer)))
     reasons = worse(before.report, after.report)
     if reasons:
         console.print()

@@ -62,9 +62,24 @@ def _header(report: Report) -> Table:
     return grid
 
 
-def _fix_lines(finding: Any) -> Iterator[Item]:
+def statement_key(statement: str) -> str:
+    """A fix statement as compared across checks: case, spacing and the final ; aside."""
+    return " ".join(statement.strip().rstrip(";").lower().split())
+
+
+def _fix_lines(finding: Any, check_id: str, shown: dict[str, str]) -> Iterator[Item]:
+    """The fix, whole, one statement a line. A statement another check printed already (the
+    same index from db.fk_indexes and db.missing_indexes) is printed once: here it refers
+    back to it."""
     label = "fix" if finding.fix.applicability.value == "safe" else f"fix ({finding.fix.applicability.value})"
+    keys = [statement_key(s) for s in finding.fix.statements]
+    first = {shown[k] for k in keys if k in shown and shown[k] != check_id}
+    if first and all(k in shown for k in keys):
+        yield Text.assemble("      ", (f"{label}: ", "dim"),
+                            (f"the same statement as under {', '.join(sorted(first))} above", "dim")), False
+        return
     for i, statement in enumerate(finding.fix.statements):
+        shown.setdefault(keys[i], check_id)
         lead = f"{label}: " if i == 0 else " " * (len(label) + 2)
         yield Text.assemble("      ", (lead, "dim"), (statement, "cyan"), no_wrap=True, overflow="ignore"), True
 
@@ -78,7 +93,7 @@ def _figures(result: CheckResult) -> Iterator[Item]:
         yield Text(f"    … and {len(shown) - MAX_FIGURES} more figures (see --format json)", "dim"), False
 
 
-def _check_block(result: CheckResult, display: Display) -> Iterator[Item]:
+def _check_block(result: CheckResult, display: Display, shown: dict[str, str]) -> Iterator[Item]:
     mark, color = _STYLE[result.status]
     score = "" if result.score is None else f"  score {round(result.score * 100)}"
     muted = f"  (muted: {result.muted})" if result.muted else ""
@@ -94,7 +109,7 @@ def _check_block(result: CheckResult, display: Display) -> Iterator[Item]:
         yield hanging("  • ", Text.assemble((finding.object, f"bold {sev_color}"), ": ", finding.message,
                                             (f"  (muted: {finding.muted})" if finding.muted else "", "dim"))), False
         if finding.fix:
-            yield from _fix_lines(finding)
+            yield from _fix_lines(finding, result.id, shown)
     if len(result.findings) > MAX_FINDINGS:
         yield Text(f"  … and {len(result.findings) - MAX_FINDINGS} more (see --format json)", "dim"), False
 
@@ -139,12 +154,13 @@ def _items(report: Report, display: Display) -> Iterator[Item | None]:
     if report.baseline is not None:  # perfcheck audit --baseline: the regressions come first
         yield None
         yield comparison.rich_block(Comparison.from_dict(report.baseline)), False
-    shown = PROBLEM_ORDER if display.detail == "normal" else {**PROBLEM_ORDER, Status.PASS: 3}
-    for result in sorted((r for r in report.checks if r.status in shown),
-                         key=lambda r: (shown[r.status], r.score if r.score is not None else 0)):
+    order = PROBLEM_ORDER if display.detail == "normal" else {**PROBLEM_ORDER, Status.PASS: 3}
+    fixes: dict[str, str] = {}  # each fix statement printed, and the check it was printed under
+    for result in sorted((r for r in report.checks if r.status in order),
+                         key=lambda r: (order[r.status], r.score if r.score is not None else 0)):
         yield None
-        yield from _check_block(result, display)
-    rest = [r for r in report.checks if r.status not in shown]
+        yield from _check_block(result, display, fixes)
+    rest = [r for r in report.checks if r.status not in order]
     if rest:
         yield None
         yield from _folded(rest)
@@ -163,9 +179,10 @@ def _quiet_items(report: Report, display: Display) -> Iterator[Item | None]:
     yield line, False
     for error in report.errors:
         yield hanging(Text("! ", "magenta"), Text(error, "magenta")), False
+    fixes: dict[str, str] = {}
     for result in sorted((r for r in report.checks if r.status is Status.FAIL),
                          key=lambda r: r.score if r.score is not None else 0):
-        yield from _check_block(result, display)
+        yield from _check_block(result, display, fixes)
 
 
 def print_report(console: Console, report: Report, display: Display) -> None:
