@@ -48,6 +48,15 @@ def _histogram(name: str, data: dict[str, Any]) -> list:
     return lines
 
 
+def endpoint_label(name: str, data: dict[str, Any]) -> str:
+    """The endpoint's name, with its method and path beside a name the config gave it:
+    `home (GET /)`."""
+    method, path = data.get("method"), data.get("path")
+    if not method or not path or name == f"{method} {path}":
+        return name
+    return f"{name} ({method} {path})"
+
+
 def lines(result: CheckResult) -> list:
     """Renderables to print under the check; [] when its metrics carry no latency run."""
     metrics = result.metrics or {}
@@ -65,7 +74,7 @@ def lines(result: CheckResult) -> list:
     for name, data in ranked[:MAX_ROWS]:
         failed = sum(data.get(k) or 0 for k in ("errors", "timeouts", "unfinished"))
         count = f"{data.get('count', 0)}" + (f" ({failed} failed)" if failed else "")
-        table.add_row(name, *[Text(_ms(data.get(k)), _style(data.get(k), targets.get(k))) for k in PERCENTILES],
+        table.add_row(endpoint_label(name, data), *[Text(_ms(data.get(k)), _style(data.get(k), targets.get(k))) for k in PERCENTILES],
                       _ms(data.get("max_ms")), Text(count, "red" if failed else ""))
     out: list = [Padding(table, (0, 0, 0, 2))]
     if len(ranked) > MAX_ROWS:

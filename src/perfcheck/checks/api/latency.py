@@ -104,7 +104,7 @@ def latency(facts, t):
         return no_endpoints()
     targets = {key: float(t[key]) for key in PERCENTILES}
     keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "count", "errors", "timeouts", "unfinished",
-            "status_counts", "histogram", "protocol", "achieved_rate")
+            "status_counts", "histogram", "protocol", "achieved_rate", "method", "path")
     score, per_endpoint, findings, worst = judge_endpoints(
         fact, targets, keys, "budget",
         "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",
