@@ -27,9 +27,10 @@ class ConfigError(Exception):
     `at` is where in perfcheck.yaml (("checks", "db.pool", "weight")), so the message
     can name the file and line once it is known."""
 
-    def __init__(self, message: str, at: tuple[Any, ...] = ()) -> None:
+    def __init__(self, message: str, at: tuple[Any, ...] = (), hidden: int = 0) -> None:
         super().__init__(message)
         self.at = at
+        self.hidden = hidden  # problems beyond MAX_ERRORS, counted in the last line
 
     @property
     def messages(self) -> list[str]:
@@ -39,10 +40,10 @@ class ConfigError(Exception):
     @classmethod
     def many(cls, errors: list[ConfigError]) -> ConfigError:
         """Every problem found, one line each (at most MAX_ERRORS), as one error."""
-        lines = [line for exc in errors for line in exc.messages]
-        if len(lines) > MAX_ERRORS:
-            lines = lines[:MAX_ERRORS] + [f"… and {len(lines) - MAX_ERRORS} more configuration errors"]
-        return cls("\n".join(lines), errors[0].at if errors else ())
+        lines = [line for exc in errors for line in exc.messages[:len(exc.messages) - (1 if exc.hidden else 0)]]
+        hidden = sum(exc.hidden for exc in errors) + max(0, len(lines) - MAX_ERRORS)
+        lines = lines[:MAX_ERRORS] + ([f"… and {hidden} more configuration errors"] if hidden else [])
+        return cls("\n".join(lines), errors[0].at if errors else (), hidden)
 
 
 MAX_ERRORS = 20
