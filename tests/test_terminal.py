@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from rich.cells import cell_len
 
-from perfcheck.model import Status
+from perfcheck.model import CheckResult, Finding, Fix, Status
 from perfcheck.report import render
 from perfcheck.report.console import Display, detect
 from perfcheck.report.terminal import to_text
@@ -247,3 +247,33 @@ def test_shell_completion_is_on():
     assert words.stdout.split() == ["audit"]
     flags = _piped([], _PERFCHECK_COMPLETE="complete_bash", COMP_WORDS="perfcheck audit --col", COMP_CWORD="2")
     assert flags.stdout.split() == ["--color"]
+
+
+def _index_twice():
+    """db.fk_indexes and db.missing_indexes recommending the same index."""
+    statement = "CREATE INDEX CONCURRENTLY IF NOT EXISTS plays_song_id_idx ON public.plays (song_id);"
+    report = sample_report(with_baseline=False)
+    fk = next(r for r in report.checks if r.id == "db.fk_indexes")
+    report.checks.append(CheckResult(
+        "db.missing_indexes", "database", "postgres", "Queries scan tables that an index would serve", Status.FAIL, 0.2,
+        "1 missing index", findings=[Finding("fail", "public.plays (song_id)", "this index cuts the planner cost",
+                                             Fix((statement.rstrip(";"),)))]))
+    return report, fk, statement
+
+
+def test_an_index_two_checks_recommend_is_printed_once_and_the_second_refers_to_the_first():
+    report, _fk, statement = _index_twice()
+    text = to_text(report, width=100)
+    assert text.count("plays_song_id_idx ON public.plays (song_id)") == 1  # under db.missing_indexes (a fail, first)
+    assert "fix: the same statement as under db.missing_indexes above" in text
+    assert text.index("✖ db.missing_indexes") < text.index("▲ db.fk_indexes")
+
+
+def test_the_latency_table_names_an_endpoint_with_its_method_and_path():
+    report = sample_report(with_baseline=False)
+    latency = next(r for r in report.checks if r.id == "api.latency")
+    latency.metrics["endpoints"]["home"] = {"p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 4.0, "max_ms": 5.0, "count": 20,
+                                            "method": "GET", "path": "/"}
+    latency.metrics["endpoints"]["GET /api/songs"].update(method="GET", path="/api/songs")
+    text = to_text(report, width=80)
+    assert "home (GET /)" in text and "GET /api/songs (GET" not in text

@@ -121,8 +121,12 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
             console.print(hanging("  • ", line))
 
     by_id = {row["queryid"]: row for row in after.statements}
+    # One line a statement at any width: the text is cut short (…), never the figures.
     slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
                  box=None, pad_edge=False)
+    slow.columns[0].no_wrap, slow.columns[0].overflow = True, "ellipsis"
+    for column in slow.columns[1:]:
+        column.no_wrap = True
     for row in before.statements[:SLOWEST]:
         later = by_id.get(row["queryid"])
         text = row["query"] if len(row["query"]) <= 60 else row["query"][:59] + "…"
