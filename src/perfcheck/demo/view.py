@@ -40,6 +40,31 @@ class Snapshot:
                 for name in sorted(w.latencies_ms)}
 
 
+def _print_changes(console: Any, before: Report, after: Report) -> None:
+    """The checks whose status changed, those left with fewer findings, and why a score fell."""
+    changed, fewer = [], []
+    for result in before.checks:
+        try:
+            later = after.check(result.id)
+        except KeyError:
+            continue
+        if later.status is not result.status:
+            changed.append(f"{result.id} {result.status.value} → {later.status.value}")
+        elif len(later.findings) < len(result.findings):  # the same status, fewer problems (an index answers two checks)
+            fewer.append(f"{result.id} {len(result.findings)} → {len(later.findings)}")
+    if changed:
+        console.print()
+        console.print(hanging("checks that changed: ", ", ".join(changed)))
+    if fewer:
+        console.print(hanging("fewer findings: ", ", ".join(fewer)))
+    reasons = worse(before, after)
+    if reasons:
+        console.print()
+        console.print(Text("Why some scores fell", style="bold"))
+        for line in reasons:
+            console.print(hanging("  • ", line))
+
+
 def _recommended_by(report: Report) -> dict[str, list[str]]:
     """Each fix statement of the report, and the checks that recommend it (an index may
     answer db.missing_indexes and db.fk_indexes at once)."""
@@ -98,27 +123,7 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
     console.print()
     console.print(scores)
 
-    changed, fewer = [], []
-    for result in before.report.checks:
-        try:
-            later = after.report.check(result.id)
-        except KeyError:
-            continue
-        if later.status is not result.status:
-            changed.append((result.id, result.status, later.status))
-        elif len(later.findings) < len(result.findings):  # the same status, fewer problems (an index answers two checks)
-            fewer.append(f"{result.id} {len(result.findings)} → {len(later.findings)}")
-    if changed:
-        console.print()
-        console.print(hanging("checks that changed: ", ", ".join(f"{i} {b.value} → {a.value}" for i, b, a in changed)))
-    if fewer:
-        console.print(hanging("fewer findings: ", ", ".join(fewer)))
-    reasons = worse(before.report, after.report)
-    if reasons:
-        console.print()
-        console.print(Text("Why some scores fell", style="bold"))
-        for line in reasons:
-            console.print(hanging("  • ", line))
+    _print_changes(console, before.report, after.report)
 
     by_id = {row["queryid"]: row for row in after.statements}
     # One line a statement at any width: the text is cut short (…), never the figures.
