@@ -180,7 +180,7 @@ def test_detect_follows_rich_for_a_file_and_the_flag_for_colours(tmp_path):
 def test_quiet_shows_the_score_line_and_the_failures_only():
     text = to_text(sample_report(), display=Display.plain(80, detail="quiet"))
     lines = text.splitlines()
-    assert lines[0].startswith("perfcheck 66/100") and "1 error, 2 warn not shown" in lines[0]
+    assert lines[0].startswith("perfcheck 66/100") and "2 warn, 1 error not shown" in lines[0]
     assert "✖ db.timeouts" in text and "ALTER DATABASE app SET statement_timeout = '30s';" in text
     for other in ("db.fk_indexes", "api.latency", "db.slow_queries", "db.unused_indexes", "Regressions", "╭"):
         assert other not in text
@@ -277,3 +277,14 @@ def test_the_latency_table_names_an_endpoint_with_its_method_and_path():
     latency.metrics["endpoints"]["GET /api/songs"].update(method="GET", path="/api/songs")
     text = to_text(report, width=80)
     assert "home (GET /)" in text and "GET /api/songs (GET" not in text
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["checks", "--format", "xml"], "'xml' is not one of 'terminal', 'json'"),
+    (["checks", "--color", "sometimes"], "'sometimes' is not one of 'auto', 'always', 'never'"),
+    (["demo", "--show-after"], "--show-after shows the report after --fix; add --fix"),
+])
+def test_bad_display_flags_are_one_line(args, needle):
+    result = _piped(args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and needle in result.stderr

@@ -171,7 +171,7 @@ def _items(report: Report, display: Display) -> Iterator[Item | None]:
 
 def _quiet_items(report: Report, display: Display) -> Iterator[Item | None]:
     """--quiet: the score line, then each failed check with its findings and fixes."""
-    hidden = [f"{n} {s.value}" for s in (Status.ERROR, Status.WARN)
+    hidden = [f"{n} {s.value}" for s in (Status.WARN, Status.ERROR)
               if (n := sum(1 for r in report.checks if r.status is s))]
     line = _score_line(report)
     if hidden:
