@@ -275,8 +275,14 @@ def test_the_latency_table_names_an_endpoint_with_its_method_and_path():
     latency.metrics["endpoints"]["home"] = {"p50_ms": 2.0, "p95_ms": 3.0, "p99_ms": 4.0, "max_ms": 5.0, "count": 20,
                                             "method": "GET", "path": "/"}
     latency.metrics["endpoints"]["GET /api/songs"].update(method="GET", path="/api/songs")
+    compression = CheckResult("api.compression", "api", "http", "Compressible responses sent uncompressed", Status.FAIL,
+                              0.0, "none of the 1 responses compressed as they should be",
+                              findings=[Finding("fail", "home", "1.4 kB of text/html sent uncompressed")])
+    report.checks.append(compression)
     text = to_text(report, width=80)
     assert "home (GET /)" in text and "GET /api/songs (GET" not in text
+    assert "• home (GET /): 1.4 kB of text/html sent uncompressed" in text  # the finding's key stays "home"
+    assert compression.findings[0].to_dict("api.compression")["key"] == "api.compression:home"
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -9,6 +9,7 @@ check, passes included, with its figures)."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from rich.console import Console, RenderableType
@@ -93,7 +94,27 @@ def _figures(result: CheckResult) -> Iterator[Item]:
         yield Text(f"    … and {len(shown) - MAX_FIGURES} more figures (see --format json)", "dim"), False
 
 
-def _check_block(result: CheckResult, display: Display, shown: dict[str, str]) -> Iterator[Item]:
+@dataclass
+class _Seen:
+    """What the blocks printed so far share: each fix statement printed and the check it was
+    printed under; each configured endpoint name and its method and path (`home` → GET /)."""
+
+    fixes: dict[str, str] = field(default_factory=dict)
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, report: Report) -> _Seen:
+        seen = cls()
+        for result in report.checks:
+            endpoints = (result.metrics or {}).get("endpoints")
+            for name, data in (endpoints.items() if isinstance(endpoints, dict) else ()):
+                shown = latency_view.endpoint_label(name, data) if isinstance(data, dict) else name
+                if shown != name:
+                    seen.endpoints[name] = shown
+        return seen
+
+
+def _check_block(result: CheckResult, display: Display, seen: _Seen) -> Iterator[Item]:
     mark, color = _STYLE[result.status]
     score = "" if result.score is None else f"  score {round(result.score * 100)}"
     muted = f"  (muted: {result.muted})" if result.muted else ""
@@ -106,10 +127,11 @@ def _check_block(result: CheckResult, display: Display, shown: dict[str, str]) -
         yield from _figures(result)
     for finding in result.findings[:MAX_FINDINGS]:
         sev_color = {"fail": "red", "warn": "yellow"}.get(finding.severity, "dim")
-        yield hanging("  • ", Text.assemble((finding.object, f"bold {sev_color}"), ": ", finding.message,
+        shown = seen.endpoints.get(finding.object, finding.object) if result.target == "http" else finding.object
+        yield hanging("  • ", Text.assemble((shown, f"bold {sev_color}"), ": ", finding.message,
                                             (f"  (muted: {finding.muted})" if finding.muted else "", "dim"))), False
         if finding.fix:
-            yield from _fix_lines(finding, result.id, shown)
+            yield from _fix_lines(finding, result.id, seen.fixes)
     if len(result.findings) > MAX_FINDINGS:
         yield Text(f"  … and {len(result.findings) - MAX_FINDINGS} more (see --format json)", "dim"), False
 
@@ -155,11 +177,11 @@ def _items(report: Report, display: Display) -> Iterator[Item | None]:
         yield None
         yield comparison.rich_block(Comparison.from_dict(report.baseline)), False
     order = PROBLEM_ORDER if display.detail == "normal" else {**PROBLEM_ORDER, Status.PASS: 3}
-    fixes: dict[str, str] = {}  # each fix statement printed, and the check it was printed under
+    seen = _Seen.of(report)
     for result in sorted((r for r in report.checks if r.status in order),
                          key=lambda r: (order[r.status], r.score if r.score is not None else 0)):
         yield None
-        yield from _check_block(result, display, fixes)
+        yield from _check_block(result, display, seen)
     rest = [r for r in report.checks if r.status not in order]
     if rest:
         yield None
@@ -179,10 +201,10 @@ def _quiet_items(report: Report, display: Display) -> Iterator[Item | None]:
     yield line, False
     for error in report.errors:
         yield hanging(Text("! ", "magenta"), Text(error, "magenta")), False
-    fixes: dict[str, str] = {}
+    seen = _Seen.of(report)
     for result in sorted((r for r in report.checks if r.status is Status.FAIL),
                          key=lambda r: r.score if r.score is not None else 0):
-        yield from _check_block(result, display, fixes)
+        yield from _check_block(result, display, seen)
 
 
 def print_report(console: Console, report: Report, display: Display) -> None:
