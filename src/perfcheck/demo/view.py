@@ -86,6 +86,15 @@ def _ms(value: float | None) -> str:
     return f"{value:.2f} ms" if value < 1 else f"{value:.1f} ms"
 
 
+def _pair(before: float | None, after: float | None) -> str:
+    """"92.4 → 4.4 ms": before → after in one unit, written once."""
+    if before is None or after is None:
+        return f"{_ms(before)} → {_ms(after)}"
+    if max(before, after) >= 1000:
+        return f"{before / 1000:.2f} → {after / 1000:.2f} s"
+    return f"{before:.1f} → {after:.1f} ms"
+
+
 def _change(before: float | None, after: float | None) -> str:
     if before is None or after is None or before <= 0:
         return ""
@@ -127,9 +136,10 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
 
     by_id = {row["queryid"]: row for row in after.statements}
     # One line a statement at any width: the text is cut short (…), never the figures.
-    slow = Table("slowest statements (pg_stat_statements)", "calls", "mean before", "mean after", "",
+    slow = Table("slowest statements", "calls", "mean before", "mean after", "",
                  box=None, pad_edge=False)
     slow.columns[0].no_wrap, slow.columns[0].overflow = True, "ellipsis"
+    slow.columns[0].max_width = max(24, display.width - 48)  # the figures take the rest (pg_stat_statements means)
     for column in slow.columns[1:]:
         column.no_wrap = True
     for row in before.statements[:SLOWEST]:
@@ -142,9 +152,11 @@ def comparison(before: Snapshot, after: Snapshot, built: list[str], *, color: bo
 
     lat_before, lat_after = before.latency(), after.latency()
     lat = Table("API latency", "P50", "P95", "P99", "P95 change", box=None, pad_edge=False)
+    for column in lat.columns[1:]:  # one line an endpoint: the name wraps, the figures never
+        column.no_wrap = True
     for name, b in lat_before.items():
         a = lat_after.get(name, {})
-        lat.add_row(name, *(f"{_ms(b.get(q))} → {_ms(a.get(q))}" for q in ("p50", "p95", "p99")),
+        lat.add_row(name, *(_pair(b.get(q), a.get(q)) for q in ("p50", "p95", "p99")),
                     _change(b.get("p95"), a.get("p95")))
     console.print()
     console.print(lat)
