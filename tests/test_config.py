@@ -104,3 +104,82 @@ def test_only_and_skip_flags_are_checked_with_did_you_mean():
 
 def test_a_control_character_is_an_error_with_its_line(tmp_path):
     assert "line 2: malformed YAML: control character U+0007" in _error(tmp_path, "only: []\nskip: [\a]\n")
+
+
+# --- where the config is found, and every error at once ------------------------------------------
+
+def _tree(tmp_path):
+    """repo/.git, repo/sub/deeper: a repository with a folder two levels down."""
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    deeper = repo / "sub" / "deeper"
+    deeper.mkdir(parents=True)
+    return repo, deeper
+
+
+def test_the_config_is_found_in_a_parent_folder_up_to_the_repository_root(tmp_path):
+    repo, deeper = _tree(tmp_path)
+    (repo / "perfcheck.yaml").write_text("targets:\n  url: http://127.0.0.1:9/\n")
+    assert config.find(deeper) == repo / "perfcheck.yaml"
+    (repo / "perfcheck.yaml").unlink()
+    (tmp_path / "perfcheck.yaml").write_text("targets: {}\n")  # above the repository root: not read
+    assert config.find(deeper) is None
+
+
+def test_pyproject_tool_perfcheck_is_read_and_a_pyproject_without_it_is_passed_over(tmp_path):
+    repo, deeper = _tree(tmp_path)
+    (repo / "pyproject.toml").write_text('[project]\nname = "app"\n\n[tool.perfcheck]\nskip = ["cdn"]\n'
+                                         '[tool.perfcheck.postgres]\nstatement_timeout_ms = 1000\n')
+    (repo / "sub" / "pyproject.toml").write_text('[project]\nname = "other"\n')  # no [tool.perfcheck]
+    assert config.find(deeper) == repo / "pyproject.toml"
+    cfg = config.load(str(repo / "pyproject.toml"), environ={})
+    assert cfg.data["skip"] == ["cdn"] and cfg.data["postgres"]["statement_timeout_ms"] == 1000
+    (deeper / "perfcheck.yaml").write_text("skip: [api]\n")  # nearer, and perfcheck.yaml first in a folder
+    assert config.find(deeper) == deeper / "perfcheck.yaml"
+
+
+def test_a_bad_pyproject_is_one_line_per_problem(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.perfcheck\nskip = 1\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path), environ={})
+    assert "malformed TOML" in str(err.value) and "\n" not in str(err.value)
+    path.write_text('[tool.perfcheck]\nskip = "db"\n[tool.perfcheck.checks."db.fk_index"]\n')
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path), environ={})
+    lines = err.value.messages
+    assert len(lines) == 2 and all(line.startswith(f"{path} [tool.perfcheck]: ") for line in lines)
+    assert "skip: expected a list, got a string" in lines[0] or "skip: expected a list, got a string" in lines[1]
+    assert any("did you mean 'db.fk_indexes'?" in line for line in lines)
+
+
+def test_every_error_in_a_file_is_reported_at_once_in_line_order(tmp_path):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("targetz: {}\n"                       # 1
+                    "postgres:\n"                         # 2
+                    "  statement_timeout_ms: soon\n"      # 3
+                    "checks:\n"                           # 4
+                    "  db.fk_index: {}\n"                 # 5
+                    "  db.pool:\n"                        # 6
+                    "    weight: true\n"                  # 7
+                    "http:\n"                             # 8
+                    "  endpoints:\n"                      # 9
+                    "    - path: nope\n")                 # 10
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path), only=["db.nope"], environ={})
+    lines = err.value.messages
+    assert [line.split(":")[0] for line in lines[:5]] == [f"{path} line {n}" for n in (1, 3, 5, 7, 10)]
+    assert "unknown key 'targetz' (did you mean 'targets'?)" in lines[0]
+    assert "checks: unknown check 'db.fk_index' (did you mean 'db.fk_indexes'?)" in lines[2]
+    assert "must start with /" in lines[4]
+    assert lines[5].startswith("--only: unknown check or category 'db.nope'")
+    assert len(lines) == 6
+
+
+def test_the_errors_shown_are_bounded(tmp_path):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text("".join(f"key{i}: 1\n" for i in range(100)))
+    with pytest.raises(ConfigError) as err:
+        config.load(str(path), environ={})
+    lines = err.value.messages
+    assert len(lines) == config.MAX_ERRORS + 1 and lines[-1] == f"… and {100 - config.MAX_ERRORS} more configuration errors"

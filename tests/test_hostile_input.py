@@ -270,3 +270,34 @@ def test_compare_without_arguments_is_one_line():
 def test_explain_a_misspelt_check_suggests_the_right_one():
     run, _ = run_bounded("explain", "db.slow_querys", seconds=SECONDS)
     error_line(run, "unknown check 'db.slow_querys'", "did you mean 'db.slow_queries'")
+
+
+# --- the config found in a parent folder; every error at once --------------------------------------
+
+def test_a_config_in_a_parent_folder_is_found_and_all_its_errors_shown_one_line_each(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    deeper = repo / "src" / "app"
+    deeper.mkdir(parents=True)
+    (repo / "perfcheck.yaml").write_text(
+        f"targetz: {{}}\npostgres:\n  statement_timeout_ms: soon\nredis:\n  window_s: -1\n"
+        f"checks:\n  db.fk_index: {{}}\n# postgresql://app:{SECRET}@db/app\n")
+    run = audit(cwd=deeper)
+    assert_clean(run, code=2, secrets=(SECRET,), one_line=False)
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith(f"perfcheck: error: {repo / 'perfcheck.yaml'} line ") for line in lines)
+    assert "'targetz' (did you mean 'targets'?)" in lines[0] and "statement_timeout_ms" in lines[1]
+    assert "window_s" in lines[2] and "did you mean 'db.fk_indexes'?" in lines[3]
+
+
+def test_pyproject_tool_perfcheck_is_read_from_a_parent_and_a_config_above_the_repository_is_not(tmp_path):
+    (tmp_path / "perfcheck.yaml").write_text("targetz: {}\n")  # outside the repository: never read
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[tool.perfcheck]\nonly = ["db.nope"]\n')
+    (repo / "sub").mkdir()
+    line = error_line(audit(cwd=repo / "sub"), "pyproject.toml [tool.perfcheck]: only: unknown check or category 'db.nope'")
+    assert "targetz" not in line
+    (repo / "pyproject.toml").write_text('[project]\nname = "app"\n')  # no [tool.perfcheck]: the defaults
+    run = audit("--max-seconds", "20", cwd=repo / "sub")
+    assert "targetz" not in run.err and "Traceback" not in run.err

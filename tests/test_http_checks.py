@@ -3,6 +3,7 @@ audits of the sample API and nginx don't reach. Plus the collector's pure parser
 
 from __future__ import annotations
 
+from perfcheck.checks.api.compression import compression
 from perfcheck.checks.api.connection_reuse import connection_reuse
 from perfcheck.checks.api.cors import cors
 from perfcheck.checks.api.errors import errors
@@ -209,3 +210,18 @@ def test_engineio_payloads():
     assert types == ["4", "4", "4", "2"]
     assert [(p.type, p.namespace, p.ack_id) for p in packets] == [("0", "/", None), ("3", "/", 1), ("2", "/chat", None)]
     assert engineio.event_packet("/chat", 7, "m", {"a": 1}) == '42/chat,7["m", {"a": 1}]'
+
+
+def test_summaries_name_which_responses_and_endpoints():
+    big = {"body_bytes": 4000, "wire_bytes": 4000}
+    good = ex(path="/api/songs", headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}, **big)
+    plain = [ex(path=f"/api/plain{i}", **big) for i in range(5)]
+    outcome = judge(compression, {"http.endpoints": [good, *plain], "http.html": []})
+    assert outcome.summary == "1/6 responses compressed as they should be (GET /api/songs); the others below"
+    assert sorted(f.object for f in outcome.findings) == [f"GET /api/plain{i}" for i in range(5)]
+    none = judge(compression, {"http.endpoints": plain, "http.html": []})
+    assert none.summary == "none of the 5 responses compressed as they should be"
+    cursor = ex(path="/api/a", headers={"Link": '<https://x/api/a?after=abc>; rel="next"'}, kind="list", body=[{"id": 1}])
+    bare = ex(path="/api/b", kind="list", body=[{"id": i} for i in range(50)])
+    assert judge(pagination, {"http.endpoints": [cursor, bare]}).summary.startswith(
+        "1/2 list endpoints page by cursor (GET /api/a)")

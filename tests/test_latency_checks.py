@@ -120,7 +120,15 @@ def test_notes_for_error_only_answers_a_lagging_generator_and_the_duration_cap()
     assert outcome.status is Status.PASS  # notes, not failures
     messages = [f.message for f in outcome.findings]
     assert all(f.severity == "info" for f in outcome.findings) and len(messages) == 3
-    assert "client error (401)" in messages[0] and "12 ms late" in messages[1] and "after 120 requests" in messages[2]
+    assert "client error (401)" in messages[0] and "after 120 requests" in messages[1] and "12 ms late" in messages[2]
+
+
+def test_a_lagging_generator_is_one_note_for_the_whole_run_not_one_per_endpoint():
+    lag = {"p50_ms": 1, "p99_ms": 12.0, "max_ms": 30}
+    runs = {f"GET_e{i}": run(3, sender_lag_ms={**lag, "p99_ms": 10.0 + i}) for i in range(6)}
+    notes = [f for f in judged(latency, facts(**runs)).findings if "load generator" in f.message]
+    assert len(notes) == 1 and notes[0].object == "load generator"
+    assert "up to 15 ms late at P99 on 6 of 6 endpoints (worst: GET /e5)" in notes[0].message
 
 
 def test_a_note_when_requests_queued_for_a_free_connection():

@@ -4,6 +4,7 @@ configuration error, or no configured target could be reached)."""
 
 from __future__ import annotations
 
+import io
 import sys
 from enum import Enum
 from pathlib import Path
@@ -20,7 +21,7 @@ from perfcheck import __version__
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -71,6 +72,38 @@ class FailOn(str, Enum):
     fail = "fail"
 
 
+class Color(str, Enum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+class ListFormat(str, Enum):
+    terminal = "terminal"
+    json = "json"
+
+
+def _color_option() -> Color:
+    return typer.Option(Color.auto, "--color", help="Colours on stdout: auto follows the terminal, NO_COLOR, FORCE_COLOR and TERM=dumb.")
+
+
+def _quiet_option() -> bool:
+    return typer.Option(False, "--quiet", "-q", help="Terminal report: the score line and the failed checks only.")
+
+
+def _verbose_option() -> bool:
+    return typer.Option(False, "--verbose", "-v", help="Terminal report: every check, passes included, with its figures.")
+
+
+def _display(color: Color, quiet: bool = False, verbose: bool = False):
+    """stdout's width and colours (report.console.detect), and how much to show."""
+    from perfcheck.report.console import detect
+
+    if quiet and verbose:
+        raise fail("give --quiet or --verbose, not both")
+    return detect(color.value, sys.stdout, "quiet" if quiet else "verbose" if verbose else "normal")
+
+
 def _redactor(extra: list[str] | None = None):
     """What an error may not show: secrets in the command line and the target variables
     (and the loaded configuration's, when the caller has it)."""
@@ -85,8 +118,11 @@ def _redactor(extra: list[str] | None = None):
 
 
 def fail(message: str, code: int = EXIT_USAGE, secrets: list[str] | None = None) -> typer.Exit:
-    """One line on stderr, then exit (usage and configuration errors are exit 2)."""
-    err.print(f"perfcheck: error: {_redactor(secrets).scrub(message)}", markup=False)
+    """One line on stderr per problem (a config file may have several), then exit (usage
+    and configuration errors are exit 2)."""
+    redactor = _redactor(secrets)
+    for line in message.split("\n"):
+        err.print(f"perfcheck: error: {redactor.scrub(line)}", markup=False)
     return typer.Exit(code)
 
 
@@ -135,7 +171,7 @@ def _progress():
 
 @app.command()
 def audit(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml or pyproject.toml (default: perfcheck.yaml, or pyproject.toml with [tool.perfcheck], here or in a parent folder up to the repository root)."),
     db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL (else DATABASE_URL)."),
     redis: Optional[str] = typer.Option(None, "--redis", metavar="URL", help="Redis URL (else REDIS_URL)."),
     url: Optional[str] = typer.Option(None, "--url", metavar="URL", help="Base URL of the HTTP API (else PERFCHECK_URL)."),
@@ -150,6 +186,9 @@ def audit(
     baseline: Optional[Path] = typer.Option(None, "--baseline", metavar="FILE", help="Compare with this saved JSON report; exit 1 on a regression."),
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Then write this run to the --baseline file (regressions are accepted)."),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", metavar="SECONDS", help="The whole audit's time budget (default 300, or max_seconds in the config); a target still running then is reported as error."),
+    color: Color = _color_option(),
+    quiet: bool = _quiet_option(),
+    verbose: bool = _verbose_option(),
 ) -> None:
     """Audit the configured targets and print a scored report."""
     from perfcheck import checklist, config as config_mod, signals  # start-up time (yaml)
@@ -159,6 +198,7 @@ def audit(
     from perfcheck.registry import load_checks
     from perfcheck.runner import NoTargetReached, run_audit
 
+    display = _display(color, quiet, verbose)
     loaded = load_checks()
     try:
         cfg = config_mod.load(str(config_file) if config_file else None,
@@ -188,7 +228,7 @@ def audit(
 
     verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
     try:
-        for path in outputs.write(report, destinations, color=sys.stdout.isatty(),
+        for path in outputs.write(report, destinations, display=display,
                                   config_file=cfg.source if cfg.source != "defaults" else None):
             err.print(f"report written to {path}", markup=False)
         saved = policy.save_baseline(report)
@@ -210,6 +250,7 @@ def compare(
     new: Path = typer.Argument(..., help="The newer JSON report."),
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml for the mute list and baseline tolerances."),
     fmt: CompareFormat = typer.Option(CompareFormat.terminal, "--format", "-f", help="Output format."),
+    color: Color = _color_option(),
 ) -> None:
     """What regressed and what improved from OLD to NEW, without auditing (exit 1 on a regression)."""
     import json
@@ -236,7 +277,7 @@ def compare(
     elif fmt is CompareFormat.markdown:
         sys.stdout.write(comparison.to_markdown(result))
     else:
-        sys.stdout.write(comparison.to_text(result, color=sys.stdout.isatty()))
+        sys.stdout.write(comparison.to_text(result, display=_display(color)))
     for line in policy.notes:
         err.print(f"perfcheck: warning: {line}", markup=False)
     if result.regressed:
@@ -249,19 +290,23 @@ def report_command(
     fmt: Format = typer.Option(Format.terminal, "--format", "-f", metavar="terminal|json|markdown|sarif|junit|html|github|gitlab", help="Report format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE", help="Write the report to this file instead of stdout."),
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="The perfcheck.yaml the audit read: SARIF, GitLab and GitHub findings point at it."),
+    color: Color = _color_option(),
+    quiet: bool = _quiet_option(),
+    verbose: bool = _verbose_option(),
 ) -> None:
     """Render a saved JSON report in another format, without auditing again."""
     from perfcheck.config import ConfigError  # start-up time (yaml)
     from perfcheck.gate.baseline import read_report
     from perfcheck.report import outputs
 
+    display = _display(color, quiet, verbose)
     try:
         report = read_report(report_file)  # shape-checked as compare and --baseline read it
         destinations = outputs.plan([fmt.value], output, None)
     except ConfigError as exc:
         raise fail(str(exc))
     try:
-        written = outputs.write(report, destinations, color=sys.stdout.isatty(),
+        written = outputs.write(report, destinations, display=display,
                                 config_file=str(config_file) if config_file else None)
     except ConfigError as exc:
         raise fail(str(exc))
@@ -276,7 +321,7 @@ def report_command(
 
 @app.command("apply-indexes")
 def apply_indexes(
-    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml (default: ./perfcheck.yaml when present)."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help="perfcheck.yaml or pyproject.toml (default: perfcheck.yaml, or pyproject.toml with [tool.perfcheck], here or in a parent folder up to the repository root)."),
     db: Optional[str] = typer.Option(None, "--db", metavar="URL", help="PostgreSQL URL, a direct connection, not a transaction pooler (else DATABASE_URL)."),
     yes: bool = typer.Option(False, "--yes/--dry-run", help="Build the indexes (default: a dry run that prints the plan)."),
     write_migration: Optional[Path] = typer.Option(None, "--write-migration", metavar="FILE", help="Write the statements to this SQL migration instead."),
@@ -305,20 +350,33 @@ def apply_indexes(
 
 
 @app.command("checks")
-def list_checks() -> None:
-    """List the checks: id, category, target and default thresholds."""
-    from rich.console import Console  # start-up time
-    from rich.table import Table
+def list_checks(
+    fmt: ListFormat = typer.Option(ListFormat.terminal, "--format", "-f", help="terminal: a table; json: one object per check."),
+    color: Color = _color_option(),
+) -> None:
+    """List the checks: id, title, category, target and default thresholds."""
+    import json  # start-up time: only this command needs it
+
+    from rich.text import Text  # start-up time
 
     from perfcheck.registry import load_checks
+    from perfcheck.report.console import hanging
 
     loaded = load_checks()
-    table = Table("id", "category", "target", "title", "default thresholds", box=None, pad_edge=False)
-    for check in loaded.checks.values():
-        meta = check.meta
-        thresholds = ", ".join(f"{k}={v}" for k, v in meta.thresholds.items()) or "-"
-        table.add_row(meta.id, meta.category, meta.target, meta.title, thresholds)
-    Console(width=max(120, Console().width), highlight=False).print(table)
+    if fmt is ListFormat.json:
+        rows = [{"id": c.meta.id, "category": c.meta.category, "target": c.meta.target, "title": c.meta.title,
+                 "thresholds": dict(c.meta.thresholds)} for c in loaded.checks.values()]
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n")
+    else:
+        display = _display(color)
+        buffer = io.StringIO()
+        console = display.console(buffer)
+        for check in loaded.checks.values():  # a list, not a table: it reads at any width
+            meta = check.meta
+            thresholds = ", ".join(f"{k}={v}" for k, v in meta.thresholds.items()) or "no thresholds"
+            console.print(hanging(Text(f"{meta.id}  ", "bold"), meta.title))
+            console.print(hanging("    ", Text(f"{meta.category} · {meta.target} · {thresholds}", "dim")))
+        sys.stdout.write(display.finish(buffer.getvalue()))
     for problem in loaded.problems:
         err.print(f"! {problem}", markup=False)
 
@@ -365,17 +423,46 @@ def init(
 def demo(
     fix: bool = typer.Option(False, "--fix", help="Then build the recommended indexes, run again, and show before → after."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the servers up after the report, until Ctrl-C."),
+    show_after: bool = typer.Option(False, "--show-after", help="With --fix: print the whole report of the run after the indexes too."),
+    color: Color = _color_option(),
+    quiet: bool = _quiet_option(),
+    verbose: bool = _verbose_option(),
 ) -> None:
     """A throwaway PostgreSQL + Redis + sample music API with known problems, audited end to end."""
     from perfcheck.demo.run import main as run_demo
 
-    raise typer.Exit(run_demo(fix=fix, keep_running=keep_running))
+    if show_after and not fix:
+        raise fail("--show-after shows the report after --fix; add --fix")
+    raise typer.Exit(run_demo(fix=fix, keep_running=keep_running, show_after=show_after,
+                              display=_display(color, quiet, verbose)))
+
+
+def _full_short_help() -> None:
+    """`perfcheck --help` lists each command with its docstring's whole first line (click
+    would cut it at 45 characters with "...")."""
+    for info in app.registered_commands:
+        if info.callback is not None and info.short_help is None and info.callback.__doc__:
+            info.short_help = info.callback.__doc__.strip().splitlines()[0]
+
+
+_full_short_help()
 
 
 def main() -> None:
     from perfcheck.signals import run
 
     run(_main)  # signals first (again here for the `perfcheck` script, which enters through this function)
+
+
+def _unknown_command(exc: Exception) -> str | None:
+    """`perfcheck audti`: the same did-you-mean as for an unknown check id."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message() if hasattr(exc, "format_message") else ""
+    if ctx is None or not message.startswith("No such command"):
+        return None
+    name = getattr(exc, "command_name", None) or (message.split("'")[1] if "'" in message else "?")
+    known = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
+    return f"unknown command {name!r}{config_mod.did_you_mean(name, known)}"
 
 
 def _main() -> None:
@@ -392,7 +479,7 @@ def _main() -> None:
             code = exc.exit_code
         else:
             command = exc.ctx.command_path if exc.ctx else "perfcheck"
-            message = " ".join(exc.format_message().split())
+            message = _unknown_command(exc) or " ".join(exc.format_message().split())
             # Click echoes the offending argument, which may be a mistyped URL with its password
             # (`--db postgres ql://app:pw@x`): fail() redacts it like every other error line.
             fail(f"{message} (see `{command} -h`)")

@@ -11,10 +11,11 @@ import copy
 import difflib
 import math
 import os
+import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -28,9 +29,26 @@ class ConfigError(Exception):
     `at` is where in perfcheck.yaml (("checks", "db.pool", "weight")), so the message
     can name the file and line once it is known."""
 
-    def __init__(self, message: str, at: tuple[Any, ...] = ()) -> None:
+    def __init__(self, message: str, at: tuple[Any, ...] = (), hidden: int = 0) -> None:
         super().__init__(message)
         self.at = at
+        self.hidden = hidden  # problems beyond MAX_ERRORS, counted in the last line
+
+    @property
+    def messages(self) -> list[str]:
+        """One line per problem (a file with several mistakes names them all at once)."""
+        return str(self).split("\n")
+
+    @classmethod
+    def many(cls, errors: list[ConfigError]) -> ConfigError:
+        """Every problem found, one line each (at most MAX_ERRORS), as one error."""
+        lines = [line for exc in errors for line in exc.messages[:len(exc.messages) - (1 if exc.hidden else 0)]]
+        hidden = sum(exc.hidden for exc in errors) + max(0, len(lines) - MAX_ERRORS)
+        lines = lines[:MAX_ERRORS] + ([f"… and {hidden} more configuration errors"] if hidden else [])
+        return cls("\n".join(lines), errors[0].at if errors else (), hidden)
+
+
+MAX_ERRORS = 20
 
 
 def did_you_mean(name: Any, known: Iterable[Any]) -> str:
@@ -212,11 +230,17 @@ class Config:
         return ConfigError(_located(self.source, self.lines, exc), exc.at) if exc.at and self.lines else exc
 
 
-def _located(source: str, lines: dict[tuple[Any, ...], int], exc: ConfigError) -> str:
-    at = tuple(exc.at)
-    while at and at not in lines:  # a value the file did not spell out: its nearest parent's line
+def _line_of(lines: dict[tuple[Any, ...], int], at: tuple[Any, ...]) -> int:
+    """The line of `at` in the file, or of its nearest parent the file spells out (0: none)."""
+    at = tuple(at)
+    while at and at not in lines:
         at = at[:-1]
-    return f"{source} line {lines[at]}: {exc}" if at else f"{source}: {exc}"
+    return lines[at] if at else 0
+
+
+def _located(source: str, lines: dict[tuple[Any, ...], int], exc: ConfigError) -> str:
+    line = _line_of(lines, exc.at)
+    return f"{source} line {line}: {exc}" if line else f"{source}: {exc}"
 
 
 def _type_name(expected: Any) -> str:
@@ -242,37 +266,54 @@ def _where(at: tuple[Any, ...]) -> str:
     return out
 
 
-def _validate(value: Any, shape: Any, at: tuple[Any, ...] = ()) -> None:
+def _validate(value: Any, shape: Any, at: tuple[Any, ...] = (), errors: list[ConfigError] | None = None) -> None:
+    """Check `value` against `shape`; every problem is added to `errors` (raised, the first
+    one, when no list is given)."""
+    if errors is None:
+        found: list[ConfigError] = []
+        _validate(value, shape, at, found)
+        if found:
+            raise found[0]
+        return
     where = _where(at)
     if isinstance(shape, dict):
         if not isinstance(value, dict):
-            raise ConfigError(f"{where or 'top level'}: expected a mapping, got {_got(value)}", at)
+            errors.append(ConfigError(f"{where or 'top level'}: expected a mapping, got {_got(value)}", at))
+            return
         for key, item in value.items():
             inner = (*at, key)
             if "*" in shape:
-                _validate(item, shape["*"], inner)
+                _validate(item, shape["*"], inner, errors)
             elif key not in shape:
                 hint = did_you_mean(key, shape) or f" (known: {', '.join(sorted(shape))})"
-                raise ConfigError(f"{where or 'top level'}: unknown key {shown(key)}{hint}", inner)
+                errors.append(ConfigError(f"{where or 'top level'}: unknown key {shown(key)}{hint}", inner))
             else:
-                _validate(item, shape[key], inner)
+                _validate(item, shape[key], inner, errors)
     elif isinstance(shape, list):
         if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {_got(value)}", at)
+            errors.append(ConfigError(f"{where}: expected a list, got {_got(value)}", at))
+            return
         for i, item in enumerate(value):
-            _validate(item, shape[0], (*at, i))
+            _validate(item, shape[0], (*at, i), errors)
     elif isinstance(shape, Num):
         problem = shape.problem(value)
         if problem:
-            raise ConfigError(f"{where}: {problem}", at)
+            errors.append(ConfigError(f"{where}: {problem}", at))
     else:
-        # bool is an int in Python; don't let `true` pass as a number.
-        if isinstance(value, bool) and shape is not bool and not (isinstance(shape, tuple) and bool in shape):
-            raise ConfigError(f"{where}: expected {_type_name(shape)}, got true/false", at)
-        if not isinstance(value, shape):
-            raise ConfigError(f"{where}: expected {_type_name(shape)}, got {_got(value)}", at)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ConfigError(f"{where}: expected a finite number, got {value}", at)
+        problem = _leaf_problem(value, shape)
+        if problem:
+            errors.append(ConfigError(f"{where}: {problem}", at))
+
+
+def _leaf_problem(value: Any, shape: Any) -> str | None:
+    # bool is an int in Python; don't let `true` pass as a number.
+    if isinstance(value, bool) and shape is not bool and not (isinstance(shape, tuple) and bool in shape):
+        return f"expected {_type_name(shape)}, got true/false"
+    if not isinstance(value, shape):
+        return f"expected {_type_name(shape)}, got {_got(value)}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected a finite number, got {value}"
+    return None
 
 
 ENDPOINT_KINDS = ("api", "list", "write", "html", "static", "image", "media")
@@ -280,37 +321,45 @@ READ_METHODS = ("GET", "HEAD")
 WRITE_METHODS = ("POST", "PUT", "PATCH")
 
 
-def _validate_http(http: dict[str, Any]) -> None:
+def _validate_http(http: dict[str, Any], errors: list[ConfigError] | None = None) -> None:
     """What the shape alone can't say: kinds, methods, paths, names. The audit sends
     no write except to endpoints of kind `write` (the validation probe)."""
+    found: list[ConfigError] = [] if errors is None else errors
     names: set[str] = set()
     for i, ep in enumerate(http.get("endpoints") or []):
-        where, at = f"http.endpoints[{i}]", ("http", "endpoints", i)
-        path = ep.get("path")
-        if not path:
-            raise ConfigError(f"{where}: 'path' is required, e.g. path: /api/items", at)
-        if not path.startswith("/"):
-            raise ConfigError(f"{where}.path: {path!r} must start with / (it is joined to the base URL)", at)
-        kind = ep.get("kind", "api")
-        if kind not in ENDPOINT_KINDS:
-            raise ConfigError(f"{where}.kind: unknown kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})", at)
-        method = ep.get("method", "POST" if kind == "write" else "GET").upper()
-        allowed = WRITE_METHODS if kind == "write" else READ_METHODS
-        if method not in allowed:
-            hint = "" if kind == "write" else " (only endpoints of kind: write are sent other methods)"
-            raise ConfigError(f"{where}.method: {method} is not allowed for kind {kind} "
-                              f"(allowed: {', '.join(allowed)}){hint}", at)
-        status = ep.get("status", 200)
-        if not 100 <= status <= 599:
-            raise ConfigError(f"{where}.status: {status} is not an HTTP status", at)
-        name = ep.get("name") or f"{method} {path}"
-        if name in names:
-            raise ConfigError(f"{where}.name: {name!r} is used twice; endpoint names must be unique", at)
-        names.add(name)
+        problem = _endpoint_problem(ep, f"http.endpoints[{i}]", names)
+        if problem:
+            found.append(ConfigError(problem, ("http", "endpoints", i)))
     for key in ("health_path", "metrics_path", "socketio_path"):
         value = http.get(key)
         if value and not value.startswith("/"):
-            raise ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)", ("http", key))
+            found.append(ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)", ("http", key)))
+    if errors is None and found:
+        raise found[0]
+
+
+def _endpoint_problem(ep: dict[str, Any], where: str, names: set[str]) -> str | None:
+    path = ep.get("path")
+    if not path:
+        return f"{where}: 'path' is required, e.g. path: /api/items"
+    if not path.startswith("/"):
+        return f"{where}.path: {path!r} must start with / (it is joined to the base URL)"
+    kind = ep.get("kind", "api")
+    if kind not in ENDPOINT_KINDS:
+        return f"{where}.kind: unknown kind {kind!r} (known: {', '.join(ENDPOINT_KINDS)})"
+    method = ep.get("method", "POST" if kind == "write" else "GET").upper()
+    allowed = WRITE_METHODS if kind == "write" else READ_METHODS
+    if method not in allowed:
+        hint = "" if kind == "write" else " (only endpoints of kind: write are sent other methods)"
+        return f"{where}.method: {method} is not allowed for kind {kind} (allowed: {', '.join(allowed)}){hint}"
+    status = ep.get("status", 200)
+    if not 100 <= status <= 599:
+        return f"{where}.status: {status} is not an HTTP status"
+    name = ep.get("name") or f"{method} {path}"
+    if name in names:
+        return f"{where}.name: {name!r} is used twice; endpoint names must be unique"
+    names.add(name)
+    return None
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -481,22 +530,90 @@ def parse_yaml(path: Path) -> tuple[Any, dict[tuple[Any, ...], int]]:
 
 
 def read_file(path: Path, known: Known | None = None) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
-    """The file's settings, validated, and the line of each key."""
-    data, lines = parse_yaml(path)
+    """The file's settings, validated, and the line of each key: a perfcheck.yaml, or the
+    [tool.perfcheck] table of a pyproject.toml. Every problem in it is reported at once."""
+    if path.suffix == ".toml":
+        data, lines = _read_pyproject(path), {}
+    else:
+        data, lines = parse_yaml(path)
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level (key: value), got {_got(data)}")
     # A section left with only comments in it reads as null: treat it as absent.
     data = {key: value for key, value in data.items() if value is not None}
-    try:
-        _validate(data, SCHEMA)
-        _validate_http(data.get("http") or {})
-        if known is not None:
-            known.validate(data)
-    except ConfigError as exc:
-        raise ConfigError(_located(str(path), lines, exc), exc.at) from None
+    source = f"{path} [tool.perfcheck]" if path.suffix == ".toml" else str(path)
+    errors = validate(data, known)
+    if errors:
+        errors.sort(key=lambda exc: _line_of(lines, exc.at))
+        raise ConfigError.many([ConfigError(_located(source, lines, exc), exc.at) for exc in errors])
     return data, lines
+
+
+def validate(data: dict[str, Any], known: Known | None = None) -> list[ConfigError]:
+    """Every problem in the settings: the shape first, then, in the sections whose shape
+    holds, endpoints and the check ids, categories and thresholds named."""
+    errors: list[ConfigError] = []
+    _validate(data, SCHEMA, (), errors)
+    if any(not exc.at for exc in errors):  # the top level itself is wrong: nothing more can be read
+        return errors
+    sound = _pruned(data, [exc.at for exc in errors])
+    _validate_http(sound.get("http") or {}, errors)
+    if known is not None:
+        known.validate(sound, errors)
+    return errors
+
+
+def _pruned(data: dict[str, Any], broken: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """`data` without the parts whose shape is wrong: the entry under a mapping section
+    (checks.db.pool), or the whole section when it is the section or a list that is wrong."""
+    out = dict(data)
+    for at in broken:
+        section = out.get(at[0])
+        if len(at) > 1 and isinstance(section, dict) and not isinstance(at[1], int):
+            out[at[0]] = {key: value for key, value in section.items() if key != at[1]}
+        else:
+            out.pop(at[0], None)
+    return out
+
+
+def _read_pyproject(path: Path) -> Any:
+    """The [tool.perfcheck] table of a pyproject.toml (None when it has none)."""
+    try:
+        text = read_text(path, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    try:
+        document = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: malformed TOML: {' '.join(str(exc).split())[:200]}") from None
+    return (document.get("tool") or {}).get("perfcheck")
+
+
+def has_tool_table(path: Path) -> bool:
+    """Whether a pyproject.toml has a [tool.perfcheck] table (a cheap look before parsing)."""
+    try:
+        return "tool.perfcheck" in read_text(path, MAX_FILE_BYTES)
+    except (OSError, ValueError):
+        return True  # let reading it say what is wrong
+
+
+def find(start: Path | None = None) -> Path | None:
+    """The config file perfcheck reads when none is given, like ruff: perfcheck.yaml, or a
+    pyproject.toml with [tool.perfcheck], in the current folder or the nearest parent,
+    stopping at the repository's root (a folder with .git)."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        if (candidate / "perfcheck.yaml").is_file():
+            return candidate / "perfcheck.yaml"
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and has_tool_table(pyproject):
+            return pyproject
+        if (candidate / ".git").exists():
+            return None
+    return None
 
 
 # --- check ids, categories and thresholds ------------------------------------------------------
@@ -531,36 +648,58 @@ class Known:
             raise ConfigError(f"{where or _where(at[:-1])}: unknown check or category {shown(name)}{hint}"
                               " (see `perfcheck checks`)", at)
 
-    def validate(self, data: dict[str, Any]) -> None:
+    def validate(self, data: dict[str, Any], errors: list[ConfigError] | None = None) -> None:
         """Every check id, category and threshold the file names exists, and each threshold
-        has its default's type: a misspelt id would otherwise silently configure nothing."""
+        has its default's type: a misspelt id would otherwise silently configure nothing.
+        Problems are added to `errors` (raised, the first, when no list is given)."""
+        found: list[ConfigError] = [] if errors is None else errors
+        for check in (self._checks(data), self._categories(data), self._subjects(data)):
+            for exc in check:
+                found.append(exc)
+        if errors is None and found:
+            raise found[0]
+
+    def _checks(self, data: dict[str, Any]) -> Iterator[ConfigError]:
         for check_id, section in (data.get("checks") or {}).items():
-            self.check(check_id, ("checks", check_id))
+            if check_id not in self.thresholds:
+                yield from _caught(self.check, check_id, ("checks", check_id))
+                continue
             defaults = self.thresholds[check_id]
             for key, value in (section.get("thresholds") or {}).items():
                 at = ("checks", check_id, "thresholds", key)
                 if key not in defaults:
                     hint = did_you_mean(key, defaults) or f" (known: {', '.join(sorted(defaults)) or 'none'})"
-                    raise ConfigError(f"checks.{check_id}.thresholds: unknown threshold {shown(key)}{hint}", at)
-                problem = _threshold_problem(value, defaults[key])
-                if problem:
-                    raise ConfigError(f"checks.{check_id}.thresholds.{key}: {problem}", at)
+                    yield ConfigError(f"checks.{check_id}.thresholds: unknown threshold {shown(key)}{hint}", at)
+                elif problem := _threshold_problem(value, defaults[key]):
+                    yield ConfigError(f"checks.{check_id}.thresholds.{key}: {problem}", at)
+
+    def _categories(self, data: dict[str, Any]) -> Iterator[ConfigError]:
         for category in data.get("categories") or {}:
             if category not in self.categories:
-                raise ConfigError(f"categories: unknown category {shown(category)}{did_you_mean(category, self.categories)}"
+                yield ConfigError(f"categories: unknown category {shown(category)}{did_you_mean(category, self.categories)}"
                                   f" (known: {', '.join(sorted(self.categories))})", ("categories", category))
+
+    def _subjects(self, data: dict[str, Any]) -> Iterator[ConfigError]:
         for key in ("only", "skip"):
             for i, name in enumerate(data.get(key) or []):
-                self.subject(name, (key, i), key)
+                yield from _caught(self.subject, name, (key, i), key)
         for subject in data.get("assertions") or {}:
-            self.subject(subject, ("assertions", subject))
+            yield from _caught(self.subject, subject, ("assertions", subject))
         for i, entry in enumerate(data.get("mute") or []):
             if isinstance(entry.get("check"), str):
-                self.check(entry["check"], ("mute", i, "check"))
+                yield from _caught(self.check, entry["check"], ("mute", i, "check"))
 
     def selection(self, flag: str, names: Iterable[str]) -> None:
         for name in names:
             self.subject(name, (), flag)
+
+
+def _caught(function: Any, *args: Any) -> Iterator[ConfigError]:
+    """The ConfigError `function(*args)` raises, if any, as an item."""
+    try:
+        function(*args)
+    except ConfigError as exc:
+        yield exc
 
 
 def _threshold_problem(value: Any, default: Any) -> str | None:
@@ -589,7 +728,7 @@ def load(
     environ: dict[str, str] | None = None,
     known: Known | None = None,
 ) -> Config:
-    """The configuration: file (explicit, or ./perfcheck.yaml when present), then
+    """The configuration: file (explicit, or the one `find` finds), then
     environment variables, then flags. Check ids, categories and thresholds are checked
     against `known` (default: the registered checks)."""
     environ = os.environ if environ is None else environ
@@ -597,13 +736,17 @@ def load(
     data = copy.deepcopy(DEFAULTS)
     source = "defaults"
     lines: dict[tuple[Any, ...], int] = {}
-    file = Path(path) if path else Path("perfcheck.yaml")
-    if path or file.exists():
-        found, lines = read_file(file, known)
-        data = _merge(data, found)
+    errors: list[ConfigError] = []  # all reported at once, one line each
+    file = Path(path) if path else find()
+    if file is not None:
+        try:
+            found, lines = read_file(file, known)
+            data = _merge(data, found)
+        except ConfigError as exc:
+            errors.append(exc)
         source = str(file)
-    known.selection("--only", only or [])
-    known.selection("--skip", skip or [])
+    for flag, names in (("--only", only), ("--skip", skip)):
+        errors += [exc for name in names or [] for exc in _caught(known.subject, name, (), flag)]
     for name, var in ENV_TARGETS.items():
         if environ.get(var):
             data["targets"][name] = environ[var]
@@ -619,5 +762,7 @@ def load(
         _validate(data, SCHEMA)
         _validate_http(data["http"])
     for name, url in data["targets"].items():
-        validate_target_url(name, url)
+        errors += list(_caught(validate_target_url, name, url))
+    if errors:
+        raise ConfigError.many(errors)
     return Config(data, source, lines)

@@ -54,6 +54,7 @@ from perfcheck.model import Report
 from perfcheck.redact import redact_url, scrub
 from perfcheck.registry import load_checks
 from perfcheck.report import render as render_report
+from perfcheck.report.console import Display
 from perfcheck.runner import Progress, run_audit
 
 APP_ROLE, APP_DB = "music", "music"
@@ -319,14 +320,16 @@ def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
 class DemoOptions:
     fix: bool = False
     keep_running: bool = False
+    show_after: bool = False  # with fix: the whole report of the run after the indexes, too
+    display: Display | None = None  # stdout's width, colours and detail (report.console.detect)
     workload: dict[str, Any] = field(default_factory=lambda: dict(WORKLOAD))
 
 
 def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
         render: Callable[[Report], str] | None = None) -> int:
     """Run the demo; returns the exit code. Everything started is stopped before returning."""
-    color = out.isatty()
-    render = render or (lambda report: render_report(report, "terminal", color=color))
+    display = options.display or Display.plain(color=out.isatty())
+    render = render or (lambda report: render_report(report, "terminal", display=display))
     steps = Steps(err)
     folder = app_dir()
     check_app_modules()
@@ -359,7 +362,9 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
                     built = apply_indexes(stack, steps)
                     note["detail"] = f"{len(built)} index(es)"
                 after = measure(stack, workload, config_path, steps, options, seed=2)
-                out.write("\n" + comparison(before, after, built, color=color))
+                out.write("\n" + comparison(before, after, built, display=display))
+                if options.show_after:
+                    out.write("\nThe report after the indexes (perfcheck demo --fix --show-after):\n\n" + render(after.report))
                 out.flush()
 
             if options.keep_running:
@@ -432,10 +437,10 @@ def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
         time.sleep(0.5)
 
 
-def main(fix: bool = False, keep_running: bool = False) -> int:
+def main(fix: bool = False, keep_running: bool = False, show_after: bool = False, display: Display | None = None) -> int:
     """The CLI's entry: one-line errors, exit 2 for something to install."""
     try:
-        return run(DemoOptions(fix=fix, keep_running=keep_running))
+        return run(DemoOptions(fix=fix, keep_running=keep_running, show_after=show_after, display=display))
     except MissingServer as exc:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return 2

@@ -123,7 +123,7 @@ class Comparison:
 
 
 def _pct(before: float, after: float) -> str:
-    return f"{(after - before) / before * 100:+.0f} %" if before else "new"
+    return f"{(after - before) / before * 100:+.0f}%" if before else "new"  # "5%", as every figure in the report
 
 
 def _score(value: float | None) -> str:

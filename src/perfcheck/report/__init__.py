@@ -11,8 +11,11 @@ from perfcheck.model import Report
 from perfcheck.report.links import CHECKS_PAGE, DEFAULT_CONFIG_PATH, anchor, help_uri, repository_path  # noqa: F401  (the package's API)
 
 
-def render(report: Report, fmt: str, *, color: bool = False, width: int = 100, config_file: str | None = None) -> str:
-    return FORMATS[fmt](report, color=color, width=width, config_file=config_file)
+def render(report: Report, fmt: str, *, color: bool = False, width: int = 100, config_file: str | None = None,
+           display: object = None) -> str:
+    """`display` (report.console.Display): the terminal view's width, colours and detail,
+    when known; else `width` and `color`."""
+    return FORMATS[fmt](report, color=color, width=width, config_file=config_file, display=display)
 
 
 def _json(report: Report, **_: object) -> str:
@@ -21,10 +24,10 @@ def _json(report: Report, **_: object) -> str:
     return to_json(report)
 
 
-def _terminal(report: Report, color: bool = False, width: int = 100, **_: object) -> str:
+def _terminal(report: Report, color: bool = False, width: int = 100, display: object = None, **_: object) -> str:
     from perfcheck.report.terminal import to_text  # why: only the chosen format loads (rich alone is ~40 ms of start-up)
 
-    return to_text(report, color=color, width=width)
+    return to_text(report, color=color, width=width, display=display)  # type: ignore[arg-type]
 
 
 def _markdown(report: Report, **_: object) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Group
 from rich.text import Text
 
 from perfcheck.gate.baseline import Change, Comparison
 from perfcheck.model import Report
+from perfcheck.report.console import Display, hanging
 from perfcheck.report.text import md_text
 
 SECTIONS = (  # (attribute, heading, terminal style, mark)
@@ -46,17 +47,17 @@ def rich_block(comp: Comparison) -> Group:
             continue
         lines.append(Text(f"{heading} ({len(changes)})", "bold"))
         for change in changes[:MAX_LISTED]:
-            lines.append(Text.assemble(f"  {mark} ", (_line(change), style if attr != "regressions" else "red")))
+            lines.append(hanging(f"  {mark} ", Text(_line(change), style if attr != "regressions" else "red")))
         if len(changes) > MAX_LISTED:
             lines.append(Text(f"  … and {len(changes) - MAX_LISTED} more (see --format json)", "dim"))
     return Group(*lines)
 
 
-def to_text(comp: Comparison, *, color: bool = False, width: int = 100) -> str:
+def to_text(comp: Comparison, *, color: bool = False, width: int = 100, display: Display | None = None) -> str:
+    display = display or Display.plain(width, color)
     buffer = io.StringIO()
-    # soft_wrap: one change per line, whole, so a CI log can be searched for it
-    Console(file=buffer, force_terminal=color, no_color=not color, width=width, highlight=False).print(rich_block(comp), soft_wrap=True)
-    return buffer.getvalue()
+    display.console(buffer).print(rich_block(comp))  # wrapped at the width, each change under its mark
+    return display.finish(buffer.getvalue())
 
 
 def to_markdown(comp: Comparison, heading: str = "##") -> str:

@@ -48,23 +48,33 @@ def _histogram(name: str, data: dict[str, Any]) -> list:
     return lines
 
 
+def endpoint_label(name: str, data: dict[str, Any]) -> str:
+    """The endpoint's name, with its method and path beside a name the config gave it:
+    `home (GET /)`."""
+    method, path = data.get("method"), data.get("path")
+    if not method or not path or name == f"{method} {path}":
+        return name
+    return f"{name} ({method} {path})"
+
+
 def lines(result: CheckResult) -> list:
     """Renderables to print under the check; [] when its metrics carry no latency run."""
     metrics = result.metrics or {}
     endpoints, targets = metrics.get("endpoints"), metrics.get("targets_ms")
     if not isinstance(endpoints, dict) or not isinstance(targets, dict) or not endpoints:
         return []
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column("endpoint")
+    # One line per endpoint: the figures never wrap; a long endpoint name wraps at its spaces.
+    table = Table(box=None, padding=(0, 1), collapse_padding=True, pad_edge=False, show_edge=False, header_style="bold")
+    table.add_column("endpoint", overflow="fold", min_width=8)
     for key in PERCENTILES:
-        table.add_column(f"{key[:3].upper()} <{targets.get(key, 0):g}", justify="right")
-    table.add_column("max", justify="right")
-    table.add_column("requests", justify="right")
+        table.add_column(f"{key[:3].upper()} <{targets.get(key, 0):g}", justify="right", no_wrap=True)
+    table.add_column("max", justify="right", no_wrap=True)
+    table.add_column("requests", justify="right", no_wrap=True)
     ranked = sorted(endpoints.items(), key=lambda kv: (kv[1].get("score") if kv[1].get("score") is not None else 1.0))
     for name, data in ranked[:MAX_ROWS]:
         failed = sum(data.get(k) or 0 for k in ("errors", "timeouts", "unfinished"))
         count = f"{data.get('count', 0)}" + (f" ({failed} failed)" if failed else "")
-        table.add_row(name, *[Text(_ms(data.get(k)), _style(data.get(k), targets.get(k))) for k in PERCENTILES],
+        table.add_row(endpoint_label(name, data), *[Text(_ms(data.get(k)), _style(data.get(k), targets.get(k))) for k in PERCENTILES],
                       _ms(data.get("max_ms")), Text(count, "red" if failed else ""))
     out: list = [Padding(table, (0, 0, 0, 2))]
     if len(ranked) > MAX_ROWS:

@@ -14,6 +14,7 @@ from perfcheck.config import ConfigError
 from perfcheck.files import check_writable, write_atomic
 from perfcheck.model import Report
 from perfcheck.report import EXTENSIONS, render, repository_path
+from perfcheck.report.console import Display
 from perfcheck.report.github import to_github
 
 BASENAME = "perfcheck-report"
@@ -43,12 +44,16 @@ def plan(formats: list[str], output: Path | None, output_dir: Path | None) -> li
     return [Destination(formats[0], output)]
 
 
-def write(report: Report, destinations: list[Destination], *, color: bool, config_file: str | None = None) -> list[Path]:
+def write(report: Report, destinations: list[Destination], *, color: bool = False, config_file: str | None = None,
+          display: Display | None = None) -> list[Path]:
     """Render each format; return the files written (stdout gets the one without a path).
-    `config_file`: the perfcheck.yaml read, which SARIF and GitLab findings point at."""
+    `config_file`: the perfcheck.yaml read, which SARIF and GitLab findings point at.
+    `display`: stdout's width, colours and detail; a file gets plain text at 100 columns."""
     written = []
     for dest in destinations:
-        text = render(report, dest.fmt, color=color and dest.path is None, config_file=repository_path(config_file))
+        shown = display if dest.path is None and display else Display.plain(color=color and dest.path is None,
+                                                                             detail=display.detail if display else "normal")
+        text = render(report, dest.fmt, display=shown, config_file=repository_path(config_file))
         if dest.path is None:
             sys.stdout.write(text)
         else:

@@ -11,6 +11,7 @@ from perfcheck.checks.support.http import (
     kib,
     label,
     media_type,
+    names,
     share_score,
 )
 from perfcheck.model import Finding, Fix
@@ -21,6 +22,7 @@ from perfcheck.registry import Outcome, check
 def compression(facts, t):
     min_bytes = int(t["min_bytes"])
     findings, judged, good = [], 0, 0.0
+    right: list[str] = []  # the responses compressed (or not) as they should be, to name them
     for e in [*facts["http.html"], *facts["http.endpoints"]]:
         if not answered_2xx(e):
             continue
@@ -34,6 +36,7 @@ def compression(facts, t):
                                         {"content_type": mt, "content_encoding": e["content_encoding"]}))
             else:
                 good += 1
+                right.append(label(e))
             continue
         size = body_size(e)
         if not is_compressible(e) or size < min_bytes:
@@ -46,6 +49,7 @@ def compression(facts, t):
                                     {"bytes": size, "content_type": mt, "min_bytes": min_bytes}))
             continue
         vary = header(e, "vary").lower()
+        right.append(label(e))
         if "accept-encoding" not in vary and "*" not in vary:
             good += 0.8
             findings.append(Finding("warn", label(e), "compressed without Vary: Accept-Encoding: a shared cache may "
@@ -58,5 +62,10 @@ def compression(facts, t):
         return Outcome.skip(f"no text response over {min_bytes} bytes and no media endpoint to judge "
                             "(name API endpoints under http.endpoints)")
     bad = sum(1 for f in findings if f.severity == "fail")
-    summary = f"{judged - bad}/{judged} responses compressed as they should be" if bad else f"all {judged} responses compressed as they should be"
+    if not bad:
+        summary = f"all {judged} responses compressed as they should be"
+    elif right:
+        summary = f"{judged - bad}/{judged} responses compressed as they should be ({names(right)}); the others below"
+    else:
+        summary = f"none of the {judged} responses compressed as they should be"
     return Outcome.scored(share_score(good, judged), summary, metrics={"judged": judged, "wrong": bad}, findings=findings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from perfcheck.checks.support.http import answered_2xx, failed, header, is_html, is_json, label, media_type
+from perfcheck.checks.support.http import answered_2xx, failed, header, is_html, is_json, label, media_type, names
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
 
@@ -119,5 +119,7 @@ def pagination(facts, t):
     for why in unjudged:
         findings.append(Finding("warn", why.split(" answered")[0].split(":")[0], why))
     good = scores.count(1.0)
-    return Outcome.scored(sum(scores) / len(scores), f"{good}/{len(scores)} list endpoints page by cursor",
+    cursor = [label(e) for e, score in zip(lists, scores) if score == 1.0]
+    which = f" ({names(cursor)})" if cursor and good < len(scores) else ""
+    return Outcome.scored(sum(scores) / len(scores), f"{good}/{len(scores)} list endpoints page by cursor{which}",
                           metrics={"lists": len(scores), "cursor": good}, findings=findings)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfcheck.checks.support.http import header, label, share_score
+from perfcheck.checks.support.http import header, label, names, share_score
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
 
@@ -33,7 +33,8 @@ def rate_limit(facts, t):
     metrics: dict[str, Any] = {"endpoints": len(api), "with_headers": len(with_headers), "burst": burst.get("enabled", False)}
     if not burst.get("enabled"):
         score = header_part if with_headers else 0.2
-        summary = (f"rate-limit headers on {len(with_headers)}/{len(api)} endpoints; burst not probed "
+        which = f" ({names([label(e) for e in with_headers])})" if with_headers and len(with_headers) < len(api) else ""
+        summary = (f"rate-limit headers on {len(with_headers)}/{len(api)} endpoints{which}; burst not probed "
                    "(opt in: http.rate_limit_burst.requests)")
         return Outcome.scored(score, summary, metrics=metrics, findings=findings)
     limited = burst.get("limited")

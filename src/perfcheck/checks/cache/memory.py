@@ -86,7 +86,9 @@ def _headroom(used: int, rss: int, maxmemory: int, policy: str, system: int, t: 
     if system:
         headroom = 1 - max(rss, used) / system
         metrics["headroom"] = headroom
-        headroom_text = f"no maxmemory; {headroom:.0%} of the host's {format_bytes(system)} free of Redis"
+        taken = 1 - headroom
+        share = "under 1%" if taken < 0.01 else f"{taken:.0%}"
+        headroom_text = f"no maxmemory; Redis takes {format_bytes(max(rss, used))} of the host's {format_bytes(system)} ({share})"
         if headroom < t["min_headroom"]:
             scores.append(0.1)
             findings.append(Finding("fail", "total_system_memory",

@@ -21,6 +21,15 @@ SHOWN_STATEMENTS = 3
 SLOW_MS = 20  # the checklist's budget for a database query
 
 
+def _cost_change(before: float, after: float) -> str:
+    """How far the cost falls: "−86%", or "219× lower" where the percentage would round
+    to "−100%" (as if the cost had vanished)."""
+    if after <= 0:
+        return "to nothing"
+    if 1 - after / before >= 0.995:
+        return f"{before / after:,.0f}× lower"
+    return f"−{1 - after / before:.0%}"
+
 def _ms(value: float) -> str:
     return f"{value / 1000:.1f} s" if value >= 10000 else f"{value:.1f} ms" if value < 100 else f"{value:.0f} ms"
 
@@ -52,7 +61,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
         after = sum(s["cost_after"] for s in statements)
         saved_ms = sum(s["total_ms"] * (_saving(s) or 0) for s in statements)
         head = (f"this index cuts the planner cost of {len(statements)} statement(s) "
-                f"from {before:.1f} to {after:.1f} (−{1 - after / before:.0%}, verified with HypoPG)")
+                f"from {before:.1f} to {after:.1f} ({_cost_change(before, after)}, verified with HypoPG)")
     else:
         after, saved_ms = None, None
         head = (f"UNVERIFIED (HypoPG is not installed in this database; estimated from column statistics): "

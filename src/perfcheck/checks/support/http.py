@@ -124,6 +124,14 @@ def kib(n: int | None) -> str:
     return f"{n} B" if n < 1000 else f"{n / 1000:.1f} kB"
 
 
+def names(items: list[str], limit: int = 3) -> str:
+    """"a, b and c" or "a, b, c and 4 more": which ones, named in a summary."""
+    shown = list(dict.fromkeys(items))
+    if len(shown) > limit:
+        return f"{', '.join(shown[:limit])} and {len(shown) - limit} more"
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
 def label(exchange: dict[str, Any]) -> str:
     """How a finding names the request: 'GET /api/items'."""
     return exchange.get("name") or f"{exchange.get('method', 'GET')} {exchange.get('path', '/')}"

@@ -250,7 +250,7 @@ class HttpCollector(Collector):
         # One TLS context for every client of the run (building one reads the CA bundle: ~0.1 s).
         self.tls = httpx.create_ssl_context(verify=self.verify)
         self.timeout = httpx.Timeout(float(options.get("timeout_s", 10)), connect=float(options.get("connect_timeout_s", 5)))
-        self.endpoints = [self._endpoint(ep) for ep in options.get("endpoints") or []]
+        self.endpoints = self._unique([self._endpoint(ep) for ep in options.get("endpoints") or []])
         # Header values (tokens) of configured endpoints are secrets too.
         self.secrets = list(secrets) + [v for ep in self.endpoints for v in ep["headers"].values() if len(v) >= 8]
         self.base: dict[str, Any] = {}
@@ -273,6 +273,24 @@ class HttpCollector(Collector):
             "body": ep.get("body"),
             "status": int(ep.get("status", 200)),
         }
+
+    def _unique(self, endpoints: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One endpoint per method and URL, whatever names the config gives it (the first
+        name is kept): the same request is sent, judged and reported once."""
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for ep in endpoints:
+            key = (ep["method"], _path_of(self.url_for(ep["path"])))
+            if key not in seen:
+                seen.add(key)
+                out.append(ep)
+        return out
+
+    def _configured(self, method: str, url: str, *kinds: str) -> dict[str, Any] | None:
+        """The configured endpoint (of these kinds) that sends this method to this URL."""
+        path = _path_of(url)
+        return next((ep for ep in self._of_kind(*kinds) if ep["method"] == method
+                     and _path_of(self.url_for(ep["path"])) == path), None)
 
     def _new_client(self, **kw: Any) -> httpx.Client:
         client = httpx.Client(http2=True, verify=self.tls, timeout=self.timeout, max_redirects=5,
@@ -448,7 +466,8 @@ class HttpCollector(Collector):
         """HTML pages (the base page when it is HTML, and kind: html endpoints), each with
         a conditional re-request using its ETag or Last-Modified."""
         pages = []
-        if "html" in media_type(self.base.get("content_type", "")) and self.base.get("status") == 200:
+        if ("html" in media_type(self.base.get("content_type", "")) and self.base.get("status") == 200
+                and not self._configured("GET", self.url, "html")):  # else sent and reported once, by its name
             pages.append(self.base)
         for ep in self._of_kind("html"):
             pages.append(self._send_endpoint(ep))
