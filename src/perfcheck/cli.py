@@ -462,6 +462,8 @@ def _unknown_command(exc: Exception) -> str | None:
         return None
     name = getattr(exc, "command_name", None) or (message.split("'")[1] if "'" in message else "?")
     known = ctx.command.list_commands(ctx) if hasattr(ctx.command, "list_commands") else []
+    from perfcheck import config as config_mod  # start-up time (yaml): only a mistyped command needs it
+
     return f"unknown command {name!r}{config_mod.did_you_mean(name, known)}"
 
 
