@@ -498,14 +498,14 @@ def _pool_facts(sessions=(), max_connections=100, connect_ms=2.0, url_port=5432,
     return {
         "postgres.settings": {"max_connections": setting(max_connections), "superuser_reserved_connections": setting(3)},
         "postgres.activity": list(sessions) + [_session(backend="autovacuum launcher", app="")],
-        "postgres.connection": {"url_port": url_port, "server_port": server_port, "url_params": params or {}},
+        "postgres.connection": {"url_port": url_port, "server_port": server_port, "url_params": {"connection_limit": "10"} if params is None else params},
         "postgres.connect_latency": {"connect_ms": connect_ms, "round_trip_ms": 0.1},
         "postgres.database_stats": stats or {},
     }
 
 
 def test_pool_with_headroom_passes():
-    out = judge(pool, _pool_facts([_session(), _session("active"), _session(None)]))
+    out = judge(pool, _pool_facts([_session(), _session("active"), _session(None)], params={"connection_limit": "10"}))
     assert out.status is Status.PASS and out.metrics["connections"] == 3
     assert out.metrics["states"] == {"idle": 1, "active": 1, "hidden": 1}
     assert out.metrics["pooler"] is None
@@ -522,7 +522,7 @@ def test_pool_small_max_connections_and_oversized_url_pool():
     out = judge(pool, _pool_facts(max_connections=40, params={"pool_size": "200", "sslmode": "require"}))
     found = by_object(out)
     assert "ALTER SYSTEM SET max_connections = 100" in found["max_connections"].fix.text
-    assert found["url:pool_size"].evidence == {"pool_size": 200, "usable": 37}
+    assert found["url:pool_size"].evidence == {"pool_size": 200, "usable": 37, "reaches_server": True}
     assert out.metrics["url_pool_params"] == {"pool_size": "200"}
     assert out.status is Status.WARN
 
@@ -533,14 +533,31 @@ def test_pool_detects_a_pooler_and_judges_its_connect_time():
     by_name = judge(pool, _pool_facts([_session(app="pgbouncer")], connect_ms=1))
     assert "pgbouncer" in by_name.metrics["pooler"] and by_name.status is Status.PASS
     assert judge(pool, _pool_facts(params={"pgbouncer": "true"})).metrics["pooler"] == "pgbouncer=true in the URL"
-    direct = judge(pool, _pool_facts(connect_ms=12))
-    assert by_object(direct)["pooler"].severity == "info" and direct.status is Status.PASS
+
+
+def test_pool_never_passes_past_its_connect_target_nor_without_any_pool():
+    # Issue 12: "connect 67.0 ms" against 5 ms, or "no pooler detected", passed.
+    slow = judge(pool, _pool_facts(connect_ms=67, params={"connection_limit": "10"}))
+    assert slow.status is Status.WARN and "67.0 ms (target 5 ms)" in by_object(slow)["pooler"].message
+    assert "over the 5 ms target" in slow.summary
+    bare = judge(pool, _pool_facts(connect_ms=1, params={}))
+    assert bare.status is Status.WARN and "no pooler detected" in by_object(bare)["pooler"].message
+    # Long sessions on a busy server show the clients keep their connections: pooled.
+    kept = judge(pool, _pool_facts(connect_ms=1, params={}, stats={"sessions": 5_000, "session_time": 5_000 * 60_000.0}))
+    assert kept.status is Status.PASS
+    probed = {"pooler": "PgBouncer", "mode": "transaction", "evidence": ["console"]}
+    behind = judge(pool, {**_pool_facts(connect_ms=1, params={"connection_limit": "500"}), "postgres.pooler": probed})
+    assert behind.status is Status.PASS and behind.metrics["pool_mode"] == "transaction"
+    assert by_object(behind)["url:connection_limit"].evidence["reaches_server"] is False
+    forever = judge(pool, _pool_facts(params={"connection_limit": "10", "pool_timeout": "0"}))
+    assert by_object(forever)["url:pool_timeout"].severity == "warn"
 
 
 def test_pool_short_sessions_mean_no_pool():
     out = judge(pool, _pool_facts(stats={"sessions": 50_000, "session_time": 50_000 * 40.0}))
     assert by_object(out)["sessions"].evidence["avg_session_ms"] == 40 and out.status is Status.WARN
-    assert judge(pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0})).status is Status.PASS
+    assert judge(pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0},
+                                   params={"connection_limit": "10"})).status is Status.PASS
 
 
 # --- db.timeouts ------------------------------------------------------------------------------

@@ -328,6 +328,9 @@ def validate_target_url(name: str, url: str) -> None:
     from urllib.parse import urlsplit
 
     shown = redact.redact_url(url)
+    if name == "db":
+        _validate_db_target(url)
+        return
     try:
         parts = urlsplit(url)
         parts.port  # raises on a non-numeric port
@@ -344,6 +347,16 @@ def validate_target_url(name: str, url: str) -> None:
         db = parse_qs(parts.query).get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "")
         if db and not db.isdigit():
             raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
+
+
+def _validate_db_target(text: str) -> None:
+    """Anything libpq takes, and the ORM forms perfcheck sets parts of aside (see pg.dsn)."""
+    from perfcheck.pg import dsn  # why: psycopg loads only when a database is audited (CLI start-up)
+
+    try:
+        dsn.parse(text, os.environ)
+    except dsn.DsnError as exc:
+        raise ConfigError(f"--db: {exc}") from None
 
 
 # --- reading the file -------------------------------------------------------------------------

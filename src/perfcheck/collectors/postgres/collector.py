@@ -9,6 +9,7 @@ workload it judges.
 
 from __future__ import annotations
 
+import os
 import time
 from functools import cache
 from importlib import resources
@@ -18,6 +19,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from perfcheck.pg import dsn, pooler
 from perfcheck.redact import scrub
 from perfcheck.pg.names import tagged
 from perfcheck.collectors import Collector, FactUnavailable, TargetError
@@ -51,8 +53,11 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
     """A session set up for perfcheck; raises TargetError with a one-line, secret-free message."""
     timeout = max(1, int(round(options.get("connect_timeout_s", 5))))
     try:
-        conn = psycopg.connect(url, connect_timeout=timeout, application_name=application_name,
-                               autocommit=autocommit, row_factory=dict_row)
+        target = dsn.parse(url, os.environ).conninfo
+    except dsn.DsnError as exc:
+        raise TargetError(f"postgres: {exc}") from None
+    try:
+        conn = open_session(target, timeout, application_name, autocommit)
     except psycopg.Error as exc:
         raise TargetError(describe_connect_error(url, exc)) from None
     try:
@@ -68,6 +73,12 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
         conn.close()
         raise TargetError(f"postgres: cannot set up a read-only session: {one_line(exc)}") from None
     return conn
+
+
+def open_session(conninfo: str, timeout: int, application_name: str, autocommit: bool) -> psycopg.Connection:
+    """A connection (without `options` when a pooler refuses it: see pg.pooler.connect)."""
+    return pooler.connect(conninfo, timeout, application_name=application_name, autocommit=autocommit,
+                          row_factory=dict_row)
 
 
 def describe_connect_error(url: str, exc: psycopg.Error) -> str:
@@ -105,6 +116,7 @@ class PostgresCollector(Collector):
         "postgres.connect_latency": "_connect_latency",
         "postgres.index_advice": "_index_advice",
         "postgres.connection": "_connection",
+        "postgres.pooler": "_pooler",
         "postgres.database_stats": "_database_stats",
     }
 
@@ -198,19 +210,21 @@ class PostgresCollector(Collector):
         return self.query("columns", self._schemas)
 
     def _connection(self) -> dict[str, Any]:
-        """The URL's port and pool parameters against the port the server itself listens on
-        (they differ behind a pooler); secret parameters stay masked."""
-        from urllib.parse import parse_qsl, urlsplit
+        """The URL's port and parameters against the port the server itself listens on
+        (they differ behind a pooler); secret parameters stay masked. `set_aside`: what the
+        application's driver reads but libpq does not (Prisma's connection_limit…);
+        `session_settings`: settings the application's sessions ask for at start-up."""
+        parsed = dsn.parse(self.url, os.environ)
+        return {"url_port": parsed.port(os.environ), "url_host": parsed.host or os.environ.get("PGHOST"),
+                "url_params": parsed.visible_params(), "set_aside": sorted(parsed.set_aside),
+                "session_settings": dsn.session_settings(parsed), "url_note": parsed.note(),
+                **self.query("connection")[0]}
 
-        from perfcheck.redact import redact_url
-
-        parts = urlsplit(redact_url(self.url))
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
-        try:
-            url_port = parts.port or 5432
-        except ValueError:
-            url_port = None
-        return {"url_port": url_port, "url_host": parts.hostname, "url_params": params, **self.query("connection")[0]}
+    def _pooler(self) -> dict[str, Any]:
+        """Which pooler stands in front and in which mode (see perfcheck.pg.pooler)."""
+        connection = self.fact("postgres.connection")
+        return pooler.probe(dsn.parse(self.url, os.environ).conninfo, connection.get("url_port"),
+                            connection.get("server_port"), max(1, int(self.options.get("connect_timeout_s", 5))))
 
     def _database_stats(self) -> dict[str, Any]:
         rows = self.query("database_stats")
@@ -233,7 +247,7 @@ class PostgresCollector(Collector):
         for _ in range(3):
             start = time.perf_counter()
             try:
-                psycopg.connect(self.url, connect_timeout=5, application_name="perfcheck").close()
+                open_session(dsn.parse(self.url, os.environ).conninfo, 5, "perfcheck", True).close()
             except psycopg.Error as exc:
                 raise FactUnavailable(scrub(one_line(exc), self.secrets), Status.ERROR) from None
             connects.append((time.perf_counter() - start) * 1000)
