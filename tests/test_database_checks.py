@@ -287,7 +287,9 @@ def test_two_constraint_indexes_get_no_drop_fix():
     index("b", "t", [2], collations=[950]),
     index("b", "t", [2], predicate="(deleted_at IS NULL)"),
     index("b", "t", [2], expressions="lower(email)"),
-    index("b", "t", [2], method="hash"),
+    index("b", "t", [2], method="hash", collations=[950]),
+    index("b", "t", [3], method="hash"),
+    index("b", "t", [2], method="hash", predicate="(b IS NOT NULL)"),
     index("b", "t", [2], valid=False),
     index("b", "u", [2]),
 ])
@@ -787,3 +789,23 @@ def test_a_hidden_statement_never_becomes_a_finding_named_by_its_placeholder():
     from perfcheck.checks.support.pg import statement_object
 
     assert statement_object(hidden_stmt()) == "a statement of role other (text hidden)"
+
+
+def test_fk_served_by_a_partial_not_null_index_only_on_its_own_columns():
+    from_pg = '(("Author" IS NOT NULL) AND (b IS NOT NULL))'
+    facts = lambda predicate: {"postgres.foreign_keys": [fk("t", ["Author", "b"], [2, 3], "u")],  # noqa: E731
+                               "postgres.indexes": [index("i", "t", [2, 3], predicate=predicate)]}
+    assert judge(fk_indexes, facts(from_pg)).status is Status.PASS
+    assert judge(fk_indexes, facts('("Author" IS NOT NULL)')).status is Status.PASS
+    for useless in ("(c IS NOT NULL)", "(deleted_at IS NULL)", "((b IS NOT NULL) OR (c IS NOT NULL))", "(b > 0)"):
+        assert judge(fk_indexes, facts(useless)).status is not Status.PASS, useless
+
+
+def test_duplicate_partition_parts_are_left_to_their_parents_and_parents_drop_plainly():
+    parents = [index("p1", "t", [2], table_kind="p"), index("p2", "t", [2], table_kind="p")]
+    parts = [index("c1", "t_1", [2], partition=True), index("c2", "t_1", [2], partition=True)]
+    found = by_object(judge(duplicate_indexes, {"postgres.indexes": parents + parts}))
+    assert list(found) == ["public.p2"] and found["public.p2"].fix.text == "DROP INDEX IF EXISTS public.p2;"
+    # A local index on a partition that duplicates the partition's part of a parent index goes.
+    local = index("local", "t_1", [2])
+    assert list(by_object(judge(duplicate_indexes, {"postgres.indexes": parts[:1] + [local]}))) == ["public.local"]
