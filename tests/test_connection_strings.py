@@ -5,7 +5,7 @@ refused, the pooler and its mode named, apply-indexes refused through a transact
 
 from __future__ import annotations
 
-import json
+import psycopg
 
 import pytest
 
@@ -115,3 +115,17 @@ def test_apply_indexes_through_a_transaction_pooler_refuses_with_the_direct_url(
     direct = f"postgresql://{database.server.user}@127.0.0.1:{database.server.port}/{database.name}"
     assert "transaction mode" in run.err and f"--db '{direct}'" in run.err, run.err
     assert len([line for line in run.err.splitlines() if line.strip()]) == 1
+
+
+def test_an_audit_through_pgbouncer_leaves_its_server_connections_as_it_found_them(database, pgbouncer):
+    database.execute("CREATE TABLE t (x int)")
+    url = pgbouncer.url_for(database.name)
+    run = audit(url, "database")
+    assert run.code in (0, 1), run.err
+    # The application's next transactions reuse the pooler's server connections that served
+    # the audit: they must not have become read-only or got perfcheck's short timeouts.
+    for _ in range(3):
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
+            assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
+            conn.execute("INSERT INTO t VALUES (1)")

@@ -836,8 +836,9 @@ def test_select_star_judged_by_the_bytes_it_fetches():
     # TOASTed bodies count at their out-of-line size, not pg_stats' pointer width.
     toasted = judge(select_star, facts(_measured("public", "docs", [4, 18], ["integer", "text"], toast_bytes=4_000_000)))
     assert by_object(toasted)["public.docs"].evidence["toast_bytes_per_row"] == 4000
-    # Twelve narrow integer columns: a small row, fine (it used to fail on the column count).
-    narrow = judge(select_star, facts(_measured("public", "docs", [4] * 12)))
+    # Few narrow columns: a small row, fine.
+    narrow = judge(select_star, facts(_measured("public", "docs", [4, 8, 30], ["integer", "integer", "text"])))
     assert narrow.status is Status.PASS and "512 bytes+ wide" in narrow.summary
-    # No statistics yet: the column count decides, as before.
-    assert judge(select_star, facts(columns("public", "docs", 12))).status is not Status.PASS
+    # Many columns: as before, whatever their bytes (or without statistics).
+    assert judge(select_star, facts(_measured("public", "docs", [4] * 12))).status is Status.FAIL
+    assert judge(select_star, facts(columns("public", "docs", 12))).status is Status.FAIL

@@ -39,12 +39,11 @@ def row_bytes(columns: list[Row]) -> tuple[int | None, int]:
 
 
 def _too_much(columns: list[Row], t) -> tuple[bool, int | None, int]:
-    """Whether SELECT * on this table fetches too much: min_row_bytes or more a row, or,
-    without statistics to tell the bytes, min_columns or more columns."""
+    """Whether SELECT * on this table fetches too much: min_columns or more columns (wider
+    than the code needs, no index-only scan), or min_row_bytes or more a row however few
+    its columns (a few wide text or TOASTed columns)."""
     fetched, toast = row_bytes(columns)
-    if fetched is None:
-        return len(columns) >= t["min_columns"], None, 0
-    return fetched >= t["min_row_bytes"], fetched, toast
+    return len(columns) >= t["min_columns"] or (fetched or 0) >= t["min_row_bytes"], fetched, toast
 
 
 def _select_star(facts, t) -> Outcome:
@@ -66,8 +65,9 @@ def _select_star(facts, t) -> Outcome:
         findings.append(_finding(key, tables[key], rows, sizes[key], t))
     metrics = {"tables": len(findings), "calls": sum(f.evidence["calls"] for f in findings)}
     if not findings:
-        return Outcome.passed(f"no statement called {t['min_calls']}+ times selects * from a table whose rows are "
-                              f"{format_bytes(t['min_row_bytes'])}+ wide", metrics=metrics)
+        return Outcome.passed(f"no statement called {t['min_calls']}+ times selects * from a table of "
+                              f"{t['min_columns']}+ columns or whose rows are {format_bytes(t['min_row_bytes'])}+ wide",
+                              metrics=metrics)
     return Outcome.scored(penalty(findings), f"SELECT * on {len(findings)} wide tables", metrics=metrics, findings=findings)
 
 
@@ -77,13 +77,10 @@ def _finding(key: tuple[str, str], columns: list[Row], rows: list[Row], size: tu
     name = qualified(*key)
     worst = max(rows, key=lambda r: r["calls"])
     fetched, toast = size
-    if fetched is None:
-        what = f"{len(columns)} columns, {len(wide)} of variable width, not ANALYZEd: its bytes are unknown"
-        severity = "fail"
-    else:
-        what = f"~{format_bytes(fetched)} a row" + (f", {format_bytes(toast)} of it out of line (TOAST)" if toast else "")
-        what += f", {len(columns)} columns"
-        severity = "fail" if fetched >= 4 * t["min_row_bytes"] else "warn"
+    what = f"{len(columns)} columns, {len(wide)} of variable width"
+    if fetched is not None:
+        what += f", ~{format_bytes(fetched)} a row" + (f", {format_bytes(toast)} of it out of line (TOAST)" if toast else "")
+    severity = "fail" if len(columns) >= t["min_columns"] or (fetched or 0) >= 4 * t["min_row_bytes"] else "warn"
     return Finding(
         severity, name,
         f"SELECT * on {name} ({what}) in {len(rows)} statements, {calls:,} calls, e.g. {short_sql(worst['query'], 100)}: "

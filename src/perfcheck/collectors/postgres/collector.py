@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from perfcheck.pg import dsn, pooler
@@ -57,10 +58,15 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
     except dsn.DsnError as exc:
         raise TargetError(f"postgres: {exc}") from None
     try:
-        conn = open_session(target, timeout, application_name, autocommit)
+        conn = open_session(target, timeout, application_name, autocommit, marked=True)
     except psycopg.Error as exc:
         raise TargetError(describe_connect_error(url, exc)) from None
     try:
+        if read_only and not _direct(conn):
+            # Behind a pooler (the start-up options did not reach the server): a session SET
+            # would stay on the pooler's server connection and reach the application's next
+            # transactions (read-only ones!). perfcheck only reads there; the server's timeouts apply.
+            return conn
         # jit off: JIT compiles big catalog queries for longer than they run (6,000 indexes: 0.5 s → 0.2 s).
         conn.execute(tagged("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
                             "set_config('jit', 'off', false)"),
@@ -75,10 +81,27 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
     return conn
 
 
-def open_session(conninfo: str, timeout: int, application_name: str, autocommit: bool) -> psycopg.Connection:
-    """A connection (without `options` when a pooler refuses it: see pg.pooler.connect)."""
+# Passed in the start-up options: a session that sees it reached the server directly.
+_DIRECT_MARK = "-c perfcheck.direct=on"
+
+
+def open_session(conninfo: str, timeout: int, application_name: str, autocommit: bool,
+                 marked: bool = False) -> psycopg.Connection:
+    """A connection (without `options` when a pooler refuses it: see pg.pooler.connect);
+    `marked`: with perfcheck's mark added to the start-up options (see `_direct`)."""
+    extra: dict[str, Any] = {}
+    if marked:
+        own = conninfo_to_dict(conninfo).get("options") or ""
+        extra["options"] = f"{own} {_DIRECT_MARK}".strip()
     return pooler.connect(conninfo, timeout, application_name=application_name, autocommit=autocommit,
-                          row_factory=dict_row)
+                          row_factory=dict_row, **extra)
+
+
+def _direct(conn: psycopg.Connection) -> bool:
+    """Whether the start-up options reached the server: not through PgBouncer (it refuses
+    or ignores them), nor any pooler that starts server sessions on its own."""
+    row = conn.execute(tagged("SELECT current_setting('perfcheck.direct', true) AS direct")).fetchone()
+    return bool(row) and row["direct"] == "on"
 
 
 def describe_connect_error(url: str, exc: psycopg.Error) -> str:
