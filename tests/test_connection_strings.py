@@ -10,6 +10,7 @@ import psycopg
 import pytest
 
 from helpers import check, perfcheck
+from perfcheck.pg import dsn, pooler
 
 PRISMA = ("sslmode=disable&connection_limit=10&pool_timeout=20&statement_timeout=30000"
           "&idle_in_transaction_session_timeout=60000&schema=public")
@@ -129,3 +130,30 @@ def test_an_audit_through_pgbouncer_leaves_its_server_connections_as_it_found_th
             assert conn.execute("SHOW default_transaction_read_only").fetchone()[0] == "off"
             assert conn.execute("SHOW statement_timeout").fetchone()[0] == "0"
             conn.execute("INSERT INTO t VALUES (1)")
+
+
+def test_hosted_pooler_host_names_and_their_direct_hosts():
+    unreachable = "host=127.0.0.1 port=1"  # nothing answers: the host name alone tells
+    neon = pooler.probe(unreachable, 5432, None, 1, host="ep-cool-1234-pooler.us-east-2.aws.neon.tech")
+    assert neon["pooler"] == "a hosted pooler" and "names a pooler" in neon["evidence"][0]
+    assert pooler.direct_host("ep-cool-1234-pooler.us-east-2.aws.neon.tech") == "ep-cool-1234.us-east-2.aws.neon.tech"
+    assert pooler.probe(unreachable, 5432, None, 1, host="aws-0-eu-central-1.pooler.supabase.com")["pooler"]
+    plain = pooler.probe(unreachable, 6432, None, 1, host="db.example.com")
+    assert plain["pooler"] is None and "a hint only" in plain["evidence"][0]
+    assert pooler.direct_url("postgresql://app:***@h:6432/shop?sslmode=require", "10.0.0.5", 5432) == \
+        "postgresql://app:***@10.0.0.5:5432/shop?sslmode=require"
+    assert pooler.direct_url("host=h port=6432 dbname=shop", "10.0.0.5", 5432) == "host=10.0.0.5 port=5432 dbname=shop"
+
+
+def test_dsn_forms_parse_without_a_server():
+    parsed = dsn.parse("postgres+psycopg://app:pw@db:6543/shop?sslmode=require&pgbouncer=true&connection_limit=1"
+                       "&options=-c%20search_path%3Dapp", {})
+    assert parsed.params["sslmode"] == "require" and parsed.params["port"] == "6543"
+    assert parsed.set_aside == {"pgbouncer": "true", "connection_limit": "1"}
+    assert dsn.session_settings(parsed) == {"search_path": "app"}
+    assert "pw" not in parsed.shown and "pw" not in (parsed.note() or "") and "pw" not in str(parsed.visible_params())
+    with pytest.raises(dsn.DsnError, match="port must be a number"):
+        dsn.parse("postgresql://db:99999/shop", {})
+    with pytest.raises(dsn.DsnError, match="must start with postgresql://"):
+        dsn.parse("mysql://db/shop", {})
+    assert dsn.parse("dbname=shop", {"PGSERVICE": "prod"}).params == {"dbname": "shop"}

@@ -84,12 +84,16 @@ def _refuse_transaction_pooler(url: str, shown: str, config: Config) -> None:
         conninfo = dsn.parse(url, os.environ).conninfo
         addr, port = pooler.where_it_lands(conninfo, timeout)
         parsed = dsn.parse(url, os.environ)
-        found = pooler.probe(conninfo, parsed.port(os.environ), port, timeout)
+        found = pooler.probe(conninfo, parsed.port(os.environ), port, timeout, host=parsed.host)
     except (dsn.DsnError, psycopg.Error):
         return  # the advisor's own connection reports what is wrong, in one line
-    if found.get("mode") not in ("transaction", "statement"):
+    hosted = pooler.direct_host(parsed.host)
+    if hosted:  # behind a hosted pooler the server's own address is internal: the provider's direct host
+        addr, port = hosted, parsed.port(os.environ)
+    if found.get("mode") not in ("transaction", "statement") and not hosted:
         return
-    raise UsageError(scrub(f"{shown} goes through {found['pooler']} in {found['mode']} mode, which hands each transaction "
+    mode = f" in {found['mode']} mode" if found.get("mode") else ""
+    raise UsageError(scrub(f"{shown} goes through {found['pooler']}{mode}, which hands each transaction "
                            f"to any server session; apply-indexes needs one session: pass the direct URL, "
                            f"--db '{pooler.direct_url(shown, addr, port)}' (hosted: the provider's direct, "
                            f"non-pooled host or port)", config.secrets))

@@ -12,6 +12,7 @@ in which mode. Told from the server's behaviour, since a pooler answers like the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -69,10 +70,27 @@ def _console(conninfo: str, timeout: int) -> dict[str, Any]:
         conn.close()
 
 
-def probe(conninfo: str, url_port: int | None, server_port: int | None, timeout: int = 5) -> dict[str, Any]:
+# Hosted poolers are named in their host names: Neon's `ep-…-pooler.…`, Supabase's
+# `….pooler.supabase.com` (Supavisor).
+_POOLER_HOST = re.compile(r"(^|[.-])pooler([.-]|$)", re.IGNORECASE)
+
+
+def direct_host(host: str | None) -> str | None:
+    """A hosted pooler's host name turned into the provider's direct one (Neon: without
+    `-pooler`), or None when the name says nothing."""
+    if host and "-pooler." in host:
+        return host.replace("-pooler.", ".", 1)
+    return None
+
+
+def probe(conninfo: str, url_port: int | None, server_port: int | None, timeout: int = 5,
+          host: str | None = None) -> dict[str, Any]:
     """{"pooler": name or None, "mode": "transaction"|"session"|… or None, "evidence": [...]}."""
     evidence: list[str] = []
     found: dict[str, Any] = {"pooler": None, "mode": None}
+    if host and _POOLER_HOST.search(host):
+        found["pooler"] = "a hosted pooler"
+        evidence.append(f"the host name {host} names a pooler")
     try:
         first, second = _pids(conninfo, timeout)
     except psycopg.Error:
@@ -91,8 +109,8 @@ def probe(conninfo: str, url_port: int | None, server_port: int | None, timeout:
         found["pooler"] = found["pooler"] or "a pooler or proxy"
     if found["mode"] and not found["pooler"]:
         found["pooler"] = "a transaction pooler"
-    if not found["pooler"] and url_port == 6432:
-        evidence.append("port 6432 is PgBouncer's default (a hint only: nothing else points to a pooler)")
+    if not found["pooler"] and url_port in (6432, 6543):
+        evidence.append(f"port {url_port} is a pooler's usual port (a hint only: nothing else points to a pooler)")
     found["evidence"] = evidence
     return found
 
@@ -105,7 +123,8 @@ def where_it_lands(conninfo: str, timeout: int = 5) -> tuple[str | None, int | N
 
 
 def direct_url(shown: str, addr: str | None, port: int | None) -> str:
-    """The connection string (as shown: password masked) with the server's own host and port."""
+    """The connection string (as shown: password masked) with the server's own host (or
+    address) and port."""
     host = f"[{addr}]" if addr and ":" in addr else (addr or "HOST")
     if "://" in shown:
         scheme, _, rest = shown.partition("://")

@@ -247,7 +247,8 @@ class PostgresCollector(Collector):
         """Which pooler stands in front and in which mode (see perfcheck.pg.pooler)."""
         connection = self.fact("postgres.connection")
         return pooler.probe(dsn.parse(self.url, os.environ).conninfo, connection.get("url_port"),
-                            connection.get("server_port"), max(1, int(self.options.get("connect_timeout_s", 5))))
+                            connection.get("server_port"), max(1, int(self.options.get("connect_timeout_s", 5))),
+                            host=connection.get("url_host"))
 
     def _database_stats(self) -> dict[str, Any]:
         rows = self.query("database_stats")
