@@ -323,13 +323,13 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def validate_target_url(name: str, url: str) -> None:
+def validate_target_url(name: str, url: str, environ: Mapping[str, str] | None = None) -> None:
     """A malformed target URL is a configuration error (exit 2), caught before connecting."""
     from urllib.parse import urlsplit
 
     shown = redact.redact_url(url)
     if name == "db":
-        _validate_db_target(url)
+        _validate_db_target(url, os.environ if environ is None else environ)
         return
     try:
         parts = urlsplit(url)
@@ -349,12 +349,12 @@ def validate_target_url(name: str, url: str) -> None:
             raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
 
 
-def _validate_db_target(text: str) -> None:
+def _validate_db_target(text: str, environ: Mapping[str, str]) -> None:
     """Anything libpq takes, and the ORM forms perfcheck sets parts of aside (see pg.dsn)."""
     from perfcheck.pg import dsn  # why: psycopg loads only when a database is audited (CLI start-up)
 
     try:
-        dsn.parse(text, os.environ)
+        dsn.parse(text, environ)
     except dsn.DsnError as exc:
         raise ConfigError(f"--db: {exc}") from None
 
@@ -638,5 +638,5 @@ def load(
         _validate(data, SCHEMA)
         _validate_http(data["http"])
     for name, url in data["targets"].items():
-        validate_target_url(name, url)
+        validate_target_url(name, url, environ)
     return Config(data, source, lines)
