@@ -130,11 +130,15 @@ def secrets_in_headers(headers: Mapping[str, str]) -> list[str]:
 def secrets_in_args(args: Iterable[str]) -> list[str]:
     """Secrets in raw command-line arguments (for usage errors, before any configuration is
     read): a URL's password and secret query values, also in `--db=URL` and in a URL
-    whose scheme was mistyped or left out (`app:pw@host`)."""
+    whose scheme was mistyped or left out (`app:pw@host`), and a libpq keyword string's
+    password."""
     found: list[str] = []
     for arg in args:
         if arg.startswith("--") and "=" in arg:
             arg = arg.partition("=")[2]
+        if _keyword_string(arg) and " " in arg.strip():  # a libpq keyword string: host=… password=…
+            found += secrets_in_url(arg)
+            continue
         if "@" not in arg and "?" not in arg:
             continue
         found += secrets_in_url(arg)
