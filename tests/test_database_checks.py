@@ -555,6 +555,11 @@ def test_pool_never_passes_past_its_connect_target_nor_without_any_pool():
     # Long sessions on a busy server show the clients keep their connections: pooled.
     kept = judge(pool, _pool_facts(connect_ms=1, params={}, stats={"sessions": 5_000, "session_time": 5_000 * 60_000.0}))
     assert kept.status is Status.PASS
+    # An application that keeps idle connections open pools them itself.
+    pooled = judge(pool, _pool_facts([_session(backend_age_s=120.0), _session("active")], connect_ms=1, params={}))
+    assert pooled.status is Status.PASS and pooled.metrics["kept_open"] == 1
+    fresh = judge(pool, _pool_facts([_session(backend_age_s=0.1)], connect_ms=1, params={}))
+    assert fresh.status is Status.WARN
     probed = {"pooler": "PgBouncer", "mode": "transaction", "evidence": ["console"]}
     behind = judge(pool, {**_pool_facts(connect_ms=1, params={"connection_limit": "500"}), "postgres.pooler": probed})
     assert behind.status is Status.PASS and behind.metrics["pool_mode"] == "transaction"

@@ -36,14 +36,24 @@ def _driver_pool(params: dict[str, Any]) -> dict[str, int]:
     return {key: int(params[key]) for key in _POOL_SIZE_PARAMS if str(params.get(key, "")).isdigit()}
 
 
-def _latency_findings(pooler: str | None, driver_pool: dict[str, int], latency: dict, stats: dict, t) -> list[Finding]:
+def kept_open(sessions: list[dict], t) -> int:
+    """Client sessions of the application kept open for reuse: idle, connected for at least
+    min_avg_session_s (a pool's connections wait idle between requests; a connection opened
+    per request is gone once the request is served)."""
+    return sum(1 for row in sessions if row.get("state") == "idle" and (row.get("application_name") or "") != "perfcheck"
+               and (row.get("backend_age_s") or 0) >= t["min_avg_session_s"])
+
+
+def _latency_findings(pooler: str | None, driver_pool: dict[str, int], latency: dict, stats: dict, kept: int,
+                      t) -> list[Finding]:
     """The checklist asks for connection pooling and a connection overhead under connect_ms:
-    no pooler and no pool in the URL is a warning, and so is a connect time past the target."""
+    no pooler and no sign of a pool (a pool size in the URL, connections kept open, long
+    sessions) is a warning, and so is a connect time past the target."""
     connect_ms, trip_ms = latency["connect_ms"], latency["round_trip_ms"]
     evidence = {"connect_ms": round(connect_ms, 2), "round_trip_ms": round(trip_ms, 3), "target_ms": t["connect_ms"]}
     opened, session_ms = stats.get("sessions"), stats.get("session_time")
-    long_sessions = bool(opened and session_ms is not None and opened >= t["min_sessions"]
-                         and session_ms / opened >= t["min_avg_session_s"] * 1000)
+    long_sessions = kept > 0 or bool(opened and session_ms is not None and opened >= t["min_sessions"]
+                                     and session_ms / opened >= t["min_avg_session_s"] * 1000)
     if pooler:
         if connect_ms <= t["connect_ms"]:
             return []
@@ -59,9 +69,9 @@ def _latency_findings(pooler: str | None, driver_pool: dict[str, int], latency: 
     if driver_pool or long_sessions:
         return []
     return [Finding("warn", "pooler",
-                    "no pooler detected in front of the server and the URL sizes no pool (connection_limit, "
-                    "pool_size…): the checklist asks for connection pooling; put PgBouncer in front or set the "
-                    "driver's pool size in the URL", None, evidence)]
+                    "no pooler detected in front of the server, the URL sizes no pool (connection_limit, "
+                    "pool_size…) and no client keeps an idle connection open: the checklist asks for connection "
+                    "pooling; put PgBouncer in front or the driver's pool", None, evidence)]
 
 
 def _url_findings(connection: dict, params: dict[str, Any], pooler: str | None, usable: int) -> list[Finding]:
@@ -123,7 +133,8 @@ def pool(facts, t):
                               Fix.manual(f"ALTER SYSTEM SET max_connections = {t['min_max_connections']};  -- then restart"),
                               {"max_connections": max_connections, "target": t["min_max_connections"]}))
     stats = facts["postgres.database_stats"]
-    others += _latency_findings(pooler, _driver_pool(params), latency, stats, t)
+    kept = kept_open(sessions, t)
+    others += _latency_findings(pooler, _driver_pool(params), latency, stats, kept, t)
     opened, session_ms = stats.get("sessions"), stats.get("session_time")
     if opened and session_ms is not None and opened >= t["min_sessions"] and session_ms / opened < t["min_avg_session_s"] * 1000:
         others.append(Finding("warn", "sessions",
@@ -137,7 +148,7 @@ def pool(facts, t):
                "states": states, "pooler": pooler, "pooler_name": probed.get("pooler"), "pool_mode": probed.get("mode"),
                "connect_ms": round(connect_ms, 2), "round_trip_ms": round(trip_ms, 3),
                "url_pool_params": {k: params[k] for k in params if "pool" in k or k in _POOL_SIZE_PARAMS},
-               "sessions_opened": opened}
+               "sessions_opened": opened, "kept_open": kept}
     return Outcome.scored(score * penalty(others), _summary(facts, states, len(sessions), usable, usage, latency, pooler, t),
                           metrics=metrics, findings=findings)
 
