@@ -45,6 +45,10 @@ ANALYZE;
 @pytest.fixture
 def objects(database):
     database.execute(SCHEMA)
+    database.execute("CREATE INDEX posts_body_pattern ON posts (body text_pattern_ops)")  # serves LIKE 'x%'
+    with pytest.raises(psycopg.errors.UniqueViolation):  # leaves an INVALID index behind
+        database.execute("CREATE UNIQUE INDEX CONCURRENTLY posts_editor_unique ON posts (editor_id)")
+    database.execute("CREATE INDEX CONCURRENTLY posts_editor_again ON posts (editor_id) WHERE id > 1000")
     run = perfcheck("audit", "--db", database.url, "--only", "db.fk_indexes", "--only", "db.duplicate_indexes",
                     "--format", "json")
     assert run.code in (0, 1), run.err
@@ -71,7 +75,8 @@ def test_foreign_keys_as_the_lookup_sees_them(objects):
         conn.execute("SET enable_seqscan = off")
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT 1 FROM posts WHERE author_id = 7"))
     assert "posts_author_nn" in plan, plan
-    # A partial index that doesn't serve every lookup: still reported (perfcheck was right there).
+    # A partial index that doesn't serve every lookup, or an INVALID one: still reported
+    # (perfcheck was right there).
     assert "posts_editor_id_fkey" in fks
     # The hash and the btree both serve reviewer_id.
     assert "posts_reviewer_id_fkey" not in fks
@@ -105,11 +110,13 @@ def test_duplicates_as_drop_index_sees_them(objects):
     # A hash index made redundant by a btree leading with its column.
     assert found["public.posts_reviewer_hash"]["evidence"]["kind"] == "hash"
     assert found["public.posts_reviewer_hash"]["evidence"]["covered_by"] == "public.posts_reviewer_btree"
-    # Expression indexes are not duplicates of column indexes.
-    assert "public.posts_lower_body" not in found
+    # Expression and operator-class indexes are not duplicates of column indexes; an INVALID
+    # index is db.invalid_indexes' (not a duplicate). Two identical partial indexes are.
+    assert not {"public.posts_lower_body", "public.posts_body_pattern", "public.posts_editor_unique"} & found.keys()
+    assert found["public.posts_editor_again"]["evidence"]["covered_by"] == "public.posts_editor_some"
     assert {"public.posts_reviewer_hash", "public.posts_body_copy"} <= found.keys()
-    assert len(found) == 3, list(found)
-    for name in ("public.posts_reviewer_hash", "public.posts_body_copy"):
+    assert len(found) == 4, list(found)
+    for name in ("public.posts_reviewer_hash", "public.posts_body_copy", "public.posts_editor_again"):
         with psycopg.connect(database.url, autocommit=True) as conn:
             conn.execute(found[name]["fix"])  # DROP INDEX CONCURRENTLY, for real, on this throwaway database
             assert conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()[0] is None
