@@ -16,6 +16,7 @@ import pytest
 from perfcheck.demo.sandbox import MissingServer, PostgresServer, RedisServer, hypopg_available
 
 from helpers import unavailable
+from pgbouncer import PgBouncer, pgbouncer_binary
 
 
 @pytest.fixture(scope="session")
@@ -80,3 +81,13 @@ def redis_server():
         unavailable(str(exc))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def pgbouncer(pg_server):
+    """A PgBouncer in transaction mode in front of the test cluster (admin console open)."""
+    if not pgbouncer_binary():
+        unavailable("PgBouncer is not installed: apt-get install -y pgbouncer")
+    bouncer = PgBouncer(pg_server.port, pg_server.user).start()
+    yield bouncer
+    bouncer.stop()

@@ -38,6 +38,21 @@ def test_malformed_urls_are_rejected_without_echoing_the_password():
         config.load(targets={"db": "postgresql://u:hunter2@h:notaport/db"}, environ={})
 
 
+def test_database_targets_as_libpq_and_orms_write_them():
+    for db in ("host=db dbname=shop user=app password='x y'", "postgresql+asyncpg://app@db/shop",
+               "postgres://app@db:6543/shop?connection_limit=5&pool_timeout=20&statement_timeout=30000&schema=app",
+               "service=shop"):
+        config.load(targets={"db": db}, environ={})
+    config.load(targets={"db": "postgresql:///shop"}, environ={"PGHOST": "db"})  # libpq fills the host in
+    for db in ("postgresql://", "postgresql:///shop", "dbname=shop"):
+        with pytest.raises(ConfigError) as err:
+            config.load(targets={"db": db}, environ={})
+        assert str(err.value).startswith("--db: ") and "\n" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        config.load(targets={"db": "host=db password=hunter2 port=x"}, environ={})
+    assert "hunter2" not in str(err.value)
+
+
 # --- hostile or mistaken files: one line that names the file, the line and the problem ---------
 
 def _error(tmp_path, text: str, **kw) -> str:

@@ -219,6 +219,7 @@ def test_unused_large_index_fails_with_an_unsafe_drop():
              "postgres.foreign_keys": [fk("events", ["user_id"], [8], "users")], "postgres.indexes": [
         index("events_payload_idx", "events", [3], size=mb),
         index("events_user_id_idx", "events", [8], size=mb),  # unscanned, but serves a foreign key
+        index("events_user_nn_idx", "events", [8], size=mb, predicate="(user_id IS NOT NULL)"),  # so does this one
         index("used", "events", [2], size=mb, scans=5),
         index("small", "events", [4], size=8192),
         index("events_pkey", "events", [1], size=mb, unique=True, primary=True, constraint=True),
@@ -233,7 +234,7 @@ def test_unused_large_index_fails_with_an_unsafe_drop():
     assert finding.fix.text == "DROP INDEX CONCURRENTLY IF EXISTS public.events_payload_idx;"
     assert finding.fix.applicability.value == "unsafe"
     assert "2024-05-01 10:00:00" in finding.message and finding.evidence["size_bytes"] == mb
-    assert out.metrics["kept_for_foreign_keys"] == 1
+    assert out.metrics["kept_for_foreign_keys"] == 2
 
 
 def test_unused_on_a_standby_says_so_and_none_passes():
@@ -287,7 +288,9 @@ def test_two_constraint_indexes_get_no_drop_fix():
     index("b", "t", [2], collations=[950]),
     index("b", "t", [2], predicate="(deleted_at IS NULL)"),
     index("b", "t", [2], expressions="lower(email)"),
-    index("b", "t", [2], method="hash"),
+    index("b", "t", [2], method="hash", collations=[950]),
+    index("b", "t", [3], method="hash"),
+    index("b", "t", [2], method="hash", predicate="(b IS NOT NULL)"),
     index("b", "t", [2], valid=False),
     index("b", "u", [2]),
 ])
@@ -471,9 +474,16 @@ def test_plans_on_every_call_fail_reused_plans_pass():
     assert out.findings[0].severity == "warn" and out.findings[0].evidence["plans"] == 1000
     reused = stmt("SELECT name FROM authors WHERE id = $1", calls=1000, mean_ms=0.02, plans=5, plan_ms=0.2)
     assert judge(prepared_statements, {"postgres.statements": [reused], "postgres.settings": _tracking()}).status is Status.PASS
+    # Issue 12: judged by plans per call. Unprepared slow statements (planning a small share of
+    # their time) used to pass; prepared very cheap ones (a few plans, most of their tiny time) warned.
     heavy = stmt("SELECT sum(x) FROM big", calls=1000, mean_ms=50, plans=1000, plan_ms=100)
-    ok = judge(prepared_statements, {"postgres.statements": [heavy], "postgres.settings": _tracking()})
-    assert ok.status is Status.PASS and ok.findings[0].severity == "info"
+    unprepared = judge(prepared_statements, {"postgres.statements": [heavy], "postgres.settings": _tracking()})
+    assert unprepared.status is Status.WARN and unprepared.findings[0].severity == "warn"
+    assert "100% of calls planned (target 50% at most)" in unprepared.summary
+    cheap = stmt("SELECT 1 FROM flags WHERE id = $1", calls=1000, mean_ms=0.001, plans=6, plan_ms=3)
+    prepared = judge(prepared_statements, {"postgres.statements": [cheap], "postgres.settings": _tracking()})
+    assert prepared.status is Status.PASS and prepared.metrics["plan_time_share"] > 0.5 and not prepared.findings
+    assert prepared.summary.startswith("plans are reused: 6 plans for 1,000 calls")
 
 
 def test_prepared_statements_skip_when_it_cannot_be_measured():
@@ -498,14 +508,14 @@ def _pool_facts(sessions=(), max_connections=100, connect_ms=2.0, url_port=5432,
     return {
         "postgres.settings": {"max_connections": setting(max_connections), "superuser_reserved_connections": setting(3)},
         "postgres.activity": list(sessions) + [_session(backend="autovacuum launcher", app="")],
-        "postgres.connection": {"url_port": url_port, "server_port": server_port, "url_params": params or {}},
+        "postgres.connection": {"url_port": url_port, "server_port": server_port, "url_params": {"connection_limit": "10"} if params is None else params},
         "postgres.connect_latency": {"connect_ms": connect_ms, "round_trip_ms": 0.1},
         "postgres.database_stats": stats or {},
     }
 
 
 def test_pool_with_headroom_passes():
-    out = judge(pool, _pool_facts([_session(), _session("active"), _session(None)]))
+    out = judge(pool, _pool_facts([_session(), _session("active"), _session(None)], params={"connection_limit": "10"}))
     assert out.status is Status.PASS and out.metrics["connections"] == 3
     assert out.metrics["states"] == {"idle": 1, "active": 1, "hidden": 1}
     assert out.metrics["pooler"] is None
@@ -522,7 +532,7 @@ def test_pool_small_max_connections_and_oversized_url_pool():
     out = judge(pool, _pool_facts(max_connections=40, params={"pool_size": "200", "sslmode": "require"}))
     found = by_object(out)
     assert "ALTER SYSTEM SET max_connections = 100" in found["max_connections"].fix.text
-    assert found["url:pool_size"].evidence == {"pool_size": 200, "usable": 37}
+    assert found["url:pool_size"].evidence == {"pool_size": 200, "usable": 37, "reaches_server": True}
     assert out.metrics["url_pool_params"] == {"pool_size": "200"}
     assert out.status is Status.WARN
 
@@ -533,14 +543,36 @@ def test_pool_detects_a_pooler_and_judges_its_connect_time():
     by_name = judge(pool, _pool_facts([_session(app="pgbouncer")], connect_ms=1))
     assert "pgbouncer" in by_name.metrics["pooler"] and by_name.status is Status.PASS
     assert judge(pool, _pool_facts(params={"pgbouncer": "true"})).metrics["pooler"] == "pgbouncer=true in the URL"
-    direct = judge(pool, _pool_facts(connect_ms=12))
-    assert by_object(direct)["pooler"].severity == "info" and direct.status is Status.PASS
+
+
+def test_pool_never_passes_past_its_connect_target_nor_without_any_pool():
+    # Issue 12: "connect 67.0 ms" against 5 ms, or "no pooler detected", passed.
+    slow = judge(pool, _pool_facts(connect_ms=67, params={"connection_limit": "10"}))
+    assert slow.status is Status.WARN and "67.0 ms (target 5 ms)" in by_object(slow)["pooler"].message
+    assert "over the 5 ms target" in slow.summary
+    bare = judge(pool, _pool_facts(connect_ms=1, params={}))
+    assert bare.status is Status.WARN and "no pooler detected" in by_object(bare)["pooler"].message
+    # Long sessions on a busy server show the clients keep their connections: pooled.
+    kept = judge(pool, _pool_facts(connect_ms=1, params={}, stats={"sessions": 5_000, "session_time": 5_000 * 60_000.0}))
+    assert kept.status is Status.PASS
+    # An application that keeps idle connections open pools them itself.
+    pooled = judge(pool, _pool_facts([_session(backend_age_s=120.0), _session("active")], connect_ms=1, params={}))
+    assert pooled.status is Status.PASS and pooled.metrics["kept_open"] == 1
+    fresh = judge(pool, _pool_facts([_session(backend_age_s=0.1)], connect_ms=1, params={}))
+    assert fresh.status is Status.WARN
+    probed = {"pooler": "PgBouncer", "mode": "transaction", "evidence": ["console"]}
+    behind = judge(pool, {**_pool_facts(connect_ms=1, params={"connection_limit": "500"}), "postgres.pooler": probed})
+    assert behind.status is Status.PASS and behind.metrics["pool_mode"] == "transaction"
+    assert by_object(behind)["url:connection_limit"].evidence["reaches_server"] is False
+    forever = judge(pool, _pool_facts(params={"connection_limit": "10", "pool_timeout": "0"}))
+    assert by_object(forever)["url:pool_timeout"].severity == "warn"
 
 
 def test_pool_short_sessions_mean_no_pool():
     out = judge(pool, _pool_facts(stats={"sessions": 50_000, "session_time": 50_000 * 40.0}))
     assert by_object(out)["sessions"].evidence["avg_session_ms"] == 40 and out.status is Status.WARN
-    assert judge(pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0})).status is Status.PASS
+    assert judge(pool, _pool_facts(stats={"sessions": 50, "session_time": 50.0},
+                                   params={"connection_limit": "10"})).status is Status.PASS
 
 
 # --- db.timeouts ------------------------------------------------------------------------------
@@ -770,3 +802,49 @@ def test_a_hidden_statement_never_becomes_a_finding_named_by_its_placeholder():
     from perfcheck.checks.support.pg import statement_object
 
     assert statement_object(hidden_stmt()) == "a statement of role other (text hidden)"
+
+
+def test_fk_served_by_a_partial_not_null_index_only_on_its_own_columns():
+    from_pg = '(("Author" IS NOT NULL) AND (b IS NOT NULL))'
+    facts = lambda predicate: {"postgres.foreign_keys": [fk("t", ["Author", "b"], [2, 3], "u")],  # noqa: E731
+                               "postgres.indexes": [index("i", "t", [2, 3], predicate=predicate)]}
+    assert judge(fk_indexes, facts(from_pg)).status is Status.PASS
+    assert judge(fk_indexes, facts('("Author" IS NOT NULL)')).status is Status.PASS
+    for useless in ("(c IS NOT NULL)", "(deleted_at IS NULL)", "((b IS NOT NULL) OR (c IS NOT NULL))", "(b > 0)"):
+        assert judge(fk_indexes, facts(useless)).status is not Status.PASS, useless
+
+
+def test_duplicate_partition_parts_are_left_to_their_parents_and_parents_drop_plainly():
+    parents = [index("p1", "t", [2], table_kind="p"), index("p2", "t", [2], table_kind="p")]
+    parts = [index("c1", "t_1", [2], partition=True), index("c2", "t_1", [2], partition=True)]
+    found = by_object(judge(duplicate_indexes, {"postgres.indexes": parents + parts}))
+    assert list(found) == ["public.p2"] and found["public.p2"].fix.text == "DROP INDEX IF EXISTS public.p2;"
+    # A local index on a partition that duplicates the partition's part of a parent index goes.
+    local = index("local", "t_1", [2])
+    assert list(by_object(judge(duplicate_indexes, {"postgres.indexes": parts[:1] + [local]}))) == ["public.local"]
+
+
+def _measured(schema, table, widths, types=None, toast_bytes=0, rows=1000):
+    cols = columns(schema, table, len(widths), types)
+    for col, width in zip(cols, widths):
+        col.update({"avg_width": width, "typlen": -1 if col["type"] == "text" else 4, "toast_bytes": toast_bytes,
+                    "table_rows": rows})
+    return cols
+
+
+def test_select_star_judged_by_the_bytes_it_fetches():
+    star = stmt("SELECT * FROM docs WHERE id = $1", calls=500)
+    facts = lambda cols: {"postgres.statements": [star], "postgres.columns": cols, "postgres.server": SERVER}  # noqa: E731
+    # Issue 12: a few wide text columns read by SELECT * used to pass (3 columns < 10).
+    wide = judge(select_star, facts(_measured("public", "docs", [4, 900, 1200, 800], ["integer", "text", "text", "text"])))
+    assert wide.status is not Status.PASS and by_object(wide)["public.docs"].evidence["row_bytes"] == 2904
+    assert by_object(wide)["public.docs"].severity == "fail"
+    # TOASTed bodies count at their out-of-line size, not pg_stats' pointer width.
+    toasted = judge(select_star, facts(_measured("public", "docs", [4, 18], ["integer", "text"], toast_bytes=4_000_000)))
+    assert by_object(toasted)["public.docs"].evidence["toast_bytes_per_row"] == 4000
+    # Few narrow columns: a small row, fine.
+    narrow = judge(select_star, facts(_measured("public", "docs", [4, 8, 30], ["integer", "integer", "text"])))
+    assert narrow.status is Status.PASS and "512 bytes+ wide" in narrow.summary
+    # Many columns: as before, whatever their bytes (or without statistics).
+    assert judge(select_star, facts(_measured("public", "docs", [4] * 12))).status is Status.FAIL
+    assert judge(select_star, facts(columns("public", "docs", 12))).status is Status.FAIL

@@ -151,7 +151,9 @@ def test_without_pg_monitor_hidden_sessions_and_statements_are_errors_naming_the
 def test_without_pg_monitor_connection_counts_stand_and_hidden_states_are_said(blind):
     _, hidden, _, full, _ = blind
     pool, full_pool = check(hidden, "db.pool"), check(full, "db.pool")
-    assert pool["status"] == full_pool["status"] == "pass"
+    assert pool["status"] == full_pool["status"]
+    # The only problem either sees: nothing pools (no pooler, no pool size in the URL).
+    assert {f["object"] for f in pool["findings"] if f["severity"] != "info"} <= {"pooler"}
     # The other role's sessions count; the checkpointer, walwriter and launchers (five of them)
     # do not. One apart at most: a just-closed session of perfcheck's own may still be exiting.
     assert abs(pool["metrics"]["connections"] - full_pool["metrics"]["connections"]) <= 1

@@ -21,34 +21,10 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from perfcheck import checklist, redact
+from perfcheck.errors import MAX_ERRORS, ConfigError  # noqa: F401  (part of this module's API)
 from perfcheck.targets import TARGETS
 
 
-class ConfigError(Exception):
-    """A problem with the user's configuration or flags; shown as one line, exit 2.
-    `at` is where in perfcheck.yaml (("checks", "db.pool", "weight")), so the message
-    can name the file and line once it is known."""
-
-    def __init__(self, message: str, at: tuple[Any, ...] = (), hidden: int = 0) -> None:
-        super().__init__(message)
-        self.at = at
-        self.hidden = hidden  # problems beyond MAX_ERRORS, counted in the last line
-
-    @property
-    def messages(self) -> list[str]:
-        """One line per problem (a file with several mistakes names them all at once)."""
-        return str(self).split("\n")
-
-    @classmethod
-    def many(cls, errors: list[ConfigError]) -> ConfigError:
-        """Every problem found, one line each (at most MAX_ERRORS), as one error."""
-        lines = [line for exc in errors for line in exc.messages[:len(exc.messages) - (1 if exc.hidden else 0)]]
-        hidden = sum(exc.hidden for exc in errors) + max(0, len(lines) - MAX_ERRORS)
-        lines = lines[:MAX_ERRORS] + ([f"… and {hidden} more configuration errors"] if hidden else [])
-        return cls("\n".join(lines), errors[0].at if errors else (), hidden)
-
-
-MAX_ERRORS = 20
 
 
 def did_you_mean(name: Any, known: Iterable[Any]) -> str:
@@ -372,9 +348,12 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def validate_target_url(name: str, url: str) -> None:
+def validate_target_url(name: str, url: str, environ: Mapping[str, str] | None = None) -> None:
     """A malformed target URL is a configuration error (exit 2), caught before connecting."""
     shown = redact.redact_url(url)
+    if name == "db":
+        _validate_db_target(url, os.environ if environ is None else environ)
+        return
     try:
         parts = urlsplit(url)
         parts.port  # raises on a non-numeric port
@@ -389,6 +368,16 @@ def validate_target_url(name: str, url: str) -> None:
         db = parse_qs(parts.query).get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "")
         if db and not db.isdigit():
             raise ConfigError(f"--redis: URL {shown}: the database number must be a whole number, not {db!r}")
+
+
+def _validate_db_target(text: str, environ: Mapping[str, str]) -> None:
+    """Anything libpq takes, and the ORM forms perfcheck sets parts of aside (see pg.dsn)."""
+    from perfcheck.pg import dsn  # why: psycopg loads only when a database is audited (CLI start-up)
+
+    try:
+        dsn.parse(text, environ)
+    except dsn.DsnError as exc:
+        raise ConfigError(f"--db: {exc}") from None
 
 
 # --- reading the file -------------------------------------------------------------------------
@@ -762,7 +751,7 @@ def load(
         _validate(data, SCHEMA)
         _validate_http(data["http"])
     for name, url in data["targets"].items():
-        errors += list(_caught(validate_target_url, name, url))
+        errors += list(_caught(validate_target_url, name, url, environ))
     if errors:
         raise ConfigError.many(errors)
     return Config(data, source, lines)

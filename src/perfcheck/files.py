@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from perfcheck.config import ConfigError
+from perfcheck.errors import ConfigError
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -47,8 +47,20 @@ def is_secret_name(name: str) -> bool:
     return name in _SECRET_PARAMS or any(word in name for word in _SECRET_WORDS)
 
 
+# A libpq keyword string's pair: key = value, the value bare or single-quoted with backslash escapes.
+_KEYWORD_PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']+)")
+
+
+def _keyword_string(text: str) -> bool:
+    """`host=db dbname=app password=…`: libpq's other form of a connection string."""
+    return "://" not in text and "=" in text and not text.lstrip().startswith(("?", "&"))
+
+
 def redact_url(url: str) -> str:
-    """The URL as it may be shown: password and secret query parameters masked."""
+    """The URL (or libpq keyword string) as it may be shown: password and secret query
+    parameters masked."""
+    if _keyword_string(url):
+        return _KEYWORD_PAIR.sub(lambda m: f"{m[1]}={_MASK}" if is_secret_name(m[1]) else m[0], url)
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -79,6 +91,12 @@ def secrets_in_url(url: str, *, named_only: bool = False) -> list[str]:
     """The secret strings inside a URL, to scrub from any message that might echo them.
     `named_only`: only the password and the values of credential-named parameters."""
     found: list[str] = []
+    if _keyword_string(url):
+        for match in _KEYWORD_PAIR.finditer(url):
+            if is_secret_name(match[1]):
+                value = match[2]
+                found += [value, re.sub(r"\\(.)", r"\1", value[1:-1])] if value.startswith("'") else [value]
+        return [s for s in found if s]
     try:
         parts = urlsplit(url)
         password = parts.password
@@ -112,11 +130,15 @@ def secrets_in_headers(headers: Mapping[str, str]) -> list[str]:
 def secrets_in_args(args: Iterable[str]) -> list[str]:
     """Secrets in raw command-line arguments (for usage errors, before any configuration is
     read): a URL's password and secret query values, also in `--db=URL` and in a URL
-    whose scheme was mistyped or left out (`app:pw@host`)."""
+    whose scheme was mistyped or left out (`app:pw@host`), and a libpq keyword string's
+    password."""
     found: list[str] = []
     for arg in args:
         if arg.startswith("--") and "=" in arg:
             arg = arg.partition("=")[2]
+        if _keyword_string(arg) and " " in arg.strip():  # a libpq keyword string: host=… password=…
+            found += secrets_in_url(arg)
+            continue
         if "@" not in arg and "?" not in arg:
             continue
         found += secrets_in_url(arg)

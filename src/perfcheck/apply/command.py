@@ -3,6 +3,7 @@ dry run (the plan), --write-migration, or --yes (build), and its exit code."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from perfcheck.apply.view import leftovers_text, plan_text, result_text
 from perfcheck.pg.session import one_line
 from perfcheck.config import Config, ConfigError
 from perfcheck.errors import TargetError
+from perfcheck.pg import dsn, pooler
 from perfcheck.redact import redact_url, scrub
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -73,6 +75,30 @@ def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[s
             return _interrupted(exc)
 
 
+def _refuse_transaction_pooler(url: str, shown: str, config: Config) -> None:
+    """CREATE INDEX CONCURRENTLY, its lock-timeout retries and HypoPG's hypothetical indexes
+    all need one server session; a transaction pooler hands each transaction to any of its
+    server connections. Refused with the direct URL (exit 2)."""
+    timeout = max(1, int(config.section("postgres").get("connect_timeout_s", 5)))
+    try:
+        conninfo = dsn.parse(url, os.environ).conninfo
+        addr, port = pooler.where_it_lands(conninfo, timeout)
+        parsed = dsn.parse(url, os.environ)
+        found = pooler.probe(conninfo, parsed.port(os.environ), port, timeout, host=parsed.host)
+    except (dsn.DsnError, psycopg.Error):
+        return  # the advisor's own connection reports what is wrong, in one line
+    hosted = pooler.direct_host(parsed.host)
+    if hosted:  # behind a hosted pooler the server's own address is internal: the provider's direct host
+        addr, port = hosted, parsed.port(os.environ)
+    if found.get("mode") not in ("transaction", "statement") and not hosted:
+        return
+    mode = f" in {found['mode']} mode" if found.get("mode") else ""
+    raise UsageError(scrub(f"{shown} goes through {found['pooler']}{mode}, which hands each transaction "
+                           f"to any server session; apply-indexes needs one session: pass the direct URL, "
+                           f"--db '{pooler.direct_url(shown, addr, port)}' (hosted: the provider's direct, "
+                           f"non-pooled host or port)", config.secrets))
+
+
 def _run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
          out: Print, err: Print) -> int:
     url = config.target("db")
@@ -81,6 +107,7 @@ def _run(config: Config, *, yes: bool, write_migration: Path | None, only: list[
     if yes and write_migration:
         raise UsageError("--yes builds the indexes and --write-migration writes them to a file: choose one")
     shown = redact_url(url)
+    _refuse_transaction_pooler(url, shown, config)
     try:
         err(f"analysing the workload of {shown}…")
         advice = advise(url, thresholds(config), config.section("postgres"), config.secrets)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from perfcheck.config import ConfigError
+from perfcheck.errors import ConfigError
 from perfcheck.files import check_writable, write_atomic
 from perfcheck.model import Report
 from perfcheck.report import EXTENSIONS, render, repository_path

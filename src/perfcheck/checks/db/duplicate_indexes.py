@@ -16,10 +16,31 @@ def _included(index: Index) -> tuple[int, ...]:
     return tuple(index["attnums"][index["key_columns"]:])
 
 
-def _keeps(index: Index) -> tuple[bool, bool, int, int]:
-    """Sort key of the index to keep among equals: a constraint's, a unique one, the most
-    used, the oldest."""
-    return (not (index["backs_constraint"] or index["is_primary"]), not index["is_unique"], -index["scans"], index["oid"])
+def _keeps(index: Index) -> tuple[bool, bool, bool, int, int]:
+    """Sort key of the index to keep among equals: a partition's part of a partitioned index
+    (it cannot be dropped alone), a constraint's, a unique one, the most used, the oldest."""
+    return (not index.get("is_partition"), not (index["backs_constraint"] or index["is_primary"]),
+            not index["is_unique"], -index["scans"], index["oid"])
+
+
+def _hash_pairs(indexes: list[Index]) -> list[tuple[Index, Index, str]]:
+    """A hash index on a column that a btree of the same table leads with (same predicate,
+    no expressions, same collation): every equality lookup the hash serves, the btree does."""
+    btrees: dict[tuple, list[Index]] = defaultdict(list)
+    for index in indexes:
+        if index["method"] == "btree" and not index["expressions"] and index["key_columns"]:
+            btrees[(index["schema"], index["table"], index["predicate"] or "", index["attnums"][0])].append(index)
+    pairs = []
+    for index in indexes:
+        if index["method"] != "hash" or index["expressions"] or index.get("is_partition") or index["key_columns"] != 1:
+            continue
+        key = (index["schema"], index["table"], index["predicate"] or "", index["attnums"][0])
+        collation = (index.get("collations") or [None])[0]
+        match = next((b for b in sorted(btrees.get(key, []), key=_keeps)
+                      if (b.get("collations") or [None])[0] == collation), None)
+        if match is not None:
+            pairs.append((index, match, "hash"))
+    return pairs
 
 
 def _redundant_pairs(group: list[Index]) -> list[tuple[Index, Index, str]]:
@@ -60,13 +81,19 @@ def duplicate_indexes(facts, t):
         if index["is_valid"]:
             groups[(index["schema"], index["table"], index["method"], index["predicate"] or "",
                     index["expressions"] or "")].append(index)
-    pairs = [pair for group in groups.values() if len(group) > 1 for pair in _redundant_pairs(group)]
+    pairs = [pair for group in groups.values() if len(group) > 1 for pair in _redundant_pairs(group)
+             # a partition's part of a partitioned index goes with its parent, which is judged itself
+             if not pair[0].get("is_partition")]
+    pairs += _hash_pairs([index for index in facts["postgres.indexes"] if index["is_valid"]])
     pairs.sort(key=lambda p: (-p[0]["size_bytes"], p[0]["schema"], p[0]["name"]))
     findings = []
     for loser, winner, how in pairs:
         table = qualified(loser["schema"], loser["table"])
         if how == "identical":
             message = f"{qualified_name(loser)} is identical to {qualified_name(winner)} on {table}"
+        elif how == "hash":
+            message = (f"{qualified_name(loser)} (hash) is served by {qualified_name(winner)} (btree, same leading "
+                       f"column) on {table}: every equality lookup it serves, the btree serves")
         else:
             message = f"{qualified_name(loser)} is a prefix of {qualified_name(winner)} on {table}: every query it serves, the wider index serves"
         message += f"; it costs {format_bytes(loser['size_bytes'])} and every write"

@@ -22,9 +22,9 @@ def _stats_since(server: dict[str, Any]) -> str:
 def unused_indexes(facts, t):
     server = facts["postgres.server"]
     since = _stats_since(server)
-    fk_columns: dict[tuple[str, str], list[set[int]]] = defaultdict(list)
+    fk_columns: dict[tuple[str, str], list[tuple[set[int], set[str]]]] = defaultdict(list)
     for fk in facts["postgres.foreign_keys"]:
-        fk_columns[(fk["schema"], fk["table"])].append(set(fk["attnums"]))
+        fk_columns[(fk["schema"], fk["table"])].append((set(fk["attnums"]), set(fk.get("columns") or [])))
     candidates = [
         index for index in facts["postgres.indexes"]
         if index["scans"] == 0 and index["is_valid"] and not index["is_unique"] and not index["is_primary"]
@@ -34,7 +34,7 @@ def unused_indexes(facts, t):
     # An index that serves a foreign key stays, even unscanned: the first DELETE on the
     # referenced table would scan without it (and db.fk_indexes would ask for it back).
     unused = [index for index in candidates
-              if not any(covers_columns(index, cols) for cols in fk_columns[(index["schema"], index["table"])])]
+              if not any(covers_columns(index, cols, names) for cols, names in fk_columns[(index["schema"], index["table"])])]
     unused.sort(key=lambda index: (-index["size_bytes"], index["schema"], index["name"]))
     findings = [
         Finding("fail", qualified_name(index),

@@ -10,9 +10,9 @@ it judges. The index advice fact is the advisor's `analyse()` on this same sessi
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -20,11 +20,11 @@ from psycopg import sql
 from perfcheck import advisor
 from perfcheck.collectors import Collector, FactUnavailable
 from perfcheck.model import Status
-from perfcheck.pg import queries
+from perfcheck.pg import dsn, pooler, queries
 from perfcheck.pg.names import tagged
-from perfcheck.pg.session import Session, connect, describe_error, one_line, sql_text
+from perfcheck.pg.session import Session, connect, describe_error, one_line, open_session, sql_text
 from perfcheck.pg.stat_statements import NotAvailable
-from perfcheck.redact import redact_url, scrub
+from perfcheck.redact import scrub
 
 # Settings the checks read (db.timeouts, db.pool, mon.slow_query_log, db.prepared_statements…).
 SETTINGS = [
@@ -62,6 +62,7 @@ class PostgresCollector(Collector):
         "postgres.connect_latency": "_connect_latency",
         "postgres.index_advice": "_index_advice",
         "postgres.connection": "_connection",
+        "postgres.pooler": "_pooler",
         "postgres.database_stats": "_database_stats",
         "postgres.bloat": "_bloat",
         "postgres.sequences": "_sequences",
@@ -134,15 +135,22 @@ class PostgresCollector(Collector):
         return self.query("columns", self._schemas)
 
     def _connection(self) -> dict[str, Any]:
-        """The URL's port and pool parameters against the port the server itself listens on
-        (they differ behind a pooler); secret parameters stay masked."""
-        parts = urlsplit(redact_url(self.url))
-        params = dict(parse_qsl(parts.query, keep_blank_values=True))
-        try:
-            url_port = parts.port or 5432
-        except ValueError:
-            url_port = None
-        return {"url_port": url_port, "url_host": parts.hostname, "url_params": params, **self.query("connection")[0]}
+        """The URL's port and parameters against the port the server itself listens on
+        (they differ behind a pooler); secret parameters stay masked. `set_aside`: what the
+        application's driver reads but libpq does not (Prisma's connection_limit…);
+        `session_settings`: settings the application's sessions ask for at start-up."""
+        parsed = dsn.parse(self.url, os.environ)
+        return {"url_port": parsed.port(os.environ), "url_host": parsed.host or os.environ.get("PGHOST"),
+                "url_params": parsed.visible_params(), "set_aside": sorted(parsed.set_aside),
+                "session_settings": dsn.session_settings(parsed), "url_note": parsed.note(),
+                **self.query("connection")[0]}
+
+    def _pooler(self) -> dict[str, Any]:
+        """Which pooler stands in front and in which mode (see perfcheck.pg.pooler)."""
+        connection = self.fact("postgres.connection")
+        return pooler.probe(dsn.parse(self.url, os.environ).conninfo, connection.get("url_port"),
+                            connection.get("server_port"), max(1, int(self.options.get("connect_timeout_s", 5))),
+                            host=connection.get("url_host"))
 
     def _database_stats(self) -> dict[str, Any]:
         rows = self.query("database_stats")
@@ -198,7 +206,7 @@ class PostgresCollector(Collector):
         for _ in range(3):
             start = time.perf_counter()
             try:
-                psycopg.connect(self.url, connect_timeout=5, application_name="perfcheck").close()
+                open_session(dsn.parse(self.url, os.environ).conninfo, 5, "perfcheck", True).close()
             except psycopg.Error as exc:
                 raise FactUnavailable(scrub(one_line(exc), self.secrets), Status.ERROR) from None
             connects.append((time.perf_counter() - start) * 1000)

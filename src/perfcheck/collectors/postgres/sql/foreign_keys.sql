@@ -18,6 +18,8 @@ LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid
 JOIN pg_namespace n ON n.oid = t.relnamespace
 JOIN pg_class r ON r.oid = con.confrelid
 JOIN pg_namespace rn ON rn.oid = r.relnamespace
-WHERE con.contype = 'f' AND NOT t.relispartition
+-- conparentid <> 0: PostgreSQL's own copy of a constraint for one partition (of the
+-- referencing or the referenced table); the constraint the user wrote is judged once.
+WHERE con.contype = 'f' AND NOT t.relispartition AND con.conparentid = 0
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
   AND (cardinality(%(schemas)s::text[]) = 0 OR n.nspname = ANY(%(schemas)s))
