@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from perfcheck.registry import load_checks
+
 # (check id, threshold key) -> (path into the check's metrics, "max" when more is worse / "min")
 LIMITED_METRICS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("cache.latency", "p50_ms"): (("p50_ms",), "max"),
@@ -39,6 +41,14 @@ def contradictions(check_id: str, status: str, metrics: dict[str, Any], findings
             continue
         if (direction == "max" and value > limit) or (direction == "min" and value < limit):
             out.append(f"{check_id} passes with {'.'.join(path)} = {value} past its threshold {key} = {limit}")
+    return out
+
+
+def audit_thresholds(overrides: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """The thresholds an audit judged with: the checklist's, with a config's `checks:` overrides."""
+    out = {cid: dict(chk.meta.thresholds) for cid, chk in load_checks().checks.items()}
+    for cid, values in (overrides or {}).items():
+        out[cid].update(values)
     return out
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import redis
 
 from helpers import check
-from pass_invariant import report_contradictions
-from perfcheck.registry import load_checks
+from pass_invariant import audit_thresholds, report_contradictions
 from test_cache_audit import audit_json, config_file, new_redis  # noqa: F401  (the fixture)
 
 # Loopback round trips on the shared 2-core box have millisecond outliers: the round-trip targets
 # are lenient here, these cases are about the slowlog and commandstats.
 LENIENT = "checks:\n  cache.latency:\n    thresholds: {p99_ms: 20, p50_ms: 5}\n"
+JUDGED_WITH = audit_thresholds({"cache.latency": {"p99_ms": 20, "p50_ms": 5}})
 # A script that holds Redis's single thread for 60 ms by the server's clock (bounded: it stops at 60 ms).
 BLOCK_60_MS = """
 local t0 = redis.call('TIME')
@@ -23,11 +23,6 @@ while true do
   if tonumber(t[1]) * 1000000 + tonumber(t[2]) - start >= 60000 then return 1 end
 end
 """
-
-
-def thresholds(report: dict) -> dict[str, dict]:
-    checks = load_checks().checks
-    return {c["id"]: dict(checks[c["id"]].meta.thresholds) for c in report["checks"] if c["id"] in checks}
 
 
 def seed(r: redis.Redis, n: int = 200) -> None:
@@ -55,7 +50,7 @@ def test_administration_is_not_the_workload_but_a_slow_workload_command_is(new_r
     assert not commands["findings"]
     if saved > 1000:  # SAVE really was slow: it is named as administration, left aside
         assert "SAVE" in commands["metrics"]["slow_admin_commands"] and "administration left aside" in commands["summary"]
-    assert not report_contradictions(healthy, thresholds(healthy))
+    assert not report_contradictions(healthy, JUDGED_WITH)
 
     # The planted problem beside it: the application reads a 100,000-field hash whole.
     pipe = r.pipeline(transaction=False)
@@ -77,7 +72,7 @@ def test_one_command_that_blocked_redis_past_the_target_is_a_finding(new_redis, 
     config = config_file(tmp_path, LENIENT)
     healthy = audit_json(server.url, "--only", "cache.latency", "--config", config).json
     assert check(healthy, "cache.latency")["status"] == "pass", check(healthy, "cache.latency")
-    assert not report_contradictions(healthy, thresholds(healthy))
+    assert not report_contradictions(healthy, JUDGED_WITH)
 
     r.eval(BLOCK_60_MS, 0)  # once: the slowlog holds one entry, far under max_slowlog
     assert r.slowlog_len() == 1

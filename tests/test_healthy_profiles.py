@@ -10,13 +10,12 @@ import pytest
 
 from helpers import check, perfcheck
 from http_servers import Nginx, SampleApi
-from pass_invariant import report_contradictions
-from perfcheck.registry import load_checks
+from pass_invariant import audit_thresholds, report_contradictions
 from test_http_audit import CONFIG as SAMPLE_CONFIG
 
 # At the origin with no CDN in front, cdn.edge's warning is true: a profile without an edge leaves it out.
 TRUE_AT_THE_ORIGIN = {"cdn.edge"}
-THRESHOLDS = {cid: dict(chk.meta.thresholds) for cid, chk in load_checks().checks.items()}
+THRESHOLDS = audit_thresholds()
 
 # The file names as each bundler writes them (hash kinds: hex 6/8/16/20, base64url, base32).
 BUNDLED = {
