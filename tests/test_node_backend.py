@@ -110,4 +110,5 @@ def test_bad_has_each_planted_problem_caught(bad):
         assert check(bad, check_id)["status"] in ("warn", "fail"), check(bad, check_id)
     static = {f["object"]: f for f in check(bad, "cdn.static_cache")["findings"]}
     assert "cached immutable without a content hash" in static["/assets/app.js"]["message"]
+    assert "2 not fingerprinted (2 of them cached immutable)" in check(bad, "cdn.static_cache")["summary"]
     assert "GET /api/report" in failing(bad, "api.latency")

@@ -60,8 +60,10 @@ def static_cache(facts, t):
         else:
             score_sum += 1.0
     bad = sum(1 for f in findings if f.severity == "fail")
+    stale = sum(1 for f in findings if f.evidence.get("immutable") and f.evidence.get("hashed") is False)
     summary = (f"{bad} of {hashed} hashed assets not cached for a year" if bad else
                f"{hashed} hashed assets cached for a year, immutable" if hashed == len(assets) else
-               f"{hashed} hashed assets well cached; {len(assets) - hashed} not fingerprinted")
+               f"{hashed} hashed assets well cached; {len(assets) - hashed} not fingerprinted"
+               + (f" ({stale} of them cached immutable)" if stale else ""))
     return Outcome.scored(score_sum / len(assets), summary, metrics={"assets": len(assets), "hashed": hashed},
                           findings=findings)
