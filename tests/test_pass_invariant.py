@@ -63,6 +63,12 @@ def _headroom(share: float) -> dict[str, Any]:
                                maxmemory=100 * MB, maxmemory_policy="noeviction"), "redis.config": config()}
 
 
+def _volatile(share: float) -> dict[str, Any]:
+    return {"redis.info": info(maxmemory=64 * MB, maxmemory_policy="volatile-lru",
+                               db0={"keys": 1000, "expires": round(share * 1000), "avg_ttl": 1000}),
+            "redis.config": config()}
+
+
 def _statements(mean_ms: float) -> dict[str, Any]:
     return {"postgres.statements": [stmt("SELECT name FROM t WHERE id = $1", calls=100, mean_ms=mean_ms)],
             "postgres.server": SERVER}
@@ -114,6 +120,7 @@ SWEPT: list[tuple[str, str, str, Build, float, str | None]] = [
      lambda v: {"redis.keys": keys({"l:*": family(1, 1)}, largest=[big("l:1", "list", 1000, int(v) + 1)])}, 10, None),
     ("cache.commands", "slow_usec_per_call", "max",
      lambda v: {"redis.info": info(cmdstat_hgetall={"calls": 100, "usec_per_call": v})}, 5, None),
+    ("cache.eviction", "volatile_ttl_share", "min", _volatile, 1.0, None),
     ("cache.memory", "max_fragmentation", "max", _frag, 1.1, None),
     ("cache.memory", "min_headroom", "min", _headroom, 0.5, None),
     ("cdn.static_cache", "min_max_age_s", "min",
@@ -151,7 +158,6 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("cache.latency", "slowlog_hours"): "the slowlog window, not a figure",
     ("cache.eviction", "max_used_ratio"): "a full allkeys-* cache (or volatile-* with every key expiring) evicts as "
                                           "designed; with noeviction any fill fails anyway",
-    ("cache.eviction", "volatile_ttl_share"): "swept in tests/test_cache_checks.py with the volatile-* policies",
     ("cache.memory", "min_used_bytes"): "below it fragmentation is not judged (MEMORY DOCTOR's own rule)",
     ("db.cache_hit", "floor"): "where the score reaches 0.5; the limit is target",
     ("db.cache_hit", "min_reads"): "too few reads: the check skips",
