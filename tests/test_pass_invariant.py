@@ -16,6 +16,7 @@ from typing import Any, Callable
 import pytest
 
 from pass_invariant import contradictions
+from perfcheck.advisor import model as advisor_model
 from perfcheck.model import Status
 from perfcheck.registry import load_checks
 from test_cache_checks import big, config, family, info, keys, latency as redis_latency, window
@@ -39,8 +40,10 @@ def _entries(n: int, duration_us: int) -> list[dict[str, Any]]:
 
 def _levels(rate: float) -> dict[str, Any]:
     hits = round(rate * 1000)
-    fam = lambda name, v: {"name": name, "samples": [{"name": f"{name}_total", "labels": {"cache_level": "l1"},
-                                                       "value": v}]}
+
+    def fam(name: str, value: int) -> dict[str, Any]:
+        return {"name": name, "samples": [{"name": f"{name}_total", "labels": {"cache_level": "l1"}, "value": value}]}
+
     return {"http.metrics": {"path": "/metrics", "status": 200,
                              "families": [fam("cache_hits", hits), fam("cache_misses", 1000 - hits)]}}
 
@@ -241,7 +244,6 @@ def test_every_threshold_is_compared_in_the_check_that_declares_it(check_id):
     unread = [key for key in chk.meta.thresholds
               if not re.search(rf"[\"']{re.escape(key)}[\"']|\.{re.escape(key)}\b", text)]
     if check_id == "db.missing_indexes":  # handed to the advisor as its options' fields
-        from perfcheck.advisor import model as advisor_model  # noqa: PLC0415  # why: only this check needs it
         unread = [k for k in unread if k not in inspect.getsource(advisor_model)]
     assert not unread, f"{check_id} declares thresholds it never reads: {unread}"
 
