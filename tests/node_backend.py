@@ -33,7 +33,8 @@ def node_modules() -> Path:
     target = CACHE / f"node_backend-{hashlib.sha256(lock).hexdigest()[:16]}"
     if (target / "node_modules" / ".package-lock.json").exists():
         return target / "node_modules"
-    staging = Path(tempfile.mkdtemp(prefix="node_backend-", dir=CACHE if CACHE.exists() else None))
+    CACHE.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="staging-", dir=CACHE))  # beside the target: the rename stays on one disk
     for name in ("package.json", "package-lock.json"):
         shutil.copy(APP_DIR / name, staging / name)
     run = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=staging,
@@ -41,7 +42,6 @@ def node_modules() -> Path:
     if run.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         unavailable(f"npm ci failed for tests/apps/node_backend: {run.stderr.strip()[-300:]}")
-    CACHE.mkdir(parents=True, exist_ok=True)
     if not target.exists():
         staging.rename(target)
     else:
