@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from perfcheck.checks.support.http import answered_200, cache_control, header, human_seconds, is_hashed, max_age
+from perfcheck.checks.support.content_hash import is_hashed
+from perfcheck.checks.support.http import answered_200, cache_control, header, human_seconds, max_age
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
 
@@ -27,6 +28,16 @@ def static_cache(facts, t):
         immutable = "immutable" in cc
         fix = Fix.manual(f"Cache-Control: public, max-age={year}, immutable")
         evidence = {"cache_control": header(a, "cache-control") or None, "max_age_s": age}
+        if not is_hashed(a["path"]) and immutable:
+            # immutable on a name that stays the same across releases: users keep the old file.
+            score_sum += 0.5
+            findings.append(Finding("warn", a["path"], "cached immutable without a content hash in the name: after a "
+                                    f"deploy browsers keep the old file (Cache-Control: {header(a, 'cache-control')}); "
+                                    "fingerprint the name, or drop immutable and revalidate",
+                                    Fix.manual("build assets with a content hash in the file name (app.3f9a1c2b.js), "
+                                               "or Cache-Control: no-cache with an ETag"),
+                                    {**evidence, "immutable": True, "hashed": False}))
+            continue
         if not is_hashed(a["path"]):
             # Without a content hash in the name a long cache would serve stale files after a deploy.
             score_sum += 0.7
@@ -49,8 +60,10 @@ def static_cache(facts, t):
         else:
             score_sum += 1.0
     bad = sum(1 for f in findings if f.severity == "fail")
+    stale = sum(1 for f in findings if f.evidence.get("immutable") and f.evidence.get("hashed") is False)
     summary = (f"{bad} of {hashed} hashed assets not cached for a year" if bad else
                f"{hashed} hashed assets cached for a year, immutable" if hashed == len(assets) else
-               f"{hashed} hashed assets well cached; {len(assets) - hashed} not fingerprinted")
+               f"{hashed} hashed assets well cached; {len(assets) - hashed} not fingerprinted"
+               + (f" ({stale} of them cached immutable)" if stale else ""))
     return Outcome.scored(score_sum / len(assets), summary, metrics={"assets": len(assets), "hashed": hashed},
                           findings=findings)

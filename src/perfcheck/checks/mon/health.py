@@ -11,7 +11,36 @@ from perfcheck.registry import Outcome, check
 DEPENDENCY_KEYS = ("checks", "dependencies", "components", "details", "services", "entries", "info", "results")
 
 
-OK_WORDS = ("ok", "up", "pass", "healthy", "true", "green")
+OK_WORDS = ("ok", "up", "pass", "passed", "healthy", "true", "green", "connected", "available", "ready")
+BAD_WORDS = ("down", "fail", "failed", "error", "unhealthy", "degraded", "false", "red", "disconnected",
+             "unavailable", "warn", "out_of_service", "timeout")
+# Top-level fields of a health body that describe the service, not a dependency.
+_ABOUT_SERVICE = {"status", "state", "healthy", "version", "uptime", "timestamp", "time", "service", "name",
+                  "message", "description", "release", "environment", "env", "host", "hostname", "memory"}
+
+
+def _status_of(value: Any) -> str:
+    """One dependency's status, whatever its shape: a word, a boolean, an object, a list of checks."""
+    if isinstance(value, dict):
+        value = value.get("status", value.get("state", value.get("healthy", "?")))
+    if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+        words = [_status_of(x) for x in value]  # RFC draft health: a list of observations per check
+        return next((w for w in words if w.lower() not in OK_WORDS), words[0])
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _top_level(body: dict[str, Any]) -> dict[str, str] | None:
+    """Dependencies reported as top-level fields ({"database": true, "redis": "up"})."""
+    out = {}
+    for name, value in body.items():
+        if name.lower() in _ABOUT_SERVICE:
+            continue
+        if isinstance(value, bool) or (isinstance(value, str) and value.lower() in OK_WORDS + BAD_WORDS) or (
+                isinstance(value, dict) and isinstance(value.get("status", value.get("healthy")), (str, bool))):
+            out[str(name)] = _status_of(value)
+    return out or None
 
 
 def _dependencies(body: Any) -> dict[str, str] | None:
@@ -21,15 +50,10 @@ def _dependencies(body: Any) -> dict[str, str] | None:
     for key in DEPENDENCY_KEYS:
         section = body.get(key)
         if isinstance(section, dict) and section:
-            out = {}
-            for name, value in section.items():
-                if isinstance(value, dict):
-                    value = value.get("status", value.get("state", value.get("healthy", "?")))
-                out[str(name)] = str(value)
-            return out
+            return {str(name): _status_of(value) for name, value in section.items()}
         if isinstance(section, list) and section and all(isinstance(x, dict) for x in section):
-            return {str(x.get("name", x.get("component", i))): str(x.get("status", "?")) for i, x in enumerate(section)}
-    return None
+            return {str(x.get("name", x.get("component", i))): _status_of(x) for i, x in enumerate(section)}
+    return _top_level(body)
 
 
 @check("mon.health", requires=["http.health"])

@@ -32,12 +32,16 @@ def heartbeat(facts, t):
         score -= 0.4
         findings.append(Finding("fail", f"GET {path}", f"pingInterval {interval} ms is over the {want_interval} ms target: "
                                 "dead sockets linger and idle proxies (often 30-60 s) cut live ones", fix, metrics))
+    elif interval > want_interval:
+        score -= 0.15  # a little past the target: a warning, never a pass
+        findings.append(Finding("warn", f"GET {path}", f"pingInterval {interval} ms is a little over the {want_interval} ms "
+                                "target: dead sockets linger longer than they need to", fix, metrics))
     elif interval < want_interval / 3:
         score -= 0.2
         findings.append(Finding("warn", f"GET {path}", f"pingInterval {interval} ms is far under {want_interval} ms: "
                                 "heartbeats alone load the server", fix, metrics))
-    if timeout < want_timeout * 0.75:
-        score -= 0.3
+    if timeout < want_timeout:
+        score -= 0.3 if timeout < want_timeout * 0.75 else 0.15
         findings.append(Finding("warn", f"GET {path}", f"pingTimeout {timeout} ms is under the {want_timeout} ms target: "
                                 "clients on slow or mobile networks get dropped and reconnect", fix, metrics))
     elif timeout > want_timeout * 2:

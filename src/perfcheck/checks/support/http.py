@@ -34,13 +34,6 @@ COMPRESSIBLE = ("text/", "json", "javascript", "ecmascript", "xml", "svg", "wasm
 CODINGS = ("gzip", "br", "zstd", "deflate", "x-gzip")
 
 
-# A content hash in a file name (app.3f9a1c2b.css, main-BxQ2k9Lz.js) or a version in its query.
-_HASHED_NAME = re.compile(r"[.\-_~]([0-9a-f]{8,}|(?=[A-Za-z0-9_]*\d)(?=[A-Za-z0-9_]*[A-Za-z])[A-Za-z0-9_]{8,})\.[a-z0-9]+$")
-
-
-_VERSION_QUERY = re.compile(r"[?&](v|ver|version|hash|h|rev)=[^&]{6,}", re.I)
-
-
 # Stack traces as Python, Node, Java, Ruby, PHP, .NET and Go print them.
 _TRACEBACK = re.compile(
     r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|^\s+at [\w$.<>]+ \(.*:\d+:\d+\)"
@@ -104,11 +97,6 @@ def max_age(directives: dict[str, str | bool]) -> int | None:
         if isinstance(value, str) and value.lstrip("-").isdigit():
             return int(value)
     return None
-
-
-def is_hashed(path: str) -> bool:
-    name = path.split("?", 1)[0].rsplit("/", 1)[-1]
-    return bool(_HASHED_NAME.search(name) or _VERSION_QUERY.search(path))
 
 
 def traceback_in(exchange: dict[str, Any]) -> str | None:
