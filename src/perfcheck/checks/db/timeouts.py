@@ -8,7 +8,7 @@ from perfcheck.checks.support.pg import format_ms, setting_ms
 from perfcheck.model import Finding, Fix
 from perfcheck.pg.names import quote_ident
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import PASS_AT, lognormal
 
 _TIMEOUTS = [
     # setting, threshold key, share of the score, severity when unset
@@ -86,5 +86,7 @@ def timeouts(facts, t):
                                     fix, {"value_ms": value, "target_ms": target_ms}))
         else:
             score += share
+    if any(f.severity != "info" for f in findings):
+        score = min(score, PASS_AT - 0.01)  # a timeout past its target is never a pass, however close
     shown = ", ".join(f"{name} = {format_ms(metrics[f'{name}_ms'])}" for name, *_ in _TIMEOUTS)
     return Outcome.scored(score, shown, metrics=metrics, findings=findings)
