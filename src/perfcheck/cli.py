@@ -129,6 +129,16 @@ def audit(
     baseline: Optional[Path] = typer.Option(None, "--baseline", metavar="FILE", help="Compare with this saved JSON report; exit 1 on a regression."),
     update_baseline: bool = typer.Option(False, "--update-baseline", help="Then write this run to the --baseline file (regressions are accepted)."),
     max_seconds: Optional[float] = typer.Option(None, "--max-seconds", metavar="SECONDS", help="The whole audit's time budget (default 300, or max_seconds in the config); a target still running then is reported as error."),
+    # --- beyond one probe from one machine (issue 14) ---
+    load: Optional[str] = typer.Option(None, "--load", metavar="ENGINE", help="Where api.latency's figures come from: synthetic (default), metrics (the service's /metrics histogram), prometheus, locust."),
+    prometheus: Optional[str] = typer.Option(None, "--prometheus", metavar="URL", help="A Prometheus server that records the API's request durations: api.latency per route from its histogram."),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, max=20, metavar="N", help="Repeat the synthetic latency run N times and judge the median."),
+    locust_workers: Optional[int] = typer.Option(None, "--locust-workers", min=0, max=64, metavar="N", help="Locust workers (local ones, or remote ones with --locust-expect-workers)."),
+    locust_expect_workers: bool = typer.Option(False, "--locust-expect-workers", help="Start no local Locust worker: wait for N remote ones to connect."),
+    all_targets: bool = typer.Option(False, "--all", help="Audit every target of the fleet (fleet.targets in perfcheck.yaml)."),
+    fleet_names: list[str] = typer.Option([], "--target", metavar="NAME", help="Audit this fleet target (repeatable)."),
+    history: Optional[Path] = typer.Option(None, "--history", metavar="DIR", help="Append this run's summary to DIR/history.jsonl (perfcheck trend reads it)."),
+    baseline_from_history: Optional[int] = typer.Option(None, "--baseline-from-history", min=1, max=100, metavar="N", help="Gate against the median of the last N runs in --history."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
     from perfcheck.report import outputs
@@ -139,9 +149,11 @@ def audit(
 
     loaded = load_checks()
     try:
+        overrides = _merged({"http": {"insecure": True}} if insecure else {},
+                            _scale_overrides(load, prometheus, runs, locust_workers, locust_expect_workers, history))
         cfg = config_mod.load(str(config_file) if config_file else None,
                               targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
-                              overrides={"http": {"insecure": True}} if insecure else None,
+                              overrides=overrides or None,
                               known=config_mod.Known.from_checks(loaded.checks))
         if max_seconds is not None:
             if not 0 < max_seconds <= 3600:
@@ -180,6 +192,34 @@ def audit(
     if not verdict.passed:
         err.print(f"perfcheck: gate failed: {'; '.join(verdict.failures)}", markup=False)
         raise typer.Exit(EXIT_GATE)
+
+
+def _merged(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _scale_overrides(load: str | None, prometheus: str | None, runs: int | None, workers: int | None,
+                     expect_workers: bool, history: Path | None) -> dict:
+    """The config the latency-source, Locust and history flags stand for."""
+    out: dict = {}
+    engine: dict = {}
+    if load:
+        engine["engine"] = load
+    if runs:
+        engine["runs"] = runs
+    locust = {k: v for k, v in (("workers", workers), ("expect_workers", expect_workers or None)) if v is not None}
+    if locust:
+        engine["locust"] = locust
+    if engine:
+        out["http"] = {"load": engine}
+    if prometheus:
+        out["prometheus"] = {"url": prometheus}
+    if history:
+        out["history"] = str(history)
+    return out
 
 
 @app.command()

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from perfcheck import redact
+from perfcheck.units import window_seconds
 
 
 class ConfigError(Exception):
@@ -92,6 +93,14 @@ SCHEMA: dict[str, Any] = {
     "mute": [{"key": str, "check": str, "reason": str, "until": (str, date)}],
     "baseline": {"score_drop": Num(NUMBER, 0, maximum=100), "check_score_drop": Num(NUMBER, 0, maximum=1),
                  "latency_relative": WEIGHT, "latency_ms": WEIGHT, "error_is_regression": bool},
+    # A Prometheus server that records the API's request durations (api.latency from its histogram).
+    "prometheus": {"url": str, "window": (str, int, float), "metric": str, "selector": str, "route_label": str,
+                   "timeout_s": SECONDS},
+    # A directory where each run's summary is appended (perfcheck trend reads it).
+    "history": str,
+    # Several targets audited by `perfcheck audit --all` / `--target NAME`.
+    "fleet": {"concurrency": Num((int,), 1, maximum=64),
+              "targets": [{"name": str, "db": str, "redis": str, "url": str}]},
     "postgres": {
         "connect_timeout_s": SECONDS,
         "max_seconds": SECONDS,  # this target's share of the audit's time (default: all of it)
@@ -139,7 +148,14 @@ SCHEMA: dict[str, Any] = {
         "cors_origin": str,  # an origin the API allows; its preflight must be answered
         # The latency run (api.latency, api.ttfb), per endpoint.
         "load": {"requests": COUNT, "rate": RATE, "warmup": COUNT0, "concurrency": Num((int,), 1, maximum=1000),
-                 "max_seconds": SECONDS},
+                 "max_seconds": SECONDS,
+                 # Where the figures come from: auto (Prometheus when configured, else synthetic), synthetic,
+                 # metrics (the service's /metrics histogram over window_s), prometheus, locust.
+                 "engine": str, "runs": Num((int,), 1, maximum=20), "window_s": SECONDS,
+                 "histogram": str, "route_label": str,
+                 "locust": {"users": Num((int,), 1, maximum=100_000), "spawn_rate": RATE, "run_time_s": SECONDS,
+                            "workers": Num((int,), 0, maximum=64), "expect_workers": bool,
+                            "master_host": str, "master_port": Num((int,), 1, maximum=65535)}},
         # Opt-in bursts (0 = off): they send more than an ordinary audit does.
         "rate_limit_burst": {"requests": COUNT0, "endpoint": str},
         "socketio_burst": {"messages": COUNT0, "event": str, "data": (str, int, float, dict, list), "namespace": str},
@@ -158,6 +174,9 @@ DEFAULTS: dict[str, Any] = {
     # Tolerances that keep a re-run of an unchanged system green (perfcheck.gate.baseline).
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
+    "prometheus": {"url": "", "window": "5m", "metric": "", "selector": "", "route_label": "", "timeout_s": 10},
+    "history": "",
+    "fleet": {"concurrency": 4, "targets": []},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
     # The key scan stops at sample_keys or sample_seconds, whichever comes first; the hit-rate
     # window (window_s) runs meanwhile. See collectors/redis.py for what each one costs.
@@ -167,7 +186,10 @@ DEFAULTS: dict[str, Any] = {
              "max_rate": 200, "endpoints": [],
              "health_path": "/health", "metrics_path": "/metrics", "socketio_path": "/socket.io/",
              "discover_assets": True, "max_assets": 20, "asset_hosts": [], "cors_origin": "",
-             "load": {"requests": 200, "rate": 50, "warmup": 10, "concurrency": 10, "max_seconds": 20},
+             "load": {"requests": 200, "rate": 50, "warmup": 10, "concurrency": 10, "max_seconds": 20,
+                      "engine": "auto", "runs": 1, "window_s": 10, "histogram": "", "route_label": "",
+                      "locust": {"users": 20, "spawn_rate": 10, "run_time_s": 15, "workers": 2, "expect_workers": False,
+                                 "master_host": "127.0.0.1", "master_port": 5557}},
              "rate_limit_burst": {"requests": 0, "endpoint": ""},
              "socketio_burst": {"messages": 0, "event": "message", "data": "perfcheck", "namespace": "/"}},
 }
@@ -192,6 +214,8 @@ class Config:
         return self.data["targets"].get(name)
 
     def section(self, name: str) -> dict[str, Any]:
+        if name == "http":  # the latency may be read from the Prometheus server that scrapes the API
+            return {**self.data["http"], "prometheus": self.data.get("prometheus") or {}}
         return self.data[name]
 
     @property
@@ -307,10 +331,53 @@ def _validate_http(http: dict[str, Any]) -> None:
         if name in names:
             raise ConfigError(f"{where}.name: {name!r} is used twice; endpoint names must be unique", at)
         names.add(name)
+    _validate_load(http.get("load") or {})
     for key in ("health_path", "metrics_path", "socketio_path"):
         value = http.get(key)
         if value and not value.startswith("/"):
             raise ConfigError(f"http.{key}: {value!r} must start with / (or be \"\" to turn the probe off)", ("http", key))
+
+
+LOAD_ENGINES = ("auto", "synthetic", "metrics", "prometheus", "locust")
+
+
+def _validate_load(load: dict[str, Any]) -> None:
+    engine = load.get("engine", "auto")
+    if engine not in LOAD_ENGINES:
+        raise ConfigError(f"http.load.engine: unknown engine {engine!r}{did_you_mean(engine, LOAD_ENGINES)} "
+                          f"(known: {', '.join(LOAD_ENGINES)})", ("http", "load", "engine"))
+
+
+def _validate_scale(data: dict[str, Any]) -> None:
+    """The Prometheus server, its window, and the fleet's target names."""
+    prom = data.get("prometheus") or {}
+    if prom.get("url") and not str(prom["url"]).startswith(("http://", "https://")):
+        raise ConfigError(f"prometheus.url: {redact.redact_url(prom['url'])} must start with http:// or https://",
+                          ("prometheus", "url"))
+    try:
+        window_seconds(prom.get("window", "5m"))
+    except ValueError as exc:
+        raise ConfigError(f"prometheus.window: {exc}", ("prometheus", "window")) from None
+    if (data.get("http") or {}).get("load", {}).get("engine") == "prometheus" and not prom.get("url"):
+        raise ConfigError("http.load.engine: prometheus needs prometheus.url (or --prometheus URL)",
+                          ("http", "load", "engine"))
+    seen: set[str] = set()
+    for i, entry in enumerate((data.get("fleet") or {}).get("targets") or []):
+        at = ("fleet", "targets", i)
+        name = entry.get("name")
+        if not name:
+            raise ConfigError(f"fleet.targets[{i}]: 'name' is required", at)
+        if name in seen:
+            raise ConfigError(f"fleet.targets[{i}].name: {name!r} is used twice", at)
+        seen.add(name)
+        if not any(entry.get(k) for k in ("db", "redis", "url")):
+            raise ConfigError(f"fleet.targets[{i}] ({name}): give at least one of db, redis, url", at)
+        for kind in ("db", "redis", "url"):
+            if entry.get(kind):
+                try:
+                    validate_target_url(kind, entry[kind])
+                except ConfigError as exc:
+                    raise ConfigError(f"fleet.targets[{i}] ({name}): {exc}", at) from None
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -496,6 +563,7 @@ def read_file(path: Path, known: Known | None = None) -> tuple[dict[str, Any], d
     try:
         _validate(data, SCHEMA)
         _validate_http(data.get("http") or {})
+        _validate_scale(data)
         if known is not None:
             known.validate(data)
     except ConfigError as exc:
@@ -624,6 +692,7 @@ def load(
         data = _merge(data, overrides)
         _validate(data, SCHEMA)
         _validate_http(data["http"])
+        _validate_scale(data)
     for name, url in data["targets"].items():
         validate_target_url(name, url)
     return Config(data, source, lines)

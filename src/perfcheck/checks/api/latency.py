@@ -86,6 +86,33 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def source_note(source: dict[str, Any]) -> str:
+    """Where the figures came from, for the summary line (nothing for one synthetic run)."""
+    kind = source.get("kind")
+    if kind in ("metrics", "prometheus"):
+        where = "the service's /metrics" if kind == "metrics" else "Prometheus"
+        return f"; from {where}: {source.get('metric')} over {source.get('window_s', 0):g} s"
+    if kind == "locust":
+        return f"; from Locust: {source.get('users')} users, {source.get('workers')} workers, {source.get('run_time_s')} s"
+    if source.get("runs", 1) > 1:
+        return f"; median of {source['runs']} runs"
+    return ""
+
+
+def _histogram_findings(name: str, run: dict[str, Any], targets: dict[str, float]) -> list[Finding]:
+    """A figure read from histogram buckets is only as fine as the buckets around its target."""
+    findings = []
+    above = run.get("above_top_bucket") or []
+    if above:
+        top = (run.get("bucket_bounds_ms") or [None])[-1]
+        findings.append(Finding(
+            "info", name,
+            f"{', '.join(k.removesuffix('_ms').upper() for k in above)} fell in the histogram's +Inf bucket: "
+            f"the figure is at least {fmt_ms(top)}, the true value is higher",
+            evidence={"above_top_bucket": above, "top_bound_ms": top}))
+    return findings
+
+
 @check("api.latency", requires=["http.latency"])
 def latency(facts, t):
     fact = facts["http.latency"]
@@ -93,14 +120,18 @@ def latency(facts, t):
         return no_endpoints()
     targets = {key: float(t[key]) for key in PERCENTILES}
     keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "count", "errors", "timeouts", "unfinished",
-            "status_counts", "histogram", "protocol", "achieved_rate")
+            "status_counts", "histogram", "protocol", "achieved_rate", "source", "runs_p95_ms", "above_top_bucket",
+            "bucket_bounds_ms")
     score, per_endpoint, findings, worst = judge_endpoints(
         fact, targets, keys, "budget",
         "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",
         count_failures=True)
     for name, run in endpoints_of(fact).items():
         findings += _reliability_findings(name, run)
-    metrics = {"endpoints": per_endpoint, "targets_ms": targets,
+    for name, run in endpoints_of(fact).items():
+        findings += _histogram_findings(name, run, targets)
+    source = fact.get("source") or {"kind": "synthetic"}
+    metrics = {"endpoints": per_endpoint, "targets_ms": targets, "source": source,
                "load": {k: fact.get(k) for k in ("requests", "rate", "warmup") if k in fact}}
     order = {"fail": 0, "warn": 1, "info": 2}
     findings.sort(key=lambda f: order.get(f.severity, 3))
@@ -110,5 +141,5 @@ def latency(facts, t):
              if run.get("count") else f"no complete answer ({run['stopped_early']})" if run.get("stopped_early")
              else "no answer")
     summary = (f"{n} endpoint{'s' if n != 1 else ''}; worst {worst}: {shown} "
-               f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms)")
+               f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms){source_note(source)}")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

@@ -1,0 +1,123 @@
+"""api.latency from the service's own histogram: /metrics read twice over a window (ms and
+seconds buckets), and a real Prometheus server scraping the test API."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from helpers import check, perfcheck
+from perfcheck.collectors.http.histograms import quantile, snapshot, unit_scale
+from scale_servers import HistogramApi, PrometheusServer, Traffic, prometheus_binary
+
+DELAYS = {"/api/fast": 0.002, "/api/slow": 0.16}  # fast: inside every target; slow: P50 over 50 ms
+
+
+def test_quantile_interpolates_like_promql():
+    inf = math.inf
+    buckets = ((10.0, 0.0), (50.0, 50.0), (100.0, 100.0), (inf, 100.0))
+    assert quantile(0.5, buckets) == 50.0
+    assert quantile(0.75, buckets) == 75.0
+    assert quantile(0.25, buckets) == 30.0
+    assert quantile(0.99, ((1.0, 10.0), (inf, 100.0))) == 1.0  # in +Inf: the highest finite bound
+    assert quantile(0.5, ((1.0, 0.0), (inf, 0.0))) is None
+
+
+def test_unit_from_name_then_bounds():
+    assert unit_scale("http_request_duration_ms", [1, 5, math.inf])[0] == 1.0
+    assert unit_scale("http_request_duration_seconds", [0.1, math.inf])[0] == 1000.0
+    assert unit_scale("request_latency", [5, 100, 1000, math.inf])[0] == 1.0  # bounds up to 1000: ms
+    assert unit_scale("request_latency", [0.005, 0.1, 1, math.inf])[0] == 1000.0
+
+
+def test_snapshot_sums_other_labels():
+    text = ('# TYPE http_request_duration_ms histogram\n'
+            'http_request_duration_ms_bucket{method="GET",route="/a",status_code="200",le="10"} 3\n'
+            'http_request_duration_ms_bucket{method="GET",route="/a",status_code="200",le="+Inf"} 4\n'
+            'http_request_duration_ms_bucket{method="GET",route="/a",status_code="500",le="10"} 1\n'
+            'http_request_duration_ms_bucket{method="GET",route="/a",status_code="500",le="+Inf"} 1\n'
+            'http_request_duration_ms_count{method="GET",route="/a",status_code="200"} 4\n'
+            'http_request_duration_ms_sum{method="GET",route="/a",status_code="200"} 40\n')
+    snap = snapshot(text)
+    assert snap.route_label == "route" and snap.scale == 1.0
+    assert snap.routes[("GET", "/a")].buckets == ((10.0, 4.0), (math.inf, 5.0))
+
+
+def _write_config(tmp_path, body: str):
+    path = tmp_path / "perfcheck.yaml"
+    path.write_text(body)
+    return str(path)
+
+
+@pytest.mark.parametrize("unit", ["ms", "s"])
+def test_latency_from_metrics_window(tmp_path, unit):
+    cfg = _write_config(tmp_path, "http:\n  load:\n    engine: metrics\n    window_s: 3\n")
+    with HistogramApi(DELAYS, unit) as api, Traffic(api):
+        run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
+    assert run.code == 0, run.err
+    result = check(run.json, "api.latency")
+    assert result["metrics"]["source"]["kind"] == "metrics"
+    assert result["metrics"]["source"]["metric"] == f"http_request_duration_{'ms' if unit == 'ms' else 'seconds'}"
+    eps = result["metrics"]["endpoints"]
+    assert set(eps) == {"GET /api/fast", "GET /api/slow"}, eps
+    fast, slow = eps["GET /api/fast"], eps["GET /api/slow"]
+    assert fast["source"] == slow["source"] == "metrics"
+    assert fast["count"] > 5 and slow["count"] > 5
+    assert fast["p50_ms"] <= 5.0  # the 2 ms route lands in the (1, 5] bucket
+    assert 100 < slow["p50_ms"] <= 250  # the 160 ms route lands in the (100, 250] bucket
+    assert result["status"] == "fail"  # P50 of /api/slow is past 50 ms
+    assert "from the service's /metrics" in result["summary"]
+    failing = [f for f in result["findings"] if f["object"] == "GET /api/slow"]
+    assert failing and not [f for f in result["findings"] if f["object"] == "GET /api/fast"]
+
+
+def test_metrics_window_without_traffic_is_a_skip(tmp_path):
+    cfg = _write_config(tmp_path, "http:\n  load:\n    engine: metrics\n    window_s: 1\n")
+    with HistogramApi(DELAYS, "ms") as api:
+        run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
+    result = check(run.json, "api.latency")
+    assert result["status"] == "skip" and "no request was recorded" in result["summary"]
+
+
+def test_latency_from_a_real_prometheus_server(tmp_path):
+    prometheus_binary()
+    with HistogramApi(DELAYS, "ms") as api, Traffic(api), \
+            PrometheusServer(tmp_path, f"127.0.0.1:{api.port}") as prom:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # rate() over the window needs several scrapes
+            if prom.samples('increase(http_request_duration_ms_count[10s]) > 0') >= 2:
+                break
+            time.sleep(1)
+        time.sleep(2)
+        cfg = _write_config(tmp_path, f"prometheus:\n  url: {prom.url}\n  window: 10s\n")
+        run = perfcheck("audit", "--url", api.url, "--only", "api", "-c", cfg, "-f", "json")
+    assert run.code == 0, run.err
+    result = check(run.json, "api.latency")
+    source = result["metrics"]["source"]
+    assert source["kind"] == "prometheus" and source["window_s"] == 10
+    assert "histogram_quantile(0.95, sum by (le, route, method) (rate(http_request_duration_ms_bucket[10s])))" \
+        == source["queries"]["p95_ms"]
+    eps = result["metrics"]["endpoints"]
+    assert {"GET /api/fast", "GET /api/slow"} <= set(eps), eps
+    assert eps["GET /api/fast"]["p50_ms"] <= 5.0 and 100 < eps["GET /api/slow"]["p50_ms"] <= 250
+    assert all(e["source"] == "prometheus" for e in eps.values())
+    assert result["status"] == "fail" and "from Prometheus" in result["summary"]
+    ttfb = check(run.json, "api.ttfb")
+    assert ttfb["status"] == "skip"  # a histogram has no first byte; not an error
+
+
+def test_prometheus_unreachable_is_an_error_with_reason(tmp_path):
+    cfg = _write_config(tmp_path, "prometheus:\n  url: http://127.0.0.1:9\n  window: 1m\n")
+    with HistogramApi(DELAYS, "ms") as api:
+        run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
+    result = check(run.json, "api.latency")
+    assert result["status"] == "error" and "Prometheus at http://127.0.0.1:9" in result["summary"]
+    assert "Traceback" not in run.err
+
+
+def test_bad_prometheus_window_is_a_one_line_error(tmp_path):
+    cfg = _write_config(tmp_path, "prometheus:\n  url: http://127.0.0.1:9\n  window: soon\n")
+    run = perfcheck("audit", "--url", "http://127.0.0.1:9/", "-c", cfg)
+    assert run.code == 2 and "prometheus.window" in run.err and len(run.err.strip().splitlines()) == 1
