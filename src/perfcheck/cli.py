@@ -161,12 +161,17 @@ def audit(
             cfg.data["max_seconds"] = max_seconds
     except ConfigError as exc:
         raise fail(str(exc))
+    if all_targets or fleet_names:  # a fleet: one report per target and a summary
+        raise typer.Exit(_audit_fleet(cfg, loaded, fleet_names, all_targets, [f.value for f in fmts], output_dir,
+                                      fail_under, fail_on, baseline))
     if not cfg.data["targets"]:
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
     try:
         destinations = outputs.plan([f.value for f in fmts], output, output_dir)
         policy = Policy.load(cfg, loaded.checks, [c.id for c in checklist.categories()],
                              baseline_path=baseline, update_baseline=update_baseline)
+        if baseline_from_history:
+            policy.baseline = _history_baseline(cfg, baseline, baseline_from_history)
         with _progress() as progress:
             # Counted from the process's start: the imports are part of the time the user waits.
             report = run_audit(cfg, loaded.checks, progress, loaded.problems,
@@ -177,6 +182,7 @@ def audit(
         raise fail(str(exc))
 
     verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
+    _record_history(cfg, report)
     try:
         for path in outputs.write(report, destinations, color=sys.stdout.isatty(),
                                   config_file=cfg.source if cfg.source != "defaults" else None):
@@ -192,6 +198,41 @@ def audit(
     if not verdict.passed:
         err.print(f"perfcheck: gate failed: {'; '.join(verdict.failures)}", markup=False)
         raise typer.Exit(EXIT_GATE)
+
+
+def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[str], output_dir: Path | None,
+                 fail_under: int | None, fail_on: FailOn | None, baseline: Path | None) -> int:
+    from perfcheck import fleet, signals
+
+    if baseline is not None:
+        raise fail("--baseline compares one target; with --all/--target, use --history DIR and perfcheck trend")
+    try:
+        return fleet.command(cfg, loaded, names=names, everything=everything, formats=formats, output_dir=output_dir,
+                             fail_under=fail_under, fail_on=fail_on.value if fail_on else None,
+                             deadline=signals.STARTED + float(cfg.data["max_seconds"]),
+                             err=lambda line: err.print(line, markup=False), out=sys.stdout.write)
+    except ConfigError as exc:
+        raise fail(str(exc))
+
+
+def _history_baseline(cfg, baseline: Path | None, last: int):
+    from perfcheck import history
+
+    if baseline is not None:
+        raise ConfigError("give --baseline FILE or --baseline-from-history N, not both")
+    if not cfg.data.get("history"):
+        raise ConfigError("--baseline-from-history needs --history DIR (or history: in perfcheck.yaml)")
+    return history.baseline_from(Path(cfg.data["history"]), last)
+
+
+def _record_history(cfg, report) -> None:
+    from perfcheck import history
+
+    if cfg.data.get("history"):
+        try:
+            history.append(Path(cfg.data["history"]), report)
+        except ConfigError as exc:
+            err.print(f"perfcheck: warning: {exc}", markup=False)
 
 
 def _merged(a: dict, b: dict) -> dict:
@@ -368,6 +409,28 @@ def init(
         raise fail(f"{path} exists; pass --force to overwrite it")
     path.write_text((resources.files("perfcheck") / "templates" / "perfcheck.yaml").read_text())
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def trend(
+    directory: Path = typer.Argument(..., metavar="DIR", help="The --history directory."),
+    last: int = typer.Option(20, "--last", "-n", min=1, max=1000, help="How many of the latest runs."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="NAME", help="Only this fleet target's runs."),
+    as_json: bool = typer.Option(False, "--json", help="The runs as JSON instead of sparklines."),
+) -> None:
+    """Score and P95 per endpoint over the last runs recorded with --history (sparklines)."""
+    import json
+
+    from perfcheck import history
+
+    try:
+        runs = history.read(directory, target, last)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": runs, "rows": history.trend_rows(runs)}, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(history.trend_text(runs))
 
 
 @app.command()
