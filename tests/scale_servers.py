@@ -66,7 +66,10 @@ class HistogramApi:
         return Handler
 
     def __enter__(self) -> HistogramApi:
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # the default 5 drops SYNs when many users connect at once: 1 s retransmits
+
+        self.server = Server(("127.0.0.1", self.port), self._handler())
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         wait_for_port(self.port)

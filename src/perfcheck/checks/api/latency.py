@@ -27,6 +27,9 @@ SENDER_LAG_NOTE_MS = 5.0  # the load generator itself ran this late: the figures
 SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
 
 
+SOURCE_KEYS = ("source", "runs_p95_ms", "above_top_bucket", "bucket_bounds_ms")  # per endpoint, when set
+
+
 def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
     """Failed requests, error-only answers, and runs that could not be trusted in full."""
     findings = []
@@ -130,6 +133,9 @@ def latency(facts, t):
         findings += _reliability_findings(name, run)
     for name, run in endpoints_of(fact).items():
         findings += _histogram_findings(name, run, targets)
+        for key in SOURCE_KEYS:  # only where a source sets them: a synthetic run's entries stay as they were
+            if name in per_endpoint and per_endpoint[name].get(key) is None:
+                per_endpoint[name].pop(key, None)
     source = fact.get("source") or {"kind": "synthetic"}
     metrics = {"endpoints": per_endpoint, "targets_ms": targets, "source": source,
                "load": {k: fact.get(k) for k in ("requests", "rate", "warmup") if k in fact}}
