@@ -47,6 +47,8 @@ def test_fleet_with_one_unreachable_target(tmp_path, database, redis_server):
     assert "| orders |" in table and "| billing |" in table and "unreachable" in table
     lines = (tmp_path / "hist" / "history.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["target"] for line in lines) == ["billing", "orders", "sessions"]
+    trend = perfcheck("trend", str(tmp_path / "hist"))
+    assert trend.code == 0 and "[orders]" in trend.out and "[billing]" in trend.out
 
 
 def test_fleet_target_selection_and_unknown_name(tmp_path, database, redis_server):

@@ -3,6 +3,7 @@ seconds buckets), and a real Prometheus server scraping the test API."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -121,3 +122,24 @@ def test_bad_prometheus_window_is_a_one_line_error(tmp_path):
     cfg = _write_config(tmp_path, "prometheus:\n  url: http://127.0.0.1:9\n  window: soon\n")
     run = perfcheck("audit", "--url", "http://127.0.0.1:9/", "-c", cfg)
     assert run.code == 2 and "prometheus.window" in run.err and len(run.err.strip().splitlines()) == 1
+
+
+def test_median_of_runs_and_latency_trend(tmp_path):
+    cfg = _write_config(tmp_path, "http:\n  endpoints:\n    - {name: fast, path: /api/fast}\n"
+                                  "  load: {requests: 20, rate: 50, warmup: 2}\n")
+    hist = tmp_path / "hist"
+    with HistogramApi(DELAYS, "ms") as api:
+        for _ in range(2):
+            run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "--runs", "3",
+                            "--history", str(hist), "-f", "json")
+            assert run.code == 0, run.err
+    result = check(run.json, "api.latency")
+    assert result["metrics"]["source"] == {"kind": "synthetic", "runs": 3, "judged": "median of the runs"}
+    fast = result["metrics"]["endpoints"]["fast"]
+    assert len(fast["runs_p95_ms"]) == 3 and fast["p95_ms"] == sorted(fast["runs_p95_ms"])[1]
+    assert fast["count"] == 60  # three runs of 20
+    assert "median of 3 runs" in result["summary"]
+    trend = perfcheck("trend", str(hist))
+    assert trend.code == 0 and "2 runs" in trend.out and "P95 fast" in trend.out
+    data = json.loads(perfcheck("trend", str(hist), "--json").out)
+    assert [r["latency"]["fast"]["source"] for r in data["runs"]] == ["synthetic", "synthetic"]

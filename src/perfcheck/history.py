@@ -102,8 +102,17 @@ def trend_rows(runs: list[dict[str, Any]]) -> list[tuple[str, str, list[float | 
 
 
 def trend_text(runs: list[dict[str, Any]]) -> str:
+    """The trend; a fleet's history one block per target."""
     if not runs:
         return "no run recorded yet\n"
+    targets = list(dict.fromkeys(r.get("target") or "" for r in runs))
+    if len(targets) > 1:
+        return "\n".join(f"[{t or 'default'}]\n" + _trend_block([r for r in runs if (r.get("target") or "") == t])
+                         for t in targets)
+    return _trend_block(runs)
+
+
+def _trend_block(runs: list[dict[str, Any]]) -> str:
     rows = trend_rows(runs)
     width = max(len(what) for what, _, _ in rows)
     first, last = runs[0].get("created_at", "?"), runs[-1].get("created_at", "?")
