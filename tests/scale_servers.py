@@ -24,12 +24,12 @@ S_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 class HistogramApi:
     """Routes that answer after a fixed delay (seconds), and /metrics with their histogram."""
 
-    def __init__(self, delays: dict[str, float], unit: str = "ms"):
+    def __init__(self, delays: dict[str, float], unit: str = "ms", buckets: tuple[float, ...] | None = None):
         self.delays, self.unit = delays, unit
         self.registry = CollectorRegistry()
         name = "http_request_duration_ms" if unit == "ms" else "http_request_duration_seconds"
         self.histogram = Histogram(name, "Request duration", ["method", "route", "status_code"],
-                                   buckets=MS_BUCKETS if unit == "ms" else S_BUCKETS, registry=self.registry)
+                                   buckets=buckets or (MS_BUCKETS if unit == "ms" else S_BUCKETS), registry=self.registry)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.server: ThreadingHTTPServer | None = None

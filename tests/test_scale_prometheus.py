@@ -143,3 +143,17 @@ def test_median_of_runs_and_latency_trend(tmp_path):
     assert trend.code == 0 and "2 runs" in trend.out and "P95 fast" in trend.out
     data = json.loads(perfcheck("trend", str(hist), "--json").out)
     assert [r["latency"]["fast"]["source"] for r in data["runs"]] == ["synthetic", "synthetic"]
+
+
+def test_a_figure_past_the_top_bucket_is_never_a_pass(tmp_path):
+    """Buckets up to 100 ms and a 120 ms route: every percentile reads "100 ms", a floor;
+    with targets of 500 ms it could be within them or not, so the check may not pass."""
+    cfg = _write_config(tmp_path, "http:\n  load: {engine: metrics, window_s: 3}\n"
+                                  "checks:\n  api.latency: {thresholds: {p50_ms: 500, p95_ms: 500, p99_ms: 500}}\n")
+    with HistogramApi({"/api/slowish": 0.12}, "ms", buckets=(1, 5, 10, 25, 50, 100)) as api, Traffic(api):
+        run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
+    result = check(run.json, "api.latency")
+    entry = result["metrics"]["endpoints"]["GET /api/slowish"]
+    assert entry["p99_ms"] == 100.0 and "p99_ms" in entry["above_top_bucket"]
+    assert result["status"] == "warn", result
+    assert any("cannot be told" in f["message"] for f in result["findings"])

@@ -14,6 +14,7 @@ from perfcheck.checks.support.latency import (
 )
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
+from perfcheck.scoring import PASS_AT
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -108,11 +109,20 @@ def _histogram_findings(name: str, run: dict[str, Any], targets: dict[str, float
     above = run.get("above_top_bucket") or []
     if above:
         top = (run.get("bucket_bounds_ms") or [None])[-1]
-        findings.append(Finding(
-            "info", name,
-            f"{', '.join(k.removesuffix('_ms').upper() for k in above)} fell in the histogram's +Inf bucket: "
-            f"the figure is at least {fmt_ms(top)}, the true value is higher",
-            evidence={"above_top_bucket": above, "top_bound_ms": top}))
+        # The figure is only a floor: under its target, the target may still be missed.
+        unknown = [k for k in above if k in targets and run.get(k) is not None and run[k] <= targets[k]]
+        labels = ", ".join(k.removesuffix("_ms").upper() for k in above)
+        if unknown:
+            findings.append(Finding(
+                "warn", name,
+                f"{labels} fell in the histogram's +Inf bucket: at least {fmt_ms(top)}, so whether it is within "
+                f"{' / '.join(f'{targets[k]:g}' for k in unknown)} ms cannot be told",
+                Fix.manual(f"Add histogram buckets above {max(targets[k] for k in unknown):g} ms to the service's metrics."),
+                {"above_top_bucket": above, "top_bound_ms": top, "undecided": unknown}))
+        else:
+            findings.append(Finding(
+                "info", name, f"{labels} fell in the histogram's +Inf bucket: the figure is at least {fmt_ms(top)}, "
+                "the true value is higher", evidence={"above_top_bucket": above, "top_bound_ms": top}))
     return findings
 
 
@@ -132,7 +142,10 @@ def latency(facts, t):
     for name, run in endpoints_of(fact).items():
         findings += _reliability_findings(name, run)
     for name, run in endpoints_of(fact).items():
-        findings += _histogram_findings(name, run, targets)
+        floors = _histogram_findings(name, run, targets)
+        if score is not None and any(f.evidence.get("undecided") for f in floors):
+            score = min(score, PASS_AT - 0.01)  # no pass on a figure that is only a floor
+        findings += floors
         for key in SOURCE_KEYS:  # only where a source sets them: a synthetic run's entries stay as they were
             if name in per_endpoint and per_endpoint[name].get(key) is None:
                 per_endpoint[name].pop(key, None)
