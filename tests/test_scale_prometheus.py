@@ -110,12 +110,14 @@ def test_latency_from_a_real_prometheus_server(tmp_path):
 
 
 def test_prometheus_unreachable_is_an_error_with_reason(tmp_path):
-    cfg = _write_config(tmp_path, "prometheus:\n  url: http://127.0.0.1:9\n  window: 1m\n")
+    cfg = _write_config(tmp_path, "prometheus:\n  url: http://ops:pr0m-s3cret@127.0.0.1:9\n  window: 1m\n")
     with HistogramApi(DELAYS, "ms") as api:
         run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
     result = check(run.json, "api.latency")
-    assert result["status"] == "error" and "Prometheus at http://127.0.0.1:9" in result["summary"]
-    assert "Traceback" not in run.err
+    assert result["status"] == "error" and "Prometheus at http://" in result["summary"]
+    assert "127.0.0.1:9" in result["summary"] and "connection refused" in result["summary"].lower() or \
+        "ConnectError" in result["summary"]
+    assert "Traceback" not in run.err and "pr0m-s3cret" not in run.out + run.err
 
 
 def test_bad_prometheus_window_is_a_one_line_error(tmp_path):

@@ -223,6 +223,7 @@ class Config:
         found: list[str] = []
         for url in self.data["targets"].values():
             found += redact.secrets_in_url(url)
+        found += redact.secrets_in_url(str((self.data.get("prometheus") or {}).get("url") or ""))
         return found
 
     def redacted_targets(self) -> dict[str, str]:

@@ -133,6 +133,9 @@ def run(base_url: str, endpoints: list[dict[str, Any]], options: dict[str, Any],
             tail = (Path(tmp) / "master.log").read_text(errors="replace").strip().splitlines()[-1:] or ["no output"]
             raise FactUnavailable(f"Locust wrote no statistics (exit {master.returncode}): {tail[0][:200]}", Status.ERROR)
         results = read_stats(stats, prefix.with_name(prefix.name + "_failures.csv"))
+    if not any(r["count"] or r["errors"] for r in results.values()):
+        wait = f"; did the {s['workers']} worker(s) connect to {s['master_host']}:{s['master_port']}?" if s["workers"] else ""
+        raise FactUnavailable(f"the Locust run sent no request{wait}", Status.ERROR)
     source = {"kind": "locust", **{k: s[k] for k in ("users", "spawn_rate", "run_time_s", "workers", "expect_workers")},
               "wall_s": round(took, 1)}
     return {"endpoints": results, "source": source}
