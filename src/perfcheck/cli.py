@@ -163,7 +163,8 @@ def audit(
         raise fail(str(exc))
     if all_targets or fleet_names:  # a fleet: one report per target and a summary
         raise typer.Exit(_audit_fleet(cfg, loaded, fleet_names, all_targets, [f.value for f in fmts], output_dir,
-                                      fail_under, fail_on, baseline))
+                                      fail_under, fail_on, baseline,
+                                      [f for f, v in (("--db", db), ("--redis", redis), ("--url", url)) if v]))
     if not cfg.data["targets"]:
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
     try:
@@ -201,11 +202,13 @@ def audit(
 
 
 def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[str], output_dir: Path | None,
-                 fail_under: int | None, fail_on: FailOn | None, baseline: Path | None) -> int:
+                 fail_under: int | None, fail_on: FailOn | None, baseline: Path | None, flags: list[str]) -> int:
     from perfcheck import fleet, signals
 
     if baseline is not None:
         raise fail("--baseline compares one target; with --all/--target, use --history DIR and perfcheck trend")
+    if flags:  # targets:, DATABASE_URL and the like are replaced by each fleet target's own
+        raise fail(f"{', '.join(flags)}: name one target; --all/--target audit the fleet's (fleet.targets)")
     try:
         return fleet.command(cfg, loaded, names=names, everything=everything, formats=formats, output_dir=output_dir,
                              fail_under=fail_under, fail_on=fail_on.value if fail_on else None,

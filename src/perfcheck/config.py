@@ -345,7 +345,7 @@ LOAD_ENGINES = ("auto", "synthetic", "metrics", "prometheus", "locust")
 def _validate_load(load: dict[str, Any]) -> None:
     engine = load.get("engine", "auto")
     if engine not in LOAD_ENGINES:
-        raise ConfigError(f"http.load.engine: unknown engine {engine!r}{did_you_mean(engine, LOAD_ENGINES)} "
+        raise ConfigError(f"http.load.engine (--load): unknown engine {engine!r}{did_you_mean(engine, LOAD_ENGINES)} "
                           f"(known: {', '.join(LOAD_ENGINES)})", ("http", "load", "engine"))
 
 
@@ -355,6 +355,11 @@ def _validate_scale(data: dict[str, Any]) -> None:
     if prom.get("url") and not str(prom["url"]).startswith(("http://", "https://")):
         raise ConfigError(f"prometheus.url: {redact.redact_url(prom['url'])} must start with http:// or https://",
                           ("prometheus", "url"))
+    selector = str(prom.get("selector") or "")
+    if selector and not (selector.startswith("{") and selector.endswith("}") and selector.count("{") == 1
+                         and selector.count("}") == 1):
+        raise ConfigError(f"prometheus.selector: {shown(selector)} must be one label matcher in braces, "
+                          "e.g. '{job=\"api\"}'", ("prometheus", "selector"))
     try:
         window_seconds(prom.get("window", "5m"))
     except ValueError as exc:
