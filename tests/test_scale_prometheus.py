@@ -143,6 +143,10 @@ def test_median_of_runs_and_latency_trend(tmp_path):
     assert "median of 3 runs" in result["summary"]
     trend = perfcheck("trend", str(hist))
     assert trend.code == 0 and "2 runs" in trend.out and "P95 fast" in trend.out
+    page = tmp_path / "trend.html"
+    assert perfcheck("trend", str(hist), "--html", str(page)).code == 0
+    text = page.read_text()
+    assert text.count("<svg") == 2 and "<polyline" in text and "P95 fast" in text  # score, P95 of fast
     data = json.loads(perfcheck("trend", str(hist), "--json").out)
     assert [r["latency"]["fast"]["source"] for r in data["runs"]] == ["synthetic", "synthetic"]
 

@@ -420,14 +420,20 @@ def trend(
     last: int = typer.Option(20, "--last", "-n", min=1, max=1000, help="How many of the latest runs."),
     target: Optional[str] = typer.Option(None, "--target", metavar="NAME", help="Only this fleet target's runs."),
     as_json: bool = typer.Option(False, "--json", help="The runs as JSON instead of sparklines."),
+    html_file: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="Also write the trend as line charts in one HTML file."),
 ) -> None:
     """Score and P95 per endpoint over the last runs recorded with --history (sparklines)."""
     import json
 
     from perfcheck import history
+    from perfcheck.report import outputs, trend_html
 
     try:
         runs = history.read(directory, target, last)
+        if html_file is not None:
+            outputs.check_writable(html_file, "--html")
+            outputs.write_atomic(html_file, trend_html.render(runs))
+            err.print(f"trend written to {html_file}", markup=False)
     except ConfigError as exc:
         raise fail(str(exc))
     if as_json:
