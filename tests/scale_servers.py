@@ -26,6 +26,8 @@ class HistogramApi:
 
     def __init__(self, delays: dict[str, float], unit: str = "ms", buckets: tuple[float, ...] | None = None):
         self.delays, self.unit = delays, unit
+        self.flaky = {path for path in delays if "flaky" in path}  # these answer 500 to every other request
+        self.served: dict[str, int] = {}
         self.registry = CollectorRegistry()
         name = "http_request_duration_ms" if unit == "ms" else "http_request_duration_seconds"
         self.histogram = Histogram(name, "Request duration", ["method", "route", "status_code"],
@@ -52,9 +54,11 @@ class HistogramApi:
                 if delay is None:
                     return self._send(404 if path != "/" else 200, b'{"ok": true}', "application/json")
                 time.sleep(delay)
-                self._send(200, b'{"items": []}', "application/json")
+                api.served[path] = api.served.get(path, 0) + 1
+                status = 500 if path in api.flaky and api.served[path] % 2 else 200  # every other one fails
+                self._send(status, b'{"items": []}', "application/json")
                 took = time.perf_counter() - started
-                api.histogram.labels("GET", path, "200").observe(took * 1000 if api.unit == "ms" else took)
+                api.histogram.labels("GET", path, str(status)).observe(took * 1000 if api.unit == "ms" else took)
 
             def _send(self, status, body, ctype):
                 self.send_response(status)

@@ -14,6 +14,7 @@ from perfcheck.collectors.http.histograms import quantile, snapshot, unit_scale
 from scale_servers import HistogramApi, PrometheusServer, Traffic, prometheus_binary
 
 DELAYS = {"/api/fast": 0.002, "/api/slow": 0.16}  # fast: inside every target; slow: P50 over 50 ms
+FLAKY = {"/api/fast": 0.002, "/api/flaky": 0.002}  # flaky: fast, but every other answer is a 500
 
 
 def test_quantile_interpolates_like_promql():
@@ -84,7 +85,7 @@ def test_metrics_window_without_traffic_is_a_skip(tmp_path):
 
 def test_latency_from_a_real_prometheus_server(tmp_path):
     prometheus_binary()
-    with HistogramApi(DELAYS, "ms") as api, Traffic(api), \
+    with HistogramApi({**DELAYS, "/api/flaky": 0.002}, "ms") as api, Traffic(api), \
             PrometheusServer(tmp_path, f"127.0.0.1:{api.port}") as prom:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # rate() over the window needs several scrapes
@@ -104,6 +105,8 @@ def test_latency_from_a_real_prometheus_server(tmp_path):
     assert {"GET /api/fast", "GET /api/slow"} <= set(eps), eps
     assert eps["GET /api/fast"]["p50_ms"] <= 5.0 and 100 < eps["GET /api/slow"]["p50_ms"] <= 250
     assert all(e["source"] == "prometheus" for e in eps.values())
+    assert eps["GET /api/flaky"]["status_counts"].get("500", 0) > 0
+    assert "500" not in eps["GET /api/fast"]["status_counts"]
     assert result["status"] == "fail" and "from Prometheus" in result["summary"]
     ttfb = check(run.json, "api.ttfb")
     assert ttfb["status"] == "skip"  # a histogram has no first byte; not an error
@@ -163,3 +166,16 @@ def test_a_figure_past_the_top_bucket_is_never_a_pass(tmp_path):
     assert entry["p99_ms"] == 100.0 and "p99_ms" in entry["above_top_bucket"]
     assert result["status"] == "warn", result
     assert any("cannot be told" in f["message"] for f in result["findings"])
+
+
+def test_server_errors_counted_by_the_histogram_fail_the_route(tmp_path):
+    cfg = _write_config(tmp_path, "http:\n  load: {engine: metrics, window_s: 3}\n")
+    with HistogramApi(FLAKY, "ms") as api, Traffic(api):
+        run = perfcheck("audit", "--url", api.url, "--only", "api.latency", "-c", cfg, "-f", "json")
+    result = check(run.json, "api.latency")
+    flaky = result["metrics"]["endpoints"]["GET /api/flaky"]
+    assert set(flaky["status_counts"]) == {"200", "500"}
+    failed = [f for f in result["findings"] if f["object"] == "GET /api/flaky"]
+    assert failed and failed[0]["severity"] == "fail" and "by the service's own histogram" in failed[0]["message"]
+    assert not [f for f in result["findings"] if f["object"] == "GET /api/fast"]
+    assert result["status"] == "fail"

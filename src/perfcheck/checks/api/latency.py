@@ -31,7 +31,7 @@ SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
 SOURCE_KEYS = ("source", "runs_p95_ms", "above_top_bucket", "bucket_bounds_ms")  # per endpoint, when set
 
 
-def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
+def _reliability_findings(name: str, run: dict[str, Any], during: str = "during the latency run") -> list[Finding]:
     """Failed requests, error-only answers, and runs that could not be trusted in full."""
     findings = []
     failed, attempted = failed_requests(run), attempted_requests(run)
@@ -43,7 +43,7 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
         share = failed / attempted if attempted else 1.0
         findings.append(Finding(
             "fail" if share > ERROR_FAIL_SHARE else "warn", name,
-            f"{failed} of {attempted} requests failed during the latency run ({', '.join(parts)})"
+            f"{failed} of {attempted} requests failed {during} ({', '.join(parts)})"
             + (f": {samples[0]}" if samples else ""),
             Fix.manual(f"Find why {name} fails under {run.get('achieved_rate') or 'a modest'} requests/s "
                  "(server logs, timeouts, connection limits)."),
@@ -139,8 +139,11 @@ def latency(facts, t):
         fact, targets, keys, "budget",
         "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",
         count_failures=True)
+    kind = (fact.get("source") or {}).get("kind")
+    during = "in the window, by the service's own histogram" if kind in ("metrics", "prometheus") else \
+        "during the Locust run" if kind == "locust" else "during the latency run"
     for name, run in endpoints_of(fact).items():
-        findings += _reliability_findings(name, run)
+        findings += _reliability_findings(name, run, during)
     for name, run in endpoints_of(fact).items():
         floors = _histogram_findings(name, run, targets)
         if score is not None and any(f.evidence.get("undecided") for f in floors):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +20,7 @@ QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
 # The label that names the route, in the order perfcheck looks for it.
 ROUTE_LABELS = ("route", "path", "handler", "endpoint", "url", "uri", "operation")
 METHOD_LABELS = ("method", "http_method", "verb")
+STATUS_LABELS = ("status_code", "status", "code", "http_status")
 NAME_HINTS = ("request_duration", "request_latency", "response_time", "requests_duration", "latency", "duration")
 SECONDS_MAX_BOUND = 60.0  # finite seconds buckets rarely go past a minute; ms buckets usually do
 
@@ -96,6 +97,8 @@ class Snapshot:
     scale: float
     unit: str
     routes: dict[tuple[str, str], Histogram]
+    # Per route, the requests counted under each status label value (when the histogram has one).
+    statuses: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
 
 
 def _histograms(text: str) -> dict[str, Any]:
@@ -136,15 +139,29 @@ def snapshot(text: str, metric: str | None = None, route_label: str | None = Non
         raise HistogramError(f"histogram {name} has no route label (labels: {', '.join(sorted(labels - {'le'})) or 'none'}); "
                              "set http.load.route_label")
     method = next((lbl for lbl in METHOD_LABELS if lbl in labels), None)
+    status = next((lbl for lbl in STATUS_LABELS if lbl in labels), None)
     sums: dict[tuple[str, str], dict[float, float]] = {}
+    statuses: dict[tuple[str, str], dict[str, float]] = {}
     for sample in buckets:
         key = (sample.labels.get(method, "") if method else "", sample.labels.get(route, ""))
         le = float(sample.labels["le"])
         per = sums.setdefault(key, {})
         per[le] = per.get(le, 0.0) + float(sample.value)
+        if status and math.isinf(le):
+            code = statuses.setdefault(key, {})
+            code[sample.labels.get(status, "")] = code.get(sample.labels.get(status, ""), 0.0) + float(sample.value)
     scale, unit = unit_scale(name, [float(s.labels["le"]) for s in buckets], getattr(family, "unit", "") or "")
     routes = {key: Histogram(tuple(sorted(per.items()))) for key, per in sums.items()}
-    return Snapshot(name, route, method, scale, unit, routes)
+    return Snapshot(name, route, method, scale, unit, routes, statuses)
+
+
+def status_counts(before: Snapshot | None, after: Snapshot, key: tuple[str, str]) -> dict[str, int]:
+    """The route's requests per status in the window (a status count that fell: a restart, counted whole)."""
+    was = (before.statuses.get(key) or {}) if before else {}
+    now = after.statuses.get(key) or {}
+    if any(n < was.get(code, 0.0) for code, n in now.items()):
+        was = {}
+    return {code: int(n - was.get(code, 0.0)) for code, n in sorted(now.items()) if n - was.get(code, 0.0) > 0}
 
 
 def route_name(method: str, route: str) -> str:
@@ -171,5 +188,7 @@ def percentiles(before: Snapshot | None, after: Snapshot, skip_routes: tuple[str
         entry["above_top_bucket"] = [k for k in QUANTILES if top is not None and entry[k] is not None
                                      and entry[k] >= top and window.buckets[-2][1] < window.count * QUANTILES[k]]
         entry["bucket_bounds_ms"] = [round(b * after.scale, 3) for b in finite]
+        if after.statuses:
+            entry["status_counts"] = status_counts(before, after, (method, route))
         out[route_name(method, route)] = entry
     return out

@@ -14,6 +14,7 @@ from perfcheck.collectors.http.histograms import (
     METHOD_LABELS,
     QUANTILES,
     ROUTE_LABELS,
+    STATUS_LABELS,
     HistogramError,
     pick_metric,
     route_name,
@@ -104,6 +105,13 @@ def percentiles(url: str, *, window: Any = "5m", metric: str | None = None, sele
                 entry[key] = round(value, 1) if key == "count" else round(value * scale, 3)
         endpoints = {k: {**v, "count": int(v.get("count", 0))} for k, v in endpoints.items()
                      if v.get("count", 0) > 0 and any(v.get(p) is not None for p in QUANTILES)}
+        status = next((lbl for lbl in STATUS_LABELS if lbl in labels), None)
+        if status:
+            queries["status_counts"] = f"sum by ({by}, {status}) (increase({name}_count{selector}[{rng}]))"
+            for labels_, value in api.vector(queries["status_counts"]):
+                entry = endpoints.get(route_name(labels_.get(method, "") if method else "", labels_.get(route, "")))
+                if entry is not None and not math.isnan(value) and round(value) > 0:
+                    entry.setdefault("status_counts", {})[labels_.get(status, "")] = int(round(value))
         return {"endpoints": endpoints, "metric": name, "unit": unit, "window_s": seconds, "queries": queries}
     finally:
         api.close()
