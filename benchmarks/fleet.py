@@ -73,7 +73,8 @@ def main() -> None:
         judged = sum(1 for t in summary["targets"] if t["reached"] and t["categories"].get("database") is not None)
         print(f"single audits: slowest {slowest:.2f} s, median {sorted(singles)[len(singles) // 2]:.2f} s, "
               f"sum {sum(singles):.1f} s")
-        print(f"fleet of {args.databases} (exit {code}, {judged} databases judged): {fleet:.2f} s = {fleet / slowest:.2f}x the slowest")
+        print(f"fleet of {args.databases} (exit {code}, {judged} databases judged): "
+              f"{fleet:.2f} s = {fleet / slowest:.2f}x the slowest")
         print(f"GOAL fleet < 2x slowest single audit: {'met' if fleet < 2 * slowest else 'NOT met'}")
     finally:
         server.stop()

@@ -203,7 +203,7 @@ def audit(
 
 def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[str], output_dir: Path | None,
                  fail_under: int | None, fail_on: FailOn | None, baseline: Path | None, flags: list[str]) -> int:
-    from perfcheck import fleet, signals
+    from perfcheck import fleet, signals  # why: CLI start-up time (a fleet run only)
 
     if baseline is not None:
         raise fail("--baseline compares one target; with --all/--target, use --history DIR and perfcheck trend")
@@ -219,7 +219,7 @@ def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[
 
 
 def _history_baseline(cfg, baseline: Path | None, last: int):
-    from perfcheck import history
+    from perfcheck import history  # why: CLI start-up time
 
     if baseline is not None:
         raise ConfigError("give --baseline FILE or --baseline-from-history N, not both")
@@ -229,9 +229,9 @@ def _history_baseline(cfg, baseline: Path | None, last: int):
 
 
 def _record_history(cfg, report) -> None:
-    from perfcheck import history
-
     if cfg.data.get("history"):
+        from perfcheck import history  # why: CLI start-up time (only with --history)
+
         try:
             history.append(Path(cfg.data["history"]), report)
         except ConfigError as exc:
@@ -425,7 +425,7 @@ def trend(
     """Score and P95 per endpoint over the last runs recorded with --history (sparklines)."""
     import json
 
-    from perfcheck import history
+    from perfcheck import history  # why: CLI start-up time
     from perfcheck.report import outputs, trend_html
 
     try:

@@ -38,7 +38,8 @@ def chart(title: str, unit: str, values: list[float | None], labels: list[str]) 
         segments.append(current)
     lines = "".join('<polyline fill="none" stroke="#2563eb" stroke-width="2" points="'
                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in seg) + '"/>' for seg in segments)
-    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2563eb"><title>{_e(labels[i])}: {v:g}{_e(unit)}</title></circle>'
+    dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#2563eb">'
+                   f"<title>{_e(labels[i])}: {v:g}{_e(unit)}</title></circle>"
                    for i, v in enumerate(values) if v is not None for x, y in [xy(i, v)])
     axis = (f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" stroke="#999"/>'
             f'<text x="4" y="{PAD}" font-size="11">{high:g}{_e(unit)}</text>'
