@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import check, perfcheck
-from perfcheck.collectors.http.histograms import quantile, snapshot, unit_scale
+from perfcheck.collectors.http.histograms import percentiles, quantile, snapshot, unit_scale
 from scale_servers import HistogramApi, PrometheusServer, Traffic, prometheus_binary
 
 DELAYS = {"/api/fast": 0.002, "/api/slow": 0.16}  # fast: inside every target; slow: P50 over 50 ms
@@ -45,6 +45,19 @@ def test_snapshot_sums_other_labels():
     snap = snapshot(text)
     assert snap.route_label == "route" and snap.scale == 1.0
     assert snap.routes[("GET", "/a")].buckets == ((10.0, 4.0), (math.inf, 5.0))
+
+
+def test_counts_that_went_back_are_not_judged():
+    """Two reads that reach different replicas (or straddle a restart): no figure for the route."""
+    head = '# TYPE http_request_duration_ms histogram\n'
+    def text(fast, slow):
+        return head + "".join(
+            f'http_request_duration_ms_bucket{{route="{r}",le="{le}"}} {n}\n'
+            for r, n in (("/a", fast), ("/b", slow)) for le in ("10", "+Inf"))
+    first, second = snapshot(text(100, 50)), snapshot(text(130, 20))
+    reset: list[str] = []
+    out = percentiles(first, second, (), reset)
+    assert set(out) == {"/a"} and out["/a"]["count"] == 30 and reset == ["/b"]
 
 
 def _write_config(tmp_path, body: str):

@@ -39,14 +39,16 @@ class Histogram:
     def count(self) -> float:
         return self.buckets[-1][1] if self.buckets else 0.0
 
-    def minus(self, earlier: Histogram | None) -> Histogram:
-        """The requests between `earlier` and this one; a counter reset (a restart) counts from zero."""
+    def minus(self, earlier: Histogram | None) -> Histogram | None:
+        """The requests between `earlier` and this one; None when a count went back (a restart,
+        or a load balancer that sent the two reads to different replicas): then what the
+        window held can't be told."""
         if earlier is None:
             return self
         before = dict(earlier.buckets)
         delta = tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets)
         if any(n < 0 for _, n in delta):
-            return self
+            return None
         return Histogram(delta)
 
 
@@ -168,13 +170,19 @@ def route_name(method: str, route: str) -> str:
     return f"{method.upper()} {route}" if method else route
 
 
-def percentiles(before: Snapshot | None, after: Snapshot, skip_routes: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
-    """Per route (with requests in the window): count, P50/P95/P99 in ms, and where they came from."""
+def percentiles(before: Snapshot | None, after: Snapshot, skip_routes: tuple[str, ...] = (),
+                reset: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per route (with requests in the window): count, P50/P95/P99 in ms, and where they came
+    from. Routes whose counts went back are left out and named in `reset`."""
     out: dict[str, dict[str, Any]] = {}
     for (method, route), hist in sorted(after.routes.items()):
         if route in skip_routes:
             continue
         window = hist.minus(before.routes.get((method, route)) if before else None)
+        if window is None:
+            if reset is not None:
+                reset.append(route_name(method, route))
+            continue
         if window.count <= 0:
             continue
         bounds = [le for le, _ in window.buckets]

@@ -47,13 +47,18 @@ def from_metrics(fetch: Callable[[], str], options: dict[str, Any], remaining: f
         raise FactUnavailable(f"latency from /metrics: {exc}", Status.ERROR) from None
     waited = time.monotonic() - started
     skip = tuple(p for p in (options.get("metrics_path"), options.get("health_path")) if p)
-    endpoints = histograms.percentiles(first, second, skip)
+    reset: list[str] = []
+    endpoints = histograms.percentiles(first, second, skip, reset)
+    if reset and not endpoints:
+        raise FactUnavailable(f"latency from /metrics: the counts of {len(reset)} route(s) went back between the two "
+                              "reads (a restart, or a load balancer sending each read to another replica); "
+                              "read them from Prometheus instead (--prometheus URL)", Status.SKIP)
     if not endpoints:
         raise FactUnavailable(f"latency from /metrics: no request was recorded in {first.metric} during the "
                               f"{waited:.0f} s window (no traffic?); the synthetic run (http.load.engine: synthetic) "
                               "measures an idle service", Status.SKIP)
     source = {"kind": "metrics", "metric": first.metric, "unit": first.unit, "window_s": round(waited, 1),
-              "route_label": first.route_label}
+              "route_label": first.route_label, **({"reset_routes": reset} if reset else {})}
     for entry in endpoints.values():
         entry["source"] = "metrics"
     return {"endpoints": endpoints, "source": source}
