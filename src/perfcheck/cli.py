@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from perfcheck import __version__
+from perfcheck.errors import ConfigError  # a leaf module: no start-up cost
 
 # Start-up time: `perfcheck --help` imports typer and this module only. rich, yaml (through
 # perfcheck.config and perfcheck.checklist) and the collectors' drivers are imported by the
@@ -189,10 +190,19 @@ def audit(
     color: Color = _color_option(),
     quiet: bool = _quiet_option(),
     verbose: bool = _verbose_option(),
+    # --- beyond one probe from one machine (issue 14) ---
+    load: Optional[str] = typer.Option(None, "--load", metavar="ENGINE", help="Where api.latency's figures come from: synthetic (default), metrics (the service's /metrics histogram), prometheus, locust."),
+    prometheus: Optional[str] = typer.Option(None, "--prometheus", metavar="URL", help="A Prometheus server that records the API's request durations: api.latency per route from its histogram."),
+    runs: Optional[int] = typer.Option(None, "--runs", min=1, max=20, metavar="N", help="Repeat the synthetic latency run N times and judge the median."),
+    locust_workers: Optional[int] = typer.Option(None, "--locust-workers", min=0, max=64, metavar="N", help="Locust workers (local ones, or remote ones with --locust-expect-workers)."),
+    locust_expect_workers: bool = typer.Option(False, "--locust-expect-workers", help="Start no local Locust worker: wait for N remote ones to connect."),
+    all_targets: bool = typer.Option(False, "--all", help="Audit every target of the fleet (fleet.targets in perfcheck.yaml)."),
+    fleet_names: list[str] = typer.Option([], "--target", metavar="NAME", help="Audit this fleet target (repeatable)."),
+    history: Optional[Path] = typer.Option(None, "--history", metavar="DIR", help="Append this run's summary to DIR/history.jsonl (perfcheck trend reads it)."),
+    baseline_from_history: Optional[int] = typer.Option(None, "--baseline-from-history", min=1, max=100, metavar="N", help="Gate against the median of the last N runs in --history."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
     from perfcheck import checklist, config as config_mod, signals  # start-up time (yaml)
-    from perfcheck.config import ConfigError
     from perfcheck.report import outputs
     from perfcheck.gate.policy import Policy
     from perfcheck.registry import load_checks
@@ -201,9 +211,11 @@ def audit(
     display = _display(color, quiet, verbose)
     loaded = load_checks()
     try:
+        overrides = _merged({"http": {"insecure": True}} if insecure else {},
+                            _scale_overrides(load, prometheus, runs, locust_workers, locust_expect_workers, history))
         cfg = config_mod.load(str(config_file) if config_file else None,
                               targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
-                              overrides={"http": {"insecure": True}} if insecure else None,
+                              overrides=overrides or None,
                               known=config_mod.Known.from_checks(loaded.checks))
         if max_seconds is not None:
             if not 0 < max_seconds <= 3600:
@@ -211,12 +223,18 @@ def audit(
             cfg.data["max_seconds"] = max_seconds
     except ConfigError as exc:
         raise fail(str(exc))
+    if all_targets or fleet_names:  # a fleet: one report per target and a summary
+        raise typer.Exit(_audit_fleet(cfg, loaded, fleet_names, all_targets, [f.value for f in fmts], output_dir,
+                                      fail_under, fail_on, baseline,
+                                      [f for f, v in (("--db", db), ("--redis", redis), ("--url", url)) if v]))
     if not cfg.data["targets"]:
         raise fail("no target configured: pass --db, --redis or --url (or set DATABASE_URL, REDIS_URL, PERFCHECK_URL)")
     try:
         destinations = outputs.plan([f.value for f in fmts], output, output_dir)
         policy = Policy.load(cfg, loaded.checks, [c.id for c in checklist.categories()],
                              baseline_path=baseline, update_baseline=update_baseline)
+        if baseline_from_history:
+            policy.baseline = _history_baseline(cfg, baseline, baseline_from_history)
         with _progress() as progress:
             # Counted from the process's start: the imports are part of the time the user waits.
             report = run_audit(cfg, loaded.checks, progress, loaded.problems,
@@ -227,6 +245,7 @@ def audit(
         raise fail(str(exc))
 
     verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
+    _record_history(cfg, report)
     try:
         for path in outputs.write(report, destinations, display=display,
                                   config_file=cfg.source if cfg.source != "defaults" else None):
@@ -244,6 +263,71 @@ def audit(
         raise typer.Exit(EXIT_GATE)
 
 
+def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[str], output_dir: Path | None,
+                 fail_under: int | None, fail_on: FailOn | None, baseline: Path | None, flags: list[str]) -> int:
+    from perfcheck import fleet, signals  # why: CLI start-up time (a fleet run only)
+
+    if baseline is not None:
+        raise fail("--baseline compares one target; with --all/--target, use --history DIR and perfcheck trend")
+    if flags:  # targets:, DATABASE_URL and the like are replaced by each fleet target's own
+        raise fail(f"{', '.join(flags)}: name one target; --all/--target audit the fleet's (fleet.targets)")
+    try:
+        return fleet.command(cfg, loaded, names=names, everything=everything, formats=formats, output_dir=output_dir,
+                             fail_under=fail_under, fail_on=fail_on.value if fail_on else None,
+                             deadline=signals.STARTED + float(cfg.data["max_seconds"]),
+                             err=lambda line: err.print(line, markup=False), out=sys.stdout.write)
+    except ConfigError as exc:
+        raise fail(str(exc))
+
+
+def _history_baseline(cfg, baseline: Path | None, last: int):
+    from perfcheck import history  # why: CLI start-up time
+
+    if baseline is not None:
+        raise ConfigError("give --baseline FILE or --baseline-from-history N, not both")
+    if not cfg.data.get("history"):
+        raise ConfigError("--baseline-from-history needs --history DIR (or history: in perfcheck.yaml)")
+    return history.baseline_from(Path(cfg.data["history"]), last)
+
+
+def _record_history(cfg, report) -> None:
+    if cfg.data.get("history"):
+        from perfcheck import history  # why: CLI start-up time (only with --history)
+
+        try:
+            history.append(Path(cfg.data["history"]), report)
+        except ConfigError as exc:
+            err.print(f"perfcheck: warning: {exc}", markup=False)
+
+
+def _merged(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _scale_overrides(load: str | None, prometheus: str | None, runs: int | None, workers: int | None,
+                     expect_workers: bool, history: Path | None) -> dict:
+    """The config the latency-source, Locust and history flags stand for."""
+    out: dict = {}
+    engine: dict = {}
+    if load:
+        engine["engine"] = load
+    if runs:
+        engine["runs"] = runs
+    locust = {k: v for k, v in (("workers", workers), ("expect_workers", expect_workers or None)) if v is not None}
+    if locust:
+        engine["locust"] = locust
+    if engine:
+        out["http"] = {"load": engine}
+    if prometheus:
+        out["prometheus"] = {"url": prometheus}
+    if history:
+        out["history"] = str(history)
+    return out
+
+
 @app.command()
 def compare(
     old: Path = typer.Argument(..., help="The baseline: a saved JSON report (perfcheck audit --format json)."),
@@ -256,7 +340,6 @@ def compare(
     import json
 
     from perfcheck import checklist, config as config_mod  # start-up time (yaml)
-    from perfcheck.config import ConfigError
     from perfcheck.gate.baseline import compare as compare_reports, read_report
     from perfcheck.gate.policy import Policy
     from perfcheck.gate.mutes import apply as apply_mutes
@@ -295,7 +378,6 @@ def report_command(
     verbose: bool = _verbose_option(),
 ) -> None:
     """Render a saved JSON report in another format, without auditing again."""
-    from perfcheck.config import ConfigError  # start-up time (yaml)
     from perfcheck.gate.baseline import read_report
     from perfcheck.report import outputs
 
@@ -335,7 +417,6 @@ def apply_indexes(
     from perfcheck import config as config_mod  # start-up time (yaml)
     from perfcheck.apply import command as apply_command
     from perfcheck.apply.build import ApplyOptions
-    from perfcheck.config import ConfigError
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
@@ -417,6 +498,34 @@ def init(
         raise fail(f"{path} exists; pass --force to overwrite it")
     path.write_text((resources.files("perfcheck") / "templates" / "perfcheck.yaml").read_text())
     typer.echo(f"wrote {path}")
+
+
+@app.command()
+def trend(
+    directory: Path = typer.Argument(..., metavar="DIR", help="The --history directory."),
+    last: int = typer.Option(20, "--last", "-n", min=1, max=1000, help="How many of the latest runs."),
+    target: Optional[str] = typer.Option(None, "--target", metavar="NAME", help="Only this fleet target's runs."),
+    as_json: bool = typer.Option(False, "--json", help="The runs as JSON instead of sparklines."),
+    html_file: Optional[Path] = typer.Option(None, "--html", metavar="FILE", help="Also write the trend as line charts in one HTML file."),
+) -> None:
+    """Score and P95 per endpoint over the last runs recorded with --history (sparklines)."""
+    import json
+
+    from perfcheck import history  # why: CLI start-up time
+    from perfcheck.report import outputs, trend_html
+
+    try:
+        runs = history.read(directory, target, last)
+        if html_file is not None:
+            outputs.check_writable(html_file, "--html")
+            outputs.write_atomic(html_file, trend_html.render(runs))
+            err.print(f"trend written to {html_file}", markup=False)
+    except ConfigError as exc:
+        raise fail(str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": runs, "rows": history.trend_rows(runs)}, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(history.trend_text(runs))
 
 
 @app.command()

@@ -23,8 +23,7 @@ import yaml
 from perfcheck import checklist, redact
 from perfcheck.errors import MAX_ERRORS, ConfigError  # noqa: F401  (part of this module's API)
 from perfcheck.targets import TARGETS
-
-
+from perfcheck.units import window_seconds
 
 
 def did_you_mean(name: Any, known: Iterable[Any]) -> str:
@@ -88,6 +87,14 @@ SCHEMA: dict[str, Any] = {
     "mute": [{"key": str, "check": str, "reason": str, "until": (str, date)}],
     "baseline": {"score_drop": Num(NUMBER, 0, maximum=100), "check_score_drop": Num(NUMBER, 0, maximum=1),
                  "latency_relative": WEIGHT, "latency_ms": WEIGHT, "error_is_regression": bool},
+    # A Prometheus server that records the API's request durations (api.latency from its histogram).
+    "prometheus": {"url": str, "window": (str, int, float), "metric": str, "selector": str, "route_label": str,
+                   "timeout_s": SECONDS},
+    # A directory where each run's summary is appended (perfcheck trend reads it).
+    "history": str,
+    # Several targets audited by `perfcheck audit --all` / `--target NAME`.
+    "fleet": {"concurrency": Num((int,), 1, maximum=64),
+              "targets": [{"name": str, "db": str, "redis": str, "url": str}]},
     "postgres": {
         "connect_timeout_s": SECONDS,
         "max_seconds": SECONDS,  # this target's share of the audit's time (default: all of it)
@@ -135,7 +142,14 @@ SCHEMA: dict[str, Any] = {
         "cors_origin": str,  # an origin the API allows; its preflight must be answered
         # The latency run (api.latency, api.ttfb), per endpoint.
         "load": {"requests": COUNT, "rate": RATE, "warmup": COUNT0, "concurrency": Num((int,), 1, maximum=1000),
-                 "max_seconds": SECONDS},
+                 "max_seconds": SECONDS,
+                 # Where the figures come from: auto (Prometheus when configured, else synthetic), synthetic,
+                 # metrics (the service's /metrics histogram over window_s), prometheus, locust.
+                 "engine": str, "runs": Num((int,), 1, maximum=20), "window_s": SECONDS,
+                 "histogram": str, "route_label": str,
+                 "locust": {"users": Num((int,), 1, maximum=100_000), "spawn_rate": RATE, "run_time_s": SECONDS,
+                            "workers": Num((int,), 0, maximum=64), "expect_workers": bool,
+                            "master_host": str, "master_port": Num((int,), 1, maximum=65535)}},
         # Opt-in bursts (0 = off): they send more than an ordinary audit does.
         "rate_limit_burst": {"requests": COUNT0, "endpoint": str},
         "socketio_burst": {"messages": COUNT0, "event": str, "data": (str, int, float, dict, list), "namespace": str},
@@ -154,6 +168,9 @@ DEFAULTS: dict[str, Any] = {
     # Tolerances that keep a re-run of an unchanged system green (perfcheck.gate.baseline).
     "baseline": {"score_drop": 5, "check_score_drop": 0.05, "latency_relative": 1.0, "latency_ms": 25,
                  "error_is_regression": True},
+    "prometheus": {"url": "", "window": "5m", "metric": "", "selector": "", "route_label": "", "timeout_s": 10},
+    "history": "",
+    "fleet": {"concurrency": 4, "targets": []},
     "postgres": {"connect_timeout_s": 5, "statement_timeout_ms": 5000, "lock_timeout_ms": 1000, "schemas": []},
     # The key scan walks the whole keyspace unless it reaches sample_keys or sample_seconds first
     # (a million keys take 2-5 s); the hit-rate
@@ -164,7 +181,10 @@ DEFAULTS: dict[str, Any] = {
              "max_rate": 200, "endpoints": [],
              "health_path": "/health", "metrics_path": "/metrics", "socketio_path": "/socket.io/",
              "discover_assets": True, "max_assets": 20, "asset_hosts": [], "cors_origin": "",
-             "load": {"requests": 200, "rate": 50, "warmup": 10, "concurrency": 10, "max_seconds": 20},
+             "load": {"requests": 200, "rate": 50, "warmup": 10, "concurrency": 10, "max_seconds": 20,
+                      "engine": "auto", "runs": 1, "window_s": 10, "histogram": "", "route_label": "",
+                      "locust": {"users": 20, "spawn_rate": 10, "run_time_s": 15, "workers": 2, "expect_workers": False,
+                                 "master_host": "127.0.0.1", "master_port": 5557}},
              "rate_limit_burst": {"requests": 0, "endpoint": ""},
              "socketio_burst": {"messages": 0, "event": "message", "data": "perfcheck", "namespace": "/"}},
 }
@@ -186,6 +206,8 @@ class Config:
         return self.data["targets"].get(name)
 
     def section(self, name: str) -> dict[str, Any]:
+        if name == "http":  # the latency may be read from the Prometheus server that scrapes the API
+            return {**self.data["http"], "prometheus": self.data.get("prometheus") or {}}
         return self.data[name]
 
     @property
@@ -193,6 +215,7 @@ class Config:
         found: list[str] = []
         for url in self.data["targets"].values():
             found += redact.secrets_in_url(url)
+        found += redact.secrets_in_url(str((self.data.get("prometheus") or {}).get("url") or ""))
         return found
 
     def redacted_targets(self) -> dict[str, str]:
@@ -306,6 +329,7 @@ def _validate_http(http: dict[str, Any], errors: list[ConfigError] | None = None
         problem = _endpoint_problem(ep, f"http.endpoints[{i}]", names)
         if problem:
             found.append(ConfigError(problem, ("http", "endpoints", i)))
+    found += list(_caught(_validate_load, http.get("load") or {}))
     for key in ("health_path", "metrics_path", "socketio_path"):
         value = http.get(key)
         if value and not value.startswith("/"):
@@ -336,6 +360,53 @@ def _endpoint_problem(ep: dict[str, Any], where: str, names: set[str]) -> str | 
         return f"{where}.name: {name!r} is used twice; endpoint names must be unique"
     names.add(name)
     return None
+
+
+LOAD_ENGINES = ("auto", "synthetic", "metrics", "prometheus", "locust")
+
+
+def _validate_load(load: dict[str, Any]) -> None:
+    engine = load.get("engine", "auto")
+    if engine not in LOAD_ENGINES:
+        raise ConfigError(f"http.load.engine (--load): unknown engine {engine!r}{did_you_mean(engine, LOAD_ENGINES)} "
+                          f"(known: {', '.join(LOAD_ENGINES)})", ("http", "load", "engine"))
+
+
+def _validate_scale(data: dict[str, Any]) -> None:
+    """The Prometheus server, its window, and the fleet's target names."""
+    prom = data.get("prometheus") or {}
+    if prom.get("url") and not str(prom["url"]).startswith(("http://", "https://")):
+        raise ConfigError(f"prometheus.url: {redact.redact_url(prom['url'])} must start with http:// or https://",
+                          ("prometheus", "url"))
+    selector = str(prom.get("selector") or "")
+    if selector and not (selector.startswith("{") and selector.endswith("}") and selector.count("{") == 1
+                         and selector.count("}") == 1):
+        raise ConfigError(f"prometheus.selector: {shown(selector)} must be one label matcher in braces, "
+                          "e.g. '{job=\"api\"}'", ("prometheus", "selector"))
+    try:
+        window_seconds(prom.get("window", "5m"))
+    except ValueError as exc:
+        raise ConfigError(f"prometheus.window: {exc}", ("prometheus", "window")) from None
+    if (data.get("http") or {}).get("load", {}).get("engine") == "prometheus" and not prom.get("url"):
+        raise ConfigError("http.load.engine: prometheus needs prometheus.url (or --prometheus URL)",
+                          ("http", "load", "engine"))
+    seen: set[str] = set()
+    for i, entry in enumerate((data.get("fleet") or {}).get("targets") or []):
+        at = ("fleet", "targets", i)
+        name = entry.get("name")
+        if not name:
+            raise ConfigError(f"fleet.targets[{i}]: 'name' is required", at)
+        if name in seen:
+            raise ConfigError(f"fleet.targets[{i}].name: {name!r} is used twice", at)
+        seen.add(name)
+        if not any(entry.get(k) for k in ("db", "redis", "url")):
+            raise ConfigError(f"fleet.targets[{i}] ({name}): give at least one of db, redis, url", at)
+        for kind in ("db", "redis", "url"):
+            if entry.get(kind):
+                try:
+                    validate_target_url(kind, entry[kind])
+                except ConfigError as exc:
+                    raise ConfigError(f"fleet.targets[{i}] ({name}): {exc}", at) from None
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -548,6 +619,7 @@ def validate(data: dict[str, Any], known: Known | None = None) -> list[ConfigErr
         return errors
     sound = _pruned(data, [exc.at for exc in errors])
     _validate_http(sound.get("http") or {}, errors)
+    errors += list(_caught(_validate_scale, sound))
     if known is not None:
         known.validate(sound, errors)
     return errors
@@ -750,6 +822,7 @@ def load(
         data = _merge(data, overrides)
         _validate(data, SCHEMA)
         _validate_http(data["http"])
+        _validate_scale(data)
     for name, url in data["targets"].items():
         errors += list(_caught(validate_target_url, name, url, environ))
     if errors:

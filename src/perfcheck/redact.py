@@ -158,6 +158,9 @@ def secrets_in_config(data: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     for url in (data.get("targets") or {}).values():
         every += secrets_in_url(url)
         named += secrets_in_url(url, named_only=True)
+    prometheus = str((data.get("prometheus") or {}).get("url") or "")  # basic auth in a Prometheus URL
+    every += secrets_in_url(prometheus)
+    named += secrets_in_url(prometheus, named_only=True)
     for ep in (data.get("http") or {}).get("endpoints") or []:
         headers = secrets_in_headers(ep.get("headers") or {})
         every += headers

@@ -14,6 +14,7 @@ from perfcheck.checks.support.latency import (
 )
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
+from perfcheck.scoring import PASS_AT
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -27,7 +28,10 @@ SENDER_LAG_NOTE_MS = 5.0  # the load generator itself ran this late: the figures
 SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
 
 
-def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
+SOURCE_KEYS = ("source", "runs_p95_ms", "above_top_bucket", "bucket_bounds_ms")  # per endpoint, when set
+
+
+def _reliability_findings(name: str, run: dict[str, Any], during: str = "during the latency run") -> list[Finding]:
     """Failed requests, error-only answers, and runs that could not be trusted in full."""
     findings = []
     failed, attempted = failed_requests(run), attempted_requests(run)
@@ -39,7 +43,7 @@ def _reliability_findings(name: str, run: dict[str, Any]) -> list[Finding]:
         share = failed / attempted if attempted else 1.0
         findings.append(Finding(
             "fail" if share > ERROR_FAIL_SHARE else "warn", name,
-            f"{failed} of {attempted} requests failed during the latency run ({', '.join(parts)})"
+            f"{failed} of {attempted} requests failed {during} ({', '.join(parts)})"
             + (f": {samples[0]}" if samples else ""),
             Fix.manual(f"Find why {name} fails under {run.get('achieved_rate') or 'a modest'} requests/s "
                  "(server logs, timeouts, connection limits)."),
@@ -97,6 +101,42 @@ def _lag_note(runs: dict[str, dict[str, Any]]) -> list[Finding]:
         evidence={"sender_lag_p99_ms": lags[worst], "endpoints": sorted(lags)})]
 
 
+def source_note(source: dict[str, Any]) -> str:
+    """Where the figures came from, for the summary line (nothing for one synthetic run)."""
+    kind = source.get("kind")
+    if kind in ("metrics", "prometheus"):
+        where = "the service's /metrics" if kind == "metrics" else "Prometheus"
+        return f"; from {where}: {source.get('metric')} over {source.get('window_s', 0):g} s"
+    if kind == "locust":
+        return f"; from Locust: {source.get('users')} users, {source.get('workers')} workers, {source.get('run_time_s')} s"
+    if source.get("runs", 1) > 1:
+        return f"; median of {source['runs']} runs"
+    return ""
+
+
+def _histogram_findings(name: str, run: dict[str, Any], targets: dict[str, float]) -> list[Finding]:
+    """A figure read from histogram buckets is only as fine as the buckets around its target."""
+    findings = []
+    above = run.get("above_top_bucket") or []
+    if above:
+        top = (run.get("bucket_bounds_ms") or [None])[-1]
+        # The figure is only a floor: under its target, the target may still be missed.
+        unknown = [k for k in above if k in targets and run.get(k) is not None and run[k] <= targets[k]]
+        labels = ", ".join(k.removesuffix("_ms").upper() for k in above)
+        if unknown:
+            findings.append(Finding(
+                "warn", name,
+                f"{labels} fell in the histogram's +Inf bucket: at least {fmt_ms(top)}, so whether it is within "
+                f"{' / '.join(f'{targets[k]:g}' for k in unknown)} ms cannot be told",
+                Fix.manual(f"Add histogram buckets above {max(targets[k] for k in unknown):g} ms to the service's metrics."),
+                {"above_top_bucket": above, "top_bound_ms": top, "undecided": unknown}))
+        else:
+            findings.append(Finding(
+                "info", name, f"{labels} fell in the histogram's +Inf bucket: the figure is at least {fmt_ms(top)}, "
+                "the true value is higher", evidence={"above_top_bucket": above, "top_bound_ms": top}))
+    return findings
+
+
 @check("api.latency", requires=["http.latency"])
 def latency(facts, t):
     fact = facts["http.latency"]
@@ -104,15 +144,28 @@ def latency(facts, t):
         return no_endpoints()
     targets = {key: float(t[key]) for key in PERCENTILES}
     keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "count", "errors", "timeouts", "unfinished",
-            "status_counts", "histogram", "protocol", "achieved_rate", "method", "path")
+            "status_counts", "histogram", "protocol", "achieved_rate", "method", "path", "source", "runs_p95_ms",
+            "above_top_bucket", "bucket_bounds_ms")
     score, per_endpoint, findings, worst = judge_endpoints(
         fact, targets, keys, "budget",
         "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",
         count_failures=True)
+    kind = (fact.get("source") or {}).get("kind")
+    during = "in the window, by the service's own histogram" if kind in ("metrics", "prometheus") else \
+        "during the Locust run" if kind == "locust" else "during the latency run"
     for name, run in endpoints_of(fact).items():
-        findings += _reliability_findings(name, run)
+        findings += _reliability_findings(name, run, during)
     findings += _lag_note(endpoints_of(fact))
-    metrics = {"endpoints": per_endpoint, "targets_ms": targets,
+    for name, run in endpoints_of(fact).items():
+        floors = _histogram_findings(name, run, targets)
+        if score is not None and any(f.evidence.get("undecided") for f in floors):
+            score = min(score, PASS_AT - 0.01)  # no pass on a figure that is only a floor
+        findings += floors
+        for key in SOURCE_KEYS:  # only where a source sets them: a synthetic run's entries stay as they were
+            if name in per_endpoint and per_endpoint[name].get(key) is None:
+                per_endpoint[name].pop(key, None)
+    source = fact.get("source") or {"kind": "synthetic"}
+    metrics = {"endpoints": per_endpoint, "targets_ms": targets, "source": source,
                "load": {k: fact.get(k) for k in ("requests", "rate", "warmup") if k in fact}}
     order = {"fail": 0, "warn": 1, "info": 2}
     findings.sort(key=lambda f: order.get(f.severity, 3))
@@ -122,5 +175,5 @@ def latency(facts, t):
              if run.get("count") else f"no complete answer ({run['stopped_early']})" if run.get("stopped_early")
              else "no answer")
     summary = (f"{n} endpoint{'s' if n != 1 else ''}; worst {worst}: {shown} "
-               f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms)")
+               f"(targets {targets['p50_ms']:g} / {targets['p95_ms']:g} / {targets['p99_ms']:g} ms){source_note(source)}")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

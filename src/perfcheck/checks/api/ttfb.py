@@ -21,6 +21,10 @@ def ttfb(facts, t):
         "Cache or precompute what it serves, stream the response, and keep connections to the database warm",
         count_failures=False)  # failed requests are api.latency's findings
     metrics = {"endpoints": per_endpoint, "target_ms": targets[key], "percentile": int(percentile)}
+    if score is None and (fact.get("source") or {}).get("kind", "synthetic") not in ("synthetic",):
+        kind = fact["source"]["kind"]
+        return Outcome.skip(f"the latency came from {kind}, which does not measure the first byte; "
+                            "the synthetic run (http.load.engine: synthetic) does")
     if score is None:
         return Outcome.error("no endpoint answered during the latency run", metrics=metrics, findings=findings)
     value = endpoints_of(fact)[worst].get(key)

@@ -31,7 +31,7 @@ from perfcheck import __version__
 from perfcheck.model import Status
 from perfcheck.redact import redact_url, scrub
 from perfcheck.collectors import Collector, FactUnavailable, TargetError
-from perfcheck.collectors.http import engineio
+from perfcheck.collectors.http import engineio, sources
 from perfcheck.collectors.http.html_assets import find_assets
 from perfcheck.collectors.http.load import GRACE_S, LoadEndpoint, run_load
 
@@ -754,7 +754,40 @@ class HttpCollector(Collector):
         return record
 
     def _latency(self) -> dict[str, Any]:
-        """The latency engine's bounded open-model run over the GET endpoints."""
+        """P50/P95/P99 per endpoint from the configured engine (http.load.engine)."""
+        engine = sources.engine_of(self.options)
+        if engine == "metrics":
+            return sources.from_metrics(self._metrics_text, self.options, self.remaining())
+        if engine == "prometheus":
+            return sources.from_prometheus(self.options, self.verify)
+        if engine == "locust":
+            return self._latency_locust()
+        runs = max(1, int((self.options.get("load") or {}).get("runs", 1)))
+        if runs == 1:
+            return {**self._latency_synthetic(), "source": {"kind": "synthetic"}}
+        each = [self._latency_synthetic(share=runs - i) for i in range(runs)]  # the rest split what is left
+        return {**each[-1], "endpoints": sources.median_of_runs([e["endpoints"] for e in each]),
+                "source": {"kind": "synthetic", "runs": runs, "judged": "median of the runs"}}
+
+    def _metrics_text(self) -> str:
+        """The /metrics body, for the latency from the service's own histogram."""
+        path = self.options.get("metrics_path") or "/metrics"
+        record = self._exchange("GET", self.url_for(path), name=f"GET {path}", kind="metrics",
+                                headers={"Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1"}, limit=BODY_LIMIT * 8)
+        if record.get("status") != 200 or record.get("text") is None or record.get("truncated"):
+            why = record.get("error") or f"answered {record.get('status')}" + (", too big" if record.get("truncated") else "")
+            raise FactUnavailable(f"latency from /metrics: GET {path} {why}", Status.ERROR)
+        return record["text"]
+
+    def _latency_locust(self) -> dict[str, Any]:
+        from perfcheck.collectors.http import locust_engine  # why: locust is an optional extra
+
+        eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]
+        return locust_engine.run(self.url, eps, self.options, self.remaining())
+
+    def _latency_synthetic(self, share: int = 1) -> dict[str, Any]:
+        """The latency engine's bounded open-model run over the GET endpoints (`share`: one
+        of that many runs, which split the time budget)."""
         load = self.options.get("load") or {}
         eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]
         targets = [LoadEndpoint(name=ep["name"], path=ep["path"], headers={"Accept-Encoding": accept_encoding(), **ep["headers"]})
@@ -764,7 +797,7 @@ class HttpCollector(Collector):
             targets = [LoadEndpoint(name=f"GET {base_path}", path="")]
         warmup = int(load.get("warmup", 10))
         per_endpoint = int(load.get("requests", 200))
-        room = self.budget.remaining // len(targets) - warmup
+        room = self.budget.remaining // share // len(targets) - warmup
         if room < 10:
             raise FactUnavailable(f"the request budget (http.max_requests = {self.budget.max_requests}) leaves too few "
                                   f"requests for a latency run over {len(targets)} endpoint(s)", Status.ERROR)
@@ -774,7 +807,7 @@ class HttpCollector(Collector):
         timeout_s = float(self.options.get("timeout_s", 10))
         left = self.remaining()
         if left is not None:  # the run, its grace for requests in flight and its wind-down fit the audit's time
-            room = left - min(timeout_s, GRACE_S) - 0.5
+            room = left / share - min(timeout_s, GRACE_S) - 0.5
             if room < 1.0:
                 raise FactUnavailable("not run: too little of the time budget (max_seconds) was left for the latency run",
                                       Status.ERROR)
