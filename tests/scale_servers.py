@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -154,5 +155,10 @@ class PrometheusServer:
         """How many series `query` returns now (to wait until enough scrapes are in)."""
         import json
 
-        with urllib.request.urlopen(f"{self.url}/api/v1/query?query={urllib.request.quote(query)}", timeout=5) as r:
-            return len(json.load(r)["data"]["result"])
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/query?query={urllib.request.quote(query)}", timeout=5) as r:
+                return len(json.load(r)["data"]["result"])
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503:  # still starting (its storage not ready yet): no samples so far
+                return 0
+            raise

@@ -202,7 +202,7 @@ def audit(
     baseline_from_history: Optional[int] = typer.Option(None, "--baseline-from-history", min=1, max=100, metavar="N", help="Gate against the median of the last N runs in --history."),
 ) -> None:
     """Audit the configured targets and print a scored report."""
-    from perfcheck import checklist, config as config_mod, signals  # start-up time (yaml)
+    from perfcheck import checklist, signals  # start-up time (yaml)
     from perfcheck.report import outputs
     from perfcheck.gate.policy import Policy
     from perfcheck.registry import load_checks
@@ -210,19 +210,9 @@ def audit(
 
     display = _display(color, quiet, verbose)
     loaded = load_checks()
-    try:
-        overrides = _merged({"http": {"insecure": True}} if insecure else {},
-                            _scale_overrides(load, prometheus, runs, locust_workers, locust_expect_workers, history))
-        cfg = config_mod.load(str(config_file) if config_file else None,
-                              targets={"db": db, "redis": redis, "url": url}, only=only, skip=skip,
-                              overrides=overrides or None,
-                              known=config_mod.Known.from_checks(loaded.checks))
-        if max_seconds is not None:
-            if not 0 < max_seconds <= 3600:
-                raise ConfigError(f"--max-seconds: must be greater than 0 and at most 3600, got {max_seconds:g}")
-            cfg.data["max_seconds"] = max_seconds
-    except ConfigError as exc:
-        raise fail(str(exc))
+    overrides = _merged({"http": {"insecure": True}} if insecure else {},
+                        _scale_overrides(load, prometheus, runs, locust_workers, locust_expect_workers, history))
+    cfg = _audit_config(loaded, config_file, {"db": db, "redis": redis, "url": url}, only, skip, overrides, max_seconds)
     if all_targets or fleet_names:  # a fleet: one report per target and a summary
         raise typer.Exit(_audit_fleet(cfg, loaded, fleet_names, all_targets, [f.value for f in fmts], output_dir,
                                       fail_under, fail_on, baseline,
@@ -246,21 +236,45 @@ def audit(
 
     verdict = policy.judge(report, fail_under=fail_under, fail_on=fail_on.value if fail_on else None)
     _record_history(cfg, report)
+    _deliver(report, cfg, policy, destinations, display)
+    for warning in verdict.warnings:
+        err.print(f"perfcheck: warning: {warning}", markup=False)
+    if not verdict.passed:
+        err.print(f"perfcheck: gate failed: {'; '.join(verdict.failures)}", markup=False)
+        raise typer.Exit(EXIT_GATE)
+
+
+def _audit_config(loaded, config_file: Path | None, targets: dict, only: list[str], skip: list[str],
+                  overrides: dict, max_seconds: float | None):
+    """The audit's configuration: the file, the flags and the target URLs, validated (exit 2)."""
+    from perfcheck import config as config_mod  # start-up time (yaml)
+
     try:
-        for path in outputs.write(report, destinations, display=display,
-                                  config_file=cfg.source if cfg.source != "defaults" else None):
+        cfg = config_mod.load(str(config_file) if config_file else None, targets=targets, only=only, skip=skip,
+                              overrides=overrides or None, known=config_mod.Known.from_checks(loaded.checks))
+        if max_seconds is not None:
+            if not 0 < max_seconds <= 3600:
+                raise ConfigError(f"--max-seconds: must be greater than 0 and at most 3600, got {max_seconds:g}")
+            cfg.data["max_seconds"] = max_seconds
+    except ConfigError as exc:
+        raise fail(str(exc))
+    return cfg
+
+
+def _deliver(report, cfg, policy, destinations, display) -> None:
+    """Write the report in every format asked for, the baseline, and the CI annotations."""
+    from perfcheck.report import outputs  # start-up time
+
+    config_file = cfg.source if cfg.source != "defaults" else None
+    try:
+        for path in outputs.write(report, destinations, display=display, config_file=config_file):
             err.print(f"report written to {path}", markup=False)
         saved = policy.save_baseline(report)
     except ConfigError as exc:
         raise fail(str(exc))
     if saved:
         err.print(f"baseline written to {saved}", markup=False)
-    outputs.annotate(report, destinations, cfg.source if cfg.source != "defaults" else None)
-    for warning in verdict.warnings:
-        err.print(f"perfcheck: warning: {warning}", markup=False)
-    if not verdict.passed:
-        err.print(f"perfcheck: gate failed: {'; '.join(verdict.failures)}", markup=False)
-        raise typer.Exit(EXIT_GATE)
+    outputs.annotate(report, destinations, config_file)
 
 
 def _audit_fleet(cfg, loaded, names: list[str], everything: bool, formats: list[str], output_dir: Path | None,
