@@ -167,9 +167,14 @@ def test_function_level_imports_say_why():
     assert missing == [], "function-level imports without a '# why:' reason: " + ", ".join(missing)
 
 
-MAX_FUNCTION_LINES = 80
+MAX_FUNCTION_LINES = 60  # of body: a command's option declarations are its signature, not its steps
 # Functions still over the limit, each with who is splitting it; the list only shrinks.
 LONG_FUNCTIONS_ALLOWED: set[str] = set()
+
+
+def _body_lines(node: ast.AST) -> int:
+    """From the first statement (the docstring included) to the last: the steps, not the signature."""
+    return node.end_lineno - node.body[0].lineno + 1
 
 
 def _functions(path: Path):
@@ -187,11 +192,11 @@ def _functions(path: Path):
 
 
 def test_no_function_is_too_long():
-    """A function over 80 lines is split into named steps (most stay under 60)."""
+    """A function over 60 lines of body is split into named steps."""
     long = {}
     for path in sorted(SRC.rglob("*.py")):
         for name, node in _functions(path):
-            lines = node.end_lineno - node.lineno + 1
+            lines = _body_lines(node)
             key = f"{path.relative_to(SRC).as_posix()}:{name}"
             if lines > MAX_FUNCTION_LINES and key not in LONG_FUNCTIONS_ALLOWED:
                 long[key] = lines
@@ -200,7 +205,7 @@ def test_no_function_is_too_long():
 
 def test_the_long_function_allow_list_is_current():
     """An entry goes once its function is split (or gone)."""
-    lengths = {f"{path.relative_to(SRC).as_posix()}:{name}": node.end_lineno - node.lineno + 1
+    lengths = {f"{path.relative_to(SRC).as_posix()}:{name}": _body_lines(node)
                for path in sorted(SRC.rglob("*.py")) for name, node in _functions(path)}
     stale = {key for key in LONG_FUNCTIONS_ALLOWED if lengths.get(key, 0) <= MAX_FUNCTION_LINES}
     assert stale == set(), f"no longer over {MAX_FUNCTION_LINES} lines: drop them from LONG_FUNCTIONS_ALLOWED: {stale}"
