@@ -73,7 +73,7 @@ def test_unchanged_system_passes_then_a_dropped_index_fails_in_every_format(app_
     assert [r["partialFingerprints"]["perfcheckFindingKey/v1"] for r in new] == ["db.fk_indexes:public.songs"]
     junit = ET.fromstring(files["junit"].read_bytes())
     regressions = [case.get("name") for case in junit.iter("testcase") if case.find("failure") is not None
-                   and case.get("classname") == "perfcheck.gate.baseline"]
+                   and case.get("classname") == "perfcheck.baseline"]
     assert regressions[:2] == ["regression: db.fk_indexes", "regression: db.fk_indexes:public.songs"]
     assert "CREATE INDEX CONCURRENTLY IF NOT EXISTS" in files["html"].read_text()
     annotations = audit(app_database, tmp_path, "--format", "github")  # the same lines, asked for by name

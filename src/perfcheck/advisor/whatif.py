@@ -108,13 +108,16 @@ class WhatIf:
         types = ""
         if any(n not in used for n in range(1, statement.params + 1)):
             types = "(" + ", ".join("unknown" if n in used else "text" for n in range(1, statement.params + 1)) + ")"
-        text = (f"PREPARE {_STATEMENT}{types} AS {statement.query.rstrip().rstrip(';')}\n; "
-                f"{TAG}EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls}); {TAG}DEALLOCATE {_STATEMENT}")
+        steps = [f"PREPARE {_STATEMENT}{types} AS {statement.query.rstrip().rstrip(';')}",
+                 f"EXPLAIN (VERBOSE, FORMAT JSON) EXECUTE {_STATEMENT}({nulls})", f"DEALLOCATE {_STATEMENT}"]
         if custom:  # representative values: the plan the application gets for them, not the generic one
-            text = (f"SET plan_cache_mode = force_custom_plan; {TAG}{text}; "
-                    f"{TAG}SET plan_cache_mode = {'force_generic_plan' if self.version < 160000 else 'auto'}")
+            steps = ["SET plan_cache_mode = force_custom_plan", *steps,
+                     f"SET plan_cache_mode = {'force_generic_plan' if self.version < 160000 else 'auto'}"]
+        # Each statement tagged at both ends: from PostgreSQL 18 pg_stat_statements keeps a
+        # statement of a multi-statement string from its first token (see pg.names.tagged).
+        text = ";\n".join(tagged(step) for step in steps)
         try:
-            cur = self.conn.execute(TAG + text, prepare=False)
+            cur = self.conn.execute(text, prepare=False)
             while cur.description is None and cur.nextset():
                 pass
             return cur.fetchall()
