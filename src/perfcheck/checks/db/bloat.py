@@ -54,7 +54,7 @@ def bloat(facts, t):
         if m["ratio"] >= t["ratio_warn"]:
             findings.append(_finding(row, m, t, version))
     findings.sort(key=lambda f: -f.evidence["bloat_bytes"])
-    how = "pgstattuple for the largest, the statistics for the rest" if fact.get("pgstattuple") else \
+    how = f"pgstattuple for the largest {t['max_exact']}, the statistics for the rest" if fact.get("pgstattuple") else \
         "estimated from the statistics (CREATE EXTENSION pgstattuple to measure)"
     metrics = {"measured": measured, "not_estimable": unknown, "worst_ratio": round(worst, 3),
                "bloated": len(findings), "bloat_bytes": sum(f.evidence["bloat_bytes"] for f in findings),
