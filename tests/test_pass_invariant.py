@@ -191,6 +191,10 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.missing_indexes", "min_saving"): "a filter", ("db.missing_indexes", "min_table_rows"): "a filter",
     ("db.missing_indexes", "max_statements"): "a bound on the work", ("db.missing_indexes", "max_selectivity"): "a filter",
     ("db.missing_indexes", "max_seconds"): "a bound on the work",
+    ("db.bloat", "min_size_bytes"): "a filter: smaller tables and indexes are left alone",
+    ("db.bloat", "max_exact"): "a bound on the work: how many of the largest relations pgstattuple measures exactly "
+                              "(the rest are estimated, and judged the same)",
+    ("db.primary_keys", "min_rows"): "a filter: smaller tables are left alone",
     ("db.missing_indexes", "workload_share_p10"): "any recommendation is at least a warning",
     ("db.missing_indexes", "workload_share_median"): "any recommendation is at least a warning",
 }
