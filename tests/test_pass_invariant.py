@@ -10,6 +10,7 @@ tests/test_healthy_profiles.py (tests/pass_invariant.py)."""
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from typing import Any, Callable
 
@@ -87,6 +88,18 @@ def _slow_log(ms: float) -> dict[str, Any]:
             "postgres.extensions": {"pg_stat_statements": {}}}
 
 
+def _sequence(share: float) -> dict[str, Any]:
+    return {"postgres.sequences": [{"schema": "public", "name": "s", "type": "bigint", "increment": 1, "cycle": False,
+                                    "min_value": 1, "max_value": 1001, "last_value": 1 + math.ceil(share * 1000)}]}
+
+
+def _bloat(ratio: float) -> dict[str, Any]:
+    size = 100 * MB
+    row = {"kind": "table", "schema": "public", "name": "t", "pages": size // 8192, "block_size": 8192,
+           "fillfactor": 100, "exact": {"table_len": size, "free_bytes": math.ceil(ratio * size), "dead_bytes": 0}}
+    return {"postgres.bloat": {"relations": [row], "pgstattuple": True}, "postgres.server": {"version_num": 160000}}
+
+
 _GZIP = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 _GZIPPED_API = {"http.html": [], "http.endpoints": [ex(headers=_GZIP, body_bytes=5000, wire_bytes=900)]}
 _GZIPPED_ASSET = _asset(headers={**_GZIP, "Cache-Control": "public, max-age=31536000, immutable"}, body_bytes=5000,
@@ -147,6 +160,8 @@ SWEPT: list[tuple[str, str, str, Build, float, str | None]] = [
      None),
     ("db.timeouts", "lock_timeout_s", "max", lambda v: _timeout_facts(lock=str(int(v * 1000) + 1)), 10, None),
     ("mon.slow_query_log", "log_min_duration_ms", "max", _slow_log, 50, None),
+    ("db.sequences", "used_warn", "max", _sequence, 0.1, None),
+    ("db.bloat", "ratio_warn", "max", _bloat, 0.1, None),
 ]
 
 # Thresholds that are not a limit on a measured figure, with the reason; a threshold must be here
@@ -194,6 +209,8 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.bloat", "min_size_bytes"): "a filter: smaller tables and indexes are left alone",
     ("db.bloat", "max_exact"): "a bound on the work: how many of the largest relations pgstattuple measures exactly "
                               "(the rest are estimated, and judged the same)",
+    ("db.bloat", "ratio_fail"): "the fail level above ratio_warn; ratio_warn is swept",
+    ("db.sequences", "used_fail"): "the fail level above used_warn; used_warn is swept",
     ("db.primary_keys", "min_rows"): "a filter: smaller tables are left alone",
     ("db.missing_indexes", "workload_share_p10"): "any recommendation is at least a warning",
     ("db.missing_indexes", "workload_share_median"): "any recommendation is at least a warning",
