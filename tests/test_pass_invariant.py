@@ -21,7 +21,7 @@ from perfcheck.advisor import model as advisor_model
 from perfcheck.model import Status
 from perfcheck.registry import load_checks
 from test_cache_checks import big, config, family, info, keys, latency as redis_latency, window
-from test_database_checks import SERVER, _pool_facts, _session, _table, _timeout_facts, setting, stmt
+from test_database_checks import SERVER, _measured, _pool_facts, _session, _table, _timeout_facts, setting, stmt
 from test_http_checks import ex, handshake
 from test_latency_checks import facts as latency_facts, run
 
@@ -161,6 +161,9 @@ SWEPT: list[tuple[str, str, str, Build, float, str | None]] = [
     ("db.timeouts", "lock_timeout_s", "max", lambda v: _timeout_facts(lock=str(int(v * 1000) + 1)), 10, None),
     ("mon.slow_query_log", "log_min_duration_ms", "max", _slow_log, 50, None),
     ("db.sequences", "used_warn", "max", _sequence, 0.1, None),
+    ("db.select_star", "min_row_bytes", "max",
+     lambda v: {"postgres.statements": [stmt("SELECT * FROM docs WHERE id = $1", calls=500)], "postgres.server": SERVER,
+                "postgres.columns": _measured("public", "docs", [4, math.ceil(v)], ["integer", "text"])}, 40, None),
     ("db.bloat", "ratio_warn", "max", _bloat, 0.1, None),
 ]
 
