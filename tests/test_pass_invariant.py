@@ -93,6 +93,12 @@ def _sequence(share: float) -> dict[str, Any]:
                                     "min_value": 1, "max_value": 1001, "last_value": 1 + math.ceil(share * 1000)}]}
 
 
+def _vacuum(ratio: float, age_h: float = 1) -> dict[str, Any]:
+    dead = math.ceil(ratio * 1_000_000)
+    return {"postgres.tables": [{"schema": "public", "name": "t", "n_dead_tup": dead, "n_live_tup": 1_000_000 - dead,
+                                 "vacuum_age_s": age_h * 3600}], "postgres.settings": {}}
+
+
 def _bloat(ratio: float) -> dict[str, Any]:
     size = 100 * MB
     row = {"kind": "table", "schema": "public", "name": "t", "pages": size // 8192, "block_size": 8192,
@@ -161,6 +167,8 @@ SWEPT: list[tuple[str, str, str, Build, float, str | None]] = [
     ("db.timeouts", "lock_timeout_s", "max", lambda v: _timeout_facts(lock=str(int(v * 1000) + 1)), 10, None),
     ("mon.slow_query_log", "log_min_duration_ms", "max", _slow_log, 50, None),
     ("db.sequences", "used_warn", "max", _sequence, 0.1, None),
+    ("db.vacuum", "dead_ratio_warn", "max", _vacuum, 0.02, None),
+    ("db.vacuum", "max_vacuum_age_h", "max", lambda v: _vacuum(0.02, v), 1, None),
     ("db.select_star", "min_row_bytes", "max",
      lambda v: {"postgres.statements": [stmt("SELECT * FROM docs WHERE id = $1", calls=500)], "postgres.server": SERVER,
                 "postgres.columns": _measured("public", "docs", [4, math.ceil(v)], ["integer", "text"])}, 40, None),
@@ -196,13 +204,12 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.offset_pagination", "mean_ms"): "warn or fail for any OFFSET: never a pass",
     ("db.prepared_statements", "min_calls"): "a filter",
     ("db.prepared_statements", "max_plans_per_call"): "plans per call: verdicts-db's branch (issue 12 DB part)",
-    ("db.prepared_statements", "max_plan_share"): "plans per call: verdicts-db's branch (issue 12 DB part)",
+    ("db.prepared_statements", "max_plan_share"): "only weighs re-planned statements' score (past max_plans_per_call, "
+                                                  "already below a pass); it never fails plans that are reused",
     ("db.fk_indexes", "min_rows"): "a filter: smaller tables are left alone",
     ("db.unused_indexes", "min_size_bytes"): "a filter: smaller indexes are left alone",
-    ("db.vacuum", "dead_ratio_warn"): "database checks: verdicts-db's branch",
-    ("db.vacuum", "dead_ratio_fail"): "database checks: verdicts-db's branch",
+    ("db.vacuum", "dead_ratio_fail"): "the fail level above dead_ratio_warn; dead_ratio_warn is swept",
     ("db.vacuum", "min_dead_tuples"): "a filter",
-    ("db.vacuum", "max_vacuum_age_h"): "database checks: verdicts-db's branch",
     ("db.long_transactions", "max_idle_in_transaction_s"): "sessions past it are findings by construction",
     ("db.long_transactions", "max_active_s"): "sessions past it are findings by construction",
     ("db.missing_indexes", "min_calls"): "a filter", ("db.missing_indexes", "min_mean_ms"): "a filter",
