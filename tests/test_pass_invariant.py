@@ -10,6 +10,7 @@ tests/test_healthy_profiles.py (tests/pass_invariant.py)."""
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from perfcheck.advisor import model as advisor_model
 from perfcheck.model import Status
 from perfcheck.registry import load_checks
 from test_cache_checks import big, config, family, info, keys, latency as redis_latency, window
-from test_database_checks import SERVER, _pool_facts, _session, _table, _timeout_facts, setting, stmt
+from test_database_checks import SERVER, _measured, _pool_facts, _session, _table, _timeout_facts, setting, stmt
 from test_http_checks import ex, handshake
 from test_latency_checks import facts as latency_facts, run
 
@@ -87,6 +88,24 @@ def _slow_log(ms: float) -> dict[str, Any]:
             "postgres.extensions": {"pg_stat_statements": {}}}
 
 
+def _sequence(share: float) -> dict[str, Any]:
+    return {"postgres.sequences": [{"schema": "public", "name": "s", "type": "bigint", "increment": 1, "cycle": False,
+                                    "min_value": 1, "max_value": 1001, "last_value": 1 + math.ceil(share * 1000)}]}
+
+
+def _vacuum(ratio: float, age_h: float = 1) -> dict[str, Any]:
+    dead = math.ceil(ratio * 1_000_000)
+    return {"postgres.tables": [{"schema": "public", "name": "t", "n_dead_tup": dead, "n_live_tup": 1_000_000 - dead,
+                                 "vacuum_age_s": age_h * 3600}], "postgres.settings": {}}
+
+
+def _bloat(ratio: float) -> dict[str, Any]:
+    size = 100 * MB
+    row = {"kind": "table", "schema": "public", "name": "t", "pages": size // 8192, "block_size": 8192,
+           "fillfactor": 100, "exact": {"table_len": size, "free_bytes": math.ceil(ratio * size), "dead_bytes": 0}}
+    return {"postgres.bloat": {"relations": [row], "pgstattuple": True}, "postgres.server": {"version_num": 160000}}
+
+
 _GZIP = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
 _GZIPPED_API = {"http.html": [], "http.endpoints": [ex(headers=_GZIP, body_bytes=5000, wire_bytes=900)]}
 _GZIPPED_ASSET = _asset(headers={**_GZIP, "Cache-Control": "public, max-age=31536000, immutable"}, body_bytes=5000,
@@ -147,6 +166,23 @@ SWEPT: list[tuple[str, str, str, Build, float, str | None]] = [
      None),
     ("db.timeouts", "lock_timeout_s", "max", lambda v: _timeout_facts(lock=str(int(v * 1000) + 1)), 10, None),
     ("mon.slow_query_log", "log_min_duration_ms", "max", _slow_log, 50, None),
+    ("db.sequences", "used_warn", "max", _sequence, 0.1, None),
+    ("db.select_star", "min_columns", "max",
+     lambda v: {"postgres.statements": [stmt("SELECT * FROM docs WHERE id = $1", calls=500)], "postgres.server": SERVER,
+                "postgres.columns": _measured("public", "docs", [4] * math.ceil(v), ["integer"] * math.ceil(v))}, 3,
+     None),
+    ("db.prepared_statements", "max_plans_per_call", "max",
+     lambda v: {"postgres.statements": [stmt("SELECT name FROM t WHERE id = $1", calls=1000, plans=math.ceil(v * 1000),
+                                             plan_ms=1.0)], "postgres.server": SERVER,
+                "postgres.settings": {"pg_stat_statements.track_planning": {"setting": "on"}}}, 0.01, None),
+    ("db.pool", "min_avg_session_s", "min",
+     lambda v: _pool_facts([_session()], stats={"sessions": 5000, "session_time": v * 1000 * 5000}), 60, None),
+    ("db.vacuum", "dead_ratio_warn", "max", _vacuum, 0.02, None),
+    ("db.vacuum", "max_vacuum_age_h", "max", lambda v: _vacuum(0.02, v), 1, None),
+    ("db.select_star", "min_row_bytes", "max",
+     lambda v: {"postgres.statements": [stmt("SELECT * FROM docs WHERE id = $1", calls=500)], "postgres.server": SERVER,
+                "postgres.columns": _measured("public", "docs", [4, math.ceil(v)], ["integer", "text"])}, 40, None),
+    ("db.bloat", "ratio_warn", "max", _bloat, 0.1, None),
 ]
 
 # Thresholds that are not a limit on a measured figure, with the reason; a threshold must be here
@@ -166,11 +202,8 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.cache_hit", "min_reads"): "too few reads: the check skips",
     ("db.pool", "usage_fail"): "the fail level above usage_warn; usage_warn is swept",
     ("db.pool", "min_sessions"): "too few sessions to judge session length",
-    ("db.pool", "min_avg_session_s"): "sessions shorter on average are a warn finding (penalty 0.75): never a pass",
     ("db.slow_queries", "min_calls"): "a filter: rarer statements are not judged",
     ("db.slow_queries", "top"): "how many statements are shown",
-    ("db.select_star", "min_columns"): "a table read by SELECT * at or past it is a finding (penalty): never a pass",
-    ("db.select_star", "min_row_bytes"): "a table read by SELECT * at or past it is a finding (penalty): never a pass",
     ("db.select_star", "min_calls"): "a filter",
     ("db.n_plus_one", "min_calls"): "a filter",
     ("db.n_plus_one", "ratio"): "a detection rule: any match is a finding",
@@ -178,27 +211,24 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.offset_pagination", "max_blocks_per_row"): "warn or fail for any OFFSET: never a pass",
     ("db.offset_pagination", "mean_ms"): "warn or fail for any OFFSET: never a pass",
     ("db.prepared_statements", "min_calls"): "a filter",
-    ("db.prepared_statements", "max_plans_per_call"): "past it the score is capped at 0.89: never a pass",
-    ("db.prepared_statements", "max_plan_share"): "weighs only re-planned statements' score (past max_plans_per_call)",
+    ("db.prepared_statements", "max_plan_share"): "only weighs re-planned statements' score (past max_plans_per_call, "
+                                                  "already below a pass); it never fails plans that are reused",
     ("db.fk_indexes", "min_rows"): "a filter: smaller tables are left alone",
     ("db.unused_indexes", "min_size_bytes"): "a filter: smaller indexes are left alone",
-    ("db.vacuum", "dead_ratio_warn"): "the p10 of a lognormal score (under 0.9 past it) and a finding: never a pass",
-    ("db.vacuum", "dead_ratio_fail"): "the fail level above dead_ratio_warn",
+    ("db.vacuum", "dead_ratio_fail"): "the fail level above dead_ratio_warn; dead_ratio_warn is swept",
     ("db.vacuum", "min_dead_tuples"): "a filter",
-    ("db.vacuum", "max_vacuum_age_h"): "a table past it is a warn finding (penalty 0.75): never a pass",
-    ("db.bloat", "min_size_bytes"): "a filter: smaller relations are left alone",
-    ("db.bloat", "ratio_warn"): "a relation past it is a finding and the score is capped at 0.89: never a pass",
-    ("db.bloat", "ratio_fail"): "the fail level above ratio_warn",
-    ("db.bloat", "max_exact"): "how many of the largest relations pgstattuple measures: a bound on the work",
-    ("db.sequences", "used_warn"): "a sequence past it is a finding and the score is capped at 0.89: never a pass",
-    ("db.sequences", "used_fail"): "the fail level above used_warn",
-    ("db.primary_keys", "min_rows"): "a filter: smaller tables are left alone",
     ("db.long_transactions", "max_idle_in_transaction_s"): "sessions past it are findings by construction",
     ("db.long_transactions", "max_active_s"): "sessions past it are findings by construction",
     ("db.missing_indexes", "min_calls"): "a filter", ("db.missing_indexes", "min_mean_ms"): "a filter",
     ("db.missing_indexes", "min_saving"): "a filter", ("db.missing_indexes", "min_table_rows"): "a filter",
     ("db.missing_indexes", "max_statements"): "a bound on the work", ("db.missing_indexes", "max_selectivity"): "a filter",
     ("db.missing_indexes", "max_seconds"): "a bound on the work",
+    ("db.bloat", "min_size_bytes"): "a filter: smaller tables and indexes are left alone",
+    ("db.bloat", "max_exact"): "a bound on the work: how many of the largest relations pgstattuple measures exactly "
+                              "(the rest are estimated, and judged the same)",
+    ("db.bloat", "ratio_fail"): "the fail level above ratio_warn; ratio_warn is swept",
+    ("db.sequences", "used_fail"): "the fail level above used_warn; used_warn is swept",
+    ("db.primary_keys", "min_rows"): "a filter: smaller tables are left alone",
     ("db.missing_indexes", "workload_share_p10"): "any recommendation is at least a warning",
     ("db.missing_indexes", "workload_share_median"): "any recommendation is at least a warning",
 }

@@ -58,7 +58,7 @@ def bloat(facts, t):
         "estimated from the statistics (CREATE EXTENSION pgstattuple to measure)"
     metrics = {"measured": measured, "not_estimable": unknown, "worst_ratio": round(worst, 3),
                "bloated": len(findings), "bloat_bytes": sum(f.evidence["bloat_bytes"] for f in findings),
-               "pgstattuple": fact.get("pgstattuple")}
+               "pgstattuple": fact.get("pgstattuple"), "max_exact": t["max_exact"]}
     if not measured:
         return Outcome.skip(f"no table or btree index of {format_bytes(t['min_size_bytes'])} or more to judge"
                             + (f" ({unknown} without the statistics an estimate needs: ANALYZE them)" if unknown else ""),
