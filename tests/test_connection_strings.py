@@ -120,6 +120,15 @@ def test_pgbouncer_per_database_pool_mode_wins_over_the_global_one(database, pg_
     assert "PgBouncer in session mode" in pool["summary"], pool["summary"]
 
 
+def test_set_aside_parameters_are_noted_whichever_database_checks_run(database):
+    run = audit(f"{database.url}?{PRISMA}", "db.timeouts")
+    assert run.code in (0, 1), run.err
+    notes = run.json.get("notes") or []
+    assert any("connection_limit" in n for n in notes), run.json.keys()
+    plain = audit(database.url, "db.timeouts")
+    assert "notes" not in plain.json  # additive: absent when there is nothing to say
+
+
 def test_direct_connection_says_no_pooler(database):
     pool = check(audit(database.url, "db.pool").json, "db.pool")
     assert pool["metrics"]["pooler"] is None and "no pooler detected" in pool["summary"]
