@@ -127,6 +127,9 @@ def test_set_aside_parameters_are_noted_whichever_database_checks_run(database):
     assert any("connection_limit" in n for n in notes), run.json.keys()
     plain = audit(database.url, "db.timeouts")
     assert "notes" not in plain.json  # additive: absent when there is nothing to say
+    for fmt in ("terminal", "markdown", "html"):
+        shown = perfcheck("audit", "--db", f"{database.url}?{PRISMA}", "--only", "db.timeouts", "--format", fmt)
+        assert "connection_limit" in shown.out.replace("\\_", "_"), (fmt, shown.out[-800:])
 
 
 def test_direct_connection_says_no_pooler(database):
