@@ -23,8 +23,10 @@ def pgbouncer_binary() -> str | None:
 
 
 class PgBouncer:
-    def __init__(self, pg_port: int, user: str, mode: str = "transaction", admin: bool = True, pool_size: int = 5):
+    def __init__(self, pg_port: int, user: str, mode: str = "transaction", admin: bool = True, pool_size: int = 5,
+                 databases: dict[str, str] | None = None):
         self.pg_port, self.user, self.mode, self.admin, self.pool_size = pg_port, user, mode, admin, pool_size
+        self.databases = databases or {}  # name -> its own pool_mode
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-pgbouncer-"))
         self.port = 0
         self.process: subprocess.Popen | None = None
@@ -39,7 +41,9 @@ class PgBouncer:
         (self.root / "users.txt").write_text(f'"{self.user}" ""\n')
         ini = self.root / "pgbouncer.ini"
         ini.write_text("\n".join([
-            "[databases]", f"* = host=127.0.0.1 port={self.pg_port}", "",
+            "[databases]", *(f"{name} = host=127.0.0.1 port={self.pg_port} pool_mode={mode}"
+                             for name, mode in self.databases.items()),
+            f"* = host=127.0.0.1 port={self.pg_port}", "",
             "[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {self.port}", "unix_socket_dir =",
             "auth_type = trust", f"auth_file = {self.root / 'users.txt'}", f"pool_mode = {self.mode}",
             f"admin_users = {self.user if self.admin else ''}", f"default_pool_size = {self.pool_size}",

@@ -9,7 +9,8 @@ import psycopg
 
 import pytest
 
-from helpers import check, perfcheck
+from helpers import check, perfcheck, unavailable
+from pgbouncer import PgBouncer, pgbouncer_binary
 from perfcheck.pg import dsn, pooler
 
 PRISMA = ("sslmode=disable&connection_limit=10&pool_timeout=20&statement_timeout=30000"
@@ -102,6 +103,33 @@ def test_audit_through_pgbouncer_names_it_and_its_mode(database, pgbouncer):
     stopped = {f["object"] for f in timeouts["findings"] if f["evidence"].get("reaches_server") is False}
     assert {"url:statement_timeout", "url:idle_in_transaction_session_timeout", "url:lock_timeout"} <= stopped
     assert timeouts["status"] == "fail" and "statement_timeout_source" not in timeouts["metrics"]
+
+
+def test_pgbouncer_per_database_pool_mode_wins_over_the_global_one(database, pg_server):
+    if not pgbouncer_binary():
+        unavailable("PgBouncer is not installed: apt-get install -y pgbouncer")
+    bouncer = PgBouncer(pg_server.port, pg_server.user, mode="transaction",
+                        databases={database.name: "session"}).start()
+    try:
+        pool = check(audit(bouncer.url_for(database.name), "db.pool").json, "db.pool")
+        # The other databases behind the same PgBouncer keep the global mode.
+        assert pooler.probe(bouncer.url_for("postgres"), bouncer.port, pg_server.port)["mode"] == "transaction"
+    finally:
+        bouncer.stop()
+    assert pool["metrics"]["pooler_name"] == "PgBouncer" and pool["metrics"]["pool_mode"] == "session", pool
+    assert "PgBouncer in session mode" in pool["summary"], pool["summary"]
+
+
+def test_set_aside_parameters_are_noted_whichever_database_checks_run(database):
+    run = audit(f"{database.url}?{PRISMA}", "db.timeouts")
+    assert run.code in (0, 1), run.err
+    notes = run.json.get("notes") or []
+    assert any("connection_limit" in n for n in notes), run.json.keys()
+    plain = audit(database.url, "db.timeouts")
+    assert "notes" not in plain.json  # additive: absent when there is nothing to say
+    for fmt in ("terminal", "markdown", "html"):
+        shown = perfcheck("audit", "--db", f"{database.url}?{PRISMA}", "--only", "db.timeouts", "--format", fmt)
+        assert "connection_limit" in shown.out.replace("\\_", "_"), (fmt, shown.out[-800:])
 
 
 def test_direct_connection_says_no_pooler(database):

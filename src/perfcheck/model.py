@@ -147,6 +147,7 @@ class Report:
     checks: list[CheckResult]
     targets: dict[str, str] = field(default_factory=dict)  # redacted target URLs
     errors: list[str] = field(default_factory=list)  # target-level problems, one line each
+    notes: list[str] = field(default_factory=list)  # target-level remarks (in the JSON only when any)
     version: str = ""
     created_at: str = ""
     duration_s: float = 0.0
@@ -177,6 +178,7 @@ class Report:
             "perfcheck_version": self.version,
             "created_at": self.created_at,
             "duration_s": round(self.duration_s, 3),
+            **({"notes": self.notes} if self.notes else {}),
             **({"baseline": self.baseline} if self.baseline is not None else {}),
             **({"gate": self.gate} if self.gate is not None else {}),
         }
@@ -198,6 +200,7 @@ class Report:
             version=data.get("perfcheck_version", ""),
             created_at=data.get("created_at", ""),
             duration_s=data.get("duration_s", 0.0),
+            notes=data.get("notes") or [],
             baseline=data.get("baseline"),
             gate=data.get("gate"),
         )

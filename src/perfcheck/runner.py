@@ -4,6 +4,7 @@ judge every check, score. Gather once, then judge."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from perfcheck.collectors import TargetError, Unavailable, collector_class
 from perfcheck.config import Config, ConfigError
 from perfcheck.model import CheckResult, Report, Status
 from perfcheck.redact import for_config, scrub
+from perfcheck.pg import dsn
 from perfcheck.registry import Check, Outcome
 
 
@@ -155,6 +157,7 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     finally:
         gc.unfreeze()
     report = _report(results, config, errors, started)
+    report.notes = _target_notes(config, jobs)
     # The one choke point: every string of the finished report (summaries, findings, evidence,
     # metrics, excerpts of what the server answered, errors) loses the configured secrets
     # here, before any view, baseline or gate sees it.
@@ -215,6 +218,19 @@ def _collect(jobs: dict[str, _Job], config: Config, facts: dict[str, Any], targe
             raise job.error
         else:
             facts.update(job.facts or {})
+
+
+def _target_notes(config: Config, jobs: dict[str, Any]) -> list[str]:
+    """What the audited database URL carried that libpq cannot take (set aside, named once
+    for the report, whichever checks ran)."""
+    url = config.data["targets"].get("db")
+    if "postgres" not in jobs or not url:
+        return []
+    try:
+        note = dsn.parse(url, os.environ).note()
+    except ValueError:
+        return []
+    return [f"db: {note}"] if note else []
 
 
 def _report(results: list[CheckResult], config: Config, errors: list[str], started: float) -> Report:

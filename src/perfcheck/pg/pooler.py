@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from perfcheck.pg.names import tagged
 
@@ -65,9 +66,36 @@ def _console(conninfo: str, timeout: int) -> dict[str, Any]:
         for row in range(config.ntuples):
             if (config.get_value(row, 0) or b"") == b"pool_mode":
                 found["mode"] = (config.get_value(row, 1) or b"").decode()
+        own = _database_mode(conn.pgconn.exec_(b"SHOW DATABASES"), _dbname(conninfo))
+        if own:
+            found["mode"], found["mode_source"] = own, "database"
         return found
     finally:
         conn.close()
+
+
+def _dbname(conninfo: str) -> str:
+    """The database the connection string names (libpq's default: the user name)."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.Error:
+        return ""
+    return str(params.get("dbname") or params.get("user") or "")
+
+
+def _database_mode(result: Any, dbname: str) -> str | None:
+    """The pool_mode PgBouncer's `SHOW DATABASES` sets for this database (empty: the global
+    one applies), or None."""
+    if not dbname or not result.ntuples:
+        return None
+    names = [(result.fname(col) or b"").decode() for col in range(result.nfields)]
+    if "name" not in names or "pool_mode" not in names:
+        return None
+    name_col, mode_col = names.index("name"), names.index("pool_mode")
+    for row in range(result.ntuples):
+        if (result.get_value(row, name_col) or b"").decode() == dbname:
+            return (result.get_value(row, mode_col) or b"").decode() or None
+    return None
 
 
 # Hosted poolers are named in their host names: Neon's `ep-…-pooler.…`, Supabase's

@@ -142,6 +142,8 @@ def _header(report: Report) -> str:
     parts.append("</div>")
     for error in report.errors:
         parts.append(f'<p class="target-error">! {_e(error)}</p>')
+    for note in report.notes:
+        parts.append(f'<p class="target-note">{_e(note)}</p>')
     gate = report.gate
     if isinstance(gate, dict) and _gate_ran(gate):
         state = "passed" if gate.get("passed") else "failed"

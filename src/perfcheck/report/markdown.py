@@ -34,6 +34,8 @@ def _summary(report: Report) -> str:
     out += ["", f"Checks: {counts}."]
     for error in report.errors:
         out.append(f"\n> ❗ {md_text(error)}")
+    for note in report.notes:
+        out.append(f"\n> ℹ️ {md_text(note)}")
     if gate:
         for failure in gate.get("failures", []):
             out.append(f"- **gate:** {md_text(failure)}")

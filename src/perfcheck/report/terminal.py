@@ -173,6 +173,8 @@ def _items(report: Report, display: Display) -> Iterator[Item | None]:
     yield Panel(_header(report), expand=False), False
     for error in report.errors:
         yield hanging(Text("! ", "magenta"), Text(error, "magenta")), False
+    for note in report.notes:
+        yield hanging(Text("i ", "dim"), Text(note, "dim")), False
     if report.baseline is not None:  # perfcheck audit --baseline: the regressions come first
         yield None
         yield comparison.rich_block(Comparison.from_dict(report.baseline)), False
