@@ -47,3 +47,9 @@ def test_the_commands_still_import_what_they_need():
     assert run.code == 0 and "How it is measured" in run.out
     run = perfcheck("audit", "--config", "/nonexistent/perfcheck.yaml")
     assert run.code == 2 and run.err.startswith("perfcheck: error:") and "Traceback" not in run.err
+
+
+def test_loading_the_checks_does_not_import_pglast():
+    # pglast is imported by the code that parses SQL, when it first parses, not by the registry
+    modules = imported_after("from perfcheck.registry import load_checks\nload_checks()")
+    assert not {m for m in modules if m == "pglast" or m.startswith("pglast.")}

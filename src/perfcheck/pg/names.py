@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-
-from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+from functools import lru_cache
 
 _PLAIN = re.compile(r"^[a-z_][a-z0-9_$]*$")
-_NEEDS_QUOTES = set(RESERVED_KEYWORDS) | set(TYPE_FUNC_NAME_KEYWORDS) | set(COL_NAME_KEYWORDS)
 MAX_IDENTIFIER_BYTES = 63
 OWN_TAG = "/* perfcheck */"
 
@@ -24,8 +22,16 @@ def tagged(text: str) -> str:
     return body if body.endswith(OWN_TAG) else f"{body}\n{OWN_TAG}"
 
 
+@lru_cache(maxsize=1)
+def _needs_quotes() -> frozenset[str]:
+    """The keywords a plain name must still be quoted as (loaded on first use)."""
+    from pglast import keywords  # why: pglast costs ~25 ms+ to import; most audits quote nothing
+    return frozenset(keywords.RESERVED_KEYWORDS) | frozenset(keywords.TYPE_FUNC_NAME_KEYWORDS) | frozenset(
+        keywords.COL_NAME_KEYWORDS)
+
+
 def quote_ident(name: str) -> str:
-    if _PLAIN.match(name) and name not in _NEEDS_QUOTES:
+    if _PLAIN.match(name) and name not in _needs_quotes():
         return name
     return '"' + name.replace('"', '""') + '"'
 
