@@ -93,6 +93,14 @@ def test_one_index_per_or_arm(session):
         verified(rec)
 
 
+def test_expression_index_for_lower_of_a_column(session):
+    """`lower(email) = $1`: a btree on email cannot serve it, one on (lower(email)) can."""
+    advice = advise(session, "SELECT id FROM contacts WHERE lower(email) = $1", rows_per_call=1)
+    [rec] = advice.recommendations
+    assert rec.keys == ["(lower(email))"]
+    verified(rec)
+
+
 def test_include_for_an_index_only_scan(session):
     visible = session.conn.execute("SELECT relallvisible FROM pg_class WHERE relname = 'ledger'").fetchone()
     # The planner prices an index-only scan by the table's all-visible pages (see the fixture).
