@@ -140,7 +140,6 @@ def _more_kinds(work: Work, catalog: Catalog, values: ColumnValues, base: list[C
     out = kinds.partial(uses, statement.values, work.share, relations, values, catalog.table_for, base)
     out += kinds.like_prefix(uses, relations, values, catalog.table_for)
     out += kinds.or_arms(statement.query, relations, values, catalog.table_for)
-    out += kinds.lower_eq(statement.query, relations, values, catalog.table_for)
     out += kinds.include(base + out, work.base.outputs, catalog.tables.get,
                          lambda table, column: (table.stats.get(column) or {}).get("avg_width"))
     return out

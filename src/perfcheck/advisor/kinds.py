@@ -7,7 +7,6 @@ so the planner's cost decides:
 - `text_pattern_ops` for a LIKE prefix (a btree under a non-C collation cannot serve
   `LIKE 'ab%'`);
 - one index per arm of an OR (`a = $1 OR b = $2`: two indexes, a BitmapOr);
-- an expression index for `lower(col) = $n` (a btree on `col` cannot serve it);
 - INCLUDE: the statement's few output columns added to a candidate's keys, for an
   index-only scan (not when it returns most of the row: that would copy the table).
 """
@@ -17,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from pglast import ast, parse_sql
-from pglast.enums import A_Expr_Kind, BoolExprType
+from pglast.enums import BoolExprType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
@@ -112,42 +111,6 @@ def or_arms(query: str, relations: dict[str, Relation], stats: Stats, table_of: 
                 if table is not None and use.op in ("=", ">", "<", ">=", "<="):
                     out.append(Candidate(table.relation, (Key(quote_ident(use.column)),), 1 if use.op == "=" else 0))
     return out
-
-
-def lower_eq(query: str, relations: dict[str, Relation], stats: Stats,
-             table_of: Callable[[Relation], Any]) -> list[Candidate]:
-    """`(lower(col))` for `lower(col) = $n`: the function's argument is a bare column, so
-    no constant was normalised away (unlike `payload->>$1` or `date_trunc($1, ts)`)."""
-    try:
-        stmt = parse_sql(query)[0].stmt
-    except (ParseError, IndexError):
-        return []
-    out = []
-    for node in walk_tree(stmt):
-        if not (isinstance(node, ast.A_Expr) and node.kind == A_Expr_Kind.AEXPR_OP and node.name
-                and node.name[-1].sval == "="):
-            continue
-        for side, other in ((node.lexpr, node.rexpr), (node.rexpr, node.lexpr)):
-            column = _lower_of(side)
-            if column is None or not isinstance(other, ast.ParamRef):
-                continue
-            relation = _relation_of(column[0], column[1], relations, stats)
-            table = table_of(relation) if relation else None
-            if table is not None:
-                out.append(Candidate(table.relation, (Key(f"(lower({quote_ident(column[1])}))"),), 1))
-    return out
-
-
-def _lower_of(node: Any) -> tuple[str | None, str] | None:
-    """(alias, column) of `lower(alias.column)`, else None."""
-    if not (isinstance(node, ast.FuncCall) and [f.sval for f in node.funcname][-1:] == ["lower"]
-            and node.args and len(node.args) == 1):
-        return None
-    arg = node.args[0]
-    if isinstance(arg, ast.ColumnRef) and all(isinstance(f, ast.String) for f in arg.fields):
-        names = [f.sval for f in arg.fields]
-        return (names[-2] if len(names) > 1 else None), names[-1]
-    return None
 
 
 def _arm_text(arm: Any) -> str | None:
