@@ -121,6 +121,12 @@ def test_no_expression_index_when_its_constant_was_normalised_away(session, quer
     assert advise(session, query, rows_per_call=1).recommendations == []
 
 
+def test_no_btree_for_jsonb_containment(session):
+    """`payload @> $1` needs GIN, which HypoPG 1.3 cannot simulate ("access method gin is
+    not supported"): no btree is offered in its place (a GIN recommendation is not done yet)."""
+    assert advise(session, "SELECT id FROM events WHERE payload @> $1", rows_per_call=5).recommendations == []
+
+
 def test_include_for_an_index_only_scan(session):
     visible = session.conn.execute("SELECT relallvisible FROM pg_class WHERE relname = 'ledger'").fetchone()
     # The planner prices an index-only scan by the table's all-visible pages (see the fixture).
