@@ -14,6 +14,10 @@ from perfcheck.model import CategoryScore, CheckResult, Status
 
 PASS_AT = 0.9
 WARN_AT = 0.5
+# The highest score a check may give when it has a finding of that severity: a check
+# with a warning never passes, one with a failure is never only a warning.
+BELOW_PASS = PASS_AT - 0.01
+BELOW_WARN = WARN_AT - 0.01
 _INVERSE_ERFC_ONE_FIFTH = 0.9061938024368232
 
 

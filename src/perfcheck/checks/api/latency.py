@@ -14,7 +14,7 @@ from perfcheck.checks.support.latency import (
 )
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import PASS_AT
+from perfcheck.scoring import BELOW_PASS
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -159,7 +159,7 @@ def latency(facts, t):
     for name, run in endpoints_of(fact).items():
         floors = _histogram_findings(name, run, targets)
         if score is not None and any(f.evidence.get("undecided") for f in floors):
-            score = min(score, PASS_AT - 0.01)  # no pass on a figure that is only a floor
+            score = min(score, BELOW_PASS)  # no pass on a figure that is only a floor
         findings += floors
         for key in SOURCE_KEYS:  # only where a source sets them: a synthetic run's entries stay as they were
             if name in per_endpoint and per_endpoint[name].get(key) is None:

@@ -7,7 +7,7 @@ from typing import Any
 from perfcheck.checks.support.redis import plural, severity
 from perfcheck.model import Finding
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, lognormal
 from perfcheck.units import format_bytes
 
 
@@ -67,7 +67,7 @@ def big_keys(facts, t):
         biggest = f"; the largest, {largest['key']}, is a {largest['type']} of {format_bytes(largest['bytes'])}" if largest else ""
         return Outcome.passed(f"no key over the limits, {coverage}{biggest}", metrics=metrics)
     worst = max(measured / limit for _, measured, limit, _ in offenders)
-    score = min(0.89, lognormal(worst, 1.0, 10.0))
+    score = min(BELOW_PASS, lognormal(worst, 1.0, 10.0))
     findings = []
     for item, measured, limit, unit in offenders[: int(t["top"])]:
         size = f"{format_bytes(measured)}" if unit == "bytes" else f"{int(measured):,} {unit}"

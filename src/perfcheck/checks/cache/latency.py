@@ -7,7 +7,7 @@ from typing import Any
 from perfcheck.checks.support.redis import severity
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, lognormal
 
 
 def _blocking(recent: list[dict[str, Any]], target_ms: float) -> tuple[float, Finding] | None:
@@ -19,7 +19,7 @@ def _blocking(recent: list[dict[str, Any]], target_ms: float) -> tuple[float, Fi
     slowest = max(over, key=lambda e: e.get("duration_us") or 0)
     slowest_ms = (slowest.get("duration_us") or 0) / 1000
     # Past the target is never a pass; a rare block alone is a warning, not a failure.
-    score = max(0.5, min(0.89, lognormal(slowest_ms, target_ms, target_ms * 5)))
+    score = max(0.5, min(BELOW_PASS, lognormal(slowest_ms, target_ms, target_ms * 5)))
     return score, Finding(severity(score), f"blocked {slowest['command']}",
                           f"{slowest['command']} (key {slowest['key']}) blocked Redis for {slowest_ms:.1f} ms, longer "
                           f"than the whole {target_ms:g} ms round-trip target; Redis runs one command at a time, so "

@@ -6,7 +6,7 @@ from typing import Any
 
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import higher_is_better
+from perfcheck.scoring import BELOW_PASS, higher_is_better
 
 LEVEL_LABELS = ("cache_level", "level", "layer", "tier")
 
@@ -54,7 +54,7 @@ def cache_levels(facts, t):
                                 f"overall hit rate {overall:.0%} is under the {target:.0%} target (by level: {shown})",
                                 Fix.manual("size the L1 for the hot keys, align TTLs between levels, and warm the L2"),
                                 {"overall_hit_rate": round(overall, 4), "hit_rate": rates, "lookups": lookups}))
-    return Outcome.scored(min(score, 0.89) if findings else score, summary, metrics=metrics, findings=findings)
+    return Outcome.scored(min(score, BELOW_PASS) if findings else score, summary, metrics=metrics, findings=findings)
 
 
 def overall_hit_rate(levels: dict[str, tuple[float, float]]) -> tuple[float, float, str]:

@@ -8,7 +8,7 @@ from perfcheck.checks.support.bloat import measure
 from perfcheck.model import Applicability, Finding, Fix
 from perfcheck.pg.names import qualified
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, BELOW_WARN, lognormal
 from perfcheck.units import format_bytes
 
 _HOW = {"pgstattuple_approx": "measured with pgstattuple_approx", "pgstatindex": "measured with pgstatindex",
@@ -66,9 +66,9 @@ def bloat(facts, t):
     if not findings:
         return Outcome.passed(f"no bloat of {t['ratio_warn']:.0%} or more in {measured} tables and indexes of "
                               f"{format_bytes(t['min_size_bytes'])} or more ({how})", metrics=metrics)
-    score = min(0.89, lognormal(worst, t["ratio_warn"], t["ratio_fail"]))
+    score = min(BELOW_PASS, lognormal(worst, t["ratio_warn"], t["ratio_fail"]))
     if any(f.severity == "fail" for f in findings):
-        score = min(score, 0.49)
+        score = min(score, BELOW_WARN)
     summary = (f"{len(findings)} bloated tables/indexes, {format_bytes(metrics['bloat_bytes'])} in all, worst "
                f"{worst:.0%} ({how})")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

@@ -9,7 +9,7 @@ from perfcheck.pg.stat_statements import hidden_statement
 from perfcheck.model import Applicability, Finding, Fix
 from perfcheck.pg.names import qualified
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, lognormal
 from perfcheck.units import format_bytes
 
 QUERY_CHARS = 120
@@ -145,7 +145,7 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     else:
         share = helped_ms / workload_ms if workload_ms else 1.0
     metrics["workload_share"] = round(share, 4)
-    score = min(0.89, lognormal(share, t["workload_share_p10"], t["workload_share_median"]))
+    score = min(BELOW_PASS, lognormal(share, t["workload_share_p10"], t["workload_share_median"]))
     findings = [_finding(r, verified, t["workload_share_median"], workload_ms) for r in recs]
     effect = "would save an estimated" if verified else "would speed up statements taking"
     summary = (f"{len(recs)} missing index(es) for {len(helped)} statement(s): {effect} {share:.0%} of the analysed "

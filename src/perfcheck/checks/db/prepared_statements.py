@@ -6,7 +6,7 @@ from perfcheck.checks.support.pg import statement_object, unless_hidden
 from perfcheck.checks.support.workload import Row, hidden_repeated, repeated_statements, too_little_workload
 from perfcheck.model import Finding
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, lognormal
 
 
 @check("db.prepared_statements", requires=["postgres.statements", "postgres.settings", "postgres.server"])
@@ -54,7 +54,7 @@ def _prepared_statements(statements: list[Row], t) -> Outcome:
         return Outcome.scored(max(score, 0.9), summary, metrics=metrics, findings=[])
     summary = (f"{per_call:.0%} of calls planned (target {t['max_plans_per_call']:.0%} at most): {len(replanned)} "
                f"statements are planned on most calls; planning is {share:.0%} of their time")
-    return Outcome.scored(min(score, 0.89), summary, metrics=metrics, findings=findings)
+    return Outcome.scored(min(score, BELOW_PASS), summary, metrics=metrics, findings=findings)
 
 
 def _replanned(row: Row, t) -> Finding:

@@ -6,6 +6,7 @@ from perfcheck.checks.support.pg import penalty
 from perfcheck.model import Finding, Fix
 from perfcheck.pg.names import qualified, quote_ident
 from perfcheck.registry import Outcome, check
+from perfcheck.scoring import BELOW_PASS
 
 
 @check("db.primary_keys", requires=["postgres.primary_keys"])
@@ -43,5 +44,5 @@ def primary_keys(facts, t):
         return Outcome.passed("every table has a primary key or a unique replica identity"
                               + (f" ({with_identity} by a replica identity index)" if with_identity else ""),
                               metrics=metrics)
-    score = min(0.89, penalty(findings))
+    score = min(BELOW_PASS, penalty(findings))
     return Outcome.scored(score, f"{len(findings)} table(s) without a primary key", metrics=metrics, findings=findings)

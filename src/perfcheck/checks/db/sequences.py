@@ -7,7 +7,7 @@ from typing import Any
 from perfcheck.model import Applicability, Finding, Fix
 from perfcheck.pg.names import qualified, quote_ident
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import lognormal
+from perfcheck.scoring import BELOW_PASS, BELOW_WARN, lognormal
 
 _COLUMN_MAX = {"smallint": 32767, "integer": 2147483647, "bigint": 9223372036854775807}
 
@@ -67,8 +67,8 @@ def sequences(facts, t):
     if not findings:
         return Outcome.passed(f"every sequence in use ({judged}) is under {t['used_warn']:.0%} of its range "
                               f"(worst {worst:.2%})", metrics=metrics)
-    score = min(0.89, lognormal(worst, t["used_warn"], t["used_fail"]))
+    score = min(BELOW_PASS, lognormal(worst, t["used_warn"], t["used_fail"]))
     if any(f.severity == "fail" for f in findings):
-        score = min(score, 0.49)
+        score = min(score, BELOW_WARN)
     return Outcome.scored(score, f"{len(findings)} sequence(s) near the end of their range, worst at {worst:.0%}",
                           metrics=metrics, findings=findings)

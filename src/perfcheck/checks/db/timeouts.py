@@ -8,7 +8,7 @@ from perfcheck.checks.support.pg import format_ms, setting_ms
 from perfcheck.model import Finding, Fix
 from perfcheck.pg.names import quote_ident
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import PASS_AT, lognormal
+from perfcheck.scoring import BELOW_PASS, lognormal
 
 _TIMEOUTS = [
     # setting, threshold key, share of the score, severity when unset
@@ -87,6 +87,6 @@ def timeouts(facts, t):
         else:
             score += share
     if any(f.severity != "info" for f in findings):
-        score = min(score, PASS_AT - 0.01)  # a timeout past its target is never a pass, however close
+        score = min(score, BELOW_PASS)  # a timeout past its target is never a pass, however close
     shown = ", ".join(f"{name} = {format_ms(metrics[f'{name}_ms'])}" for name, *_ in _TIMEOUTS)
     return Outcome.scored(score, shown, metrics=metrics, findings=findings)
