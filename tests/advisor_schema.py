@@ -3,6 +3,48 @@ planner to make a real choice, every shape the advisor must see through (views, 
 partitions, quoted mixed-case names, existing btree/hash/partial indexes, a tiny table).
 Built in one psql call, deterministic (setseed)."""
 
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+
+from perfcheck.advisor import Options, analyse
+from perfcheck.advisor.analyse import SQL_PACKAGE
+from perfcheck.config import DEFAULTS
+from perfcheck.pg.session import Session
+
+HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
+_ids = itertools.count()
+
+
+def scratch_session(pg_server, prefix: str, schema: str) -> Iterator[Session]:
+    """An advisor session on a throwaway database built from `schema`, dropped afterwards
+    (for a module-scoped fixture to yield from)."""
+    name = f"{prefix}_{os.getpid()}_{next(_ids)}"
+    pg_server.psql(f"CREATE DATABASE {name}")
+    pg_server.psql(schema, database=name)
+    # The test cluster runs with synchronous_commit off: until the inserts' commit is flushed,
+    # VACUUM cannot mark their pages all-visible (and the planner then never prices an
+    # index-only scan). A checkpoint flushes it.
+    pg_server.psql("CHECKPOINT", database=name)
+    pg_server.psql("VACUUM ANALYZE", database=name)
+    session = Session.open(pg_server.url_for(name), DEFAULTS["postgres"], SQL_PACKAGE)
+    try:
+        yield session
+    finally:
+        session.close()
+        pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def advise_one(session: Session, query: str, *, queryid: int, rows_per_call: float, calls: int = 100,
+               mean_ms: float = 20.0):
+    """The advice for one statement as pg_stat_statements would report it."""
+    rows = [{"queryid": queryid, "query": query, "calls": calls, "rows": int(calls * rows_per_call),
+             "total_ms": calls * mean_ms}]
+    return analyse(session, rows, HYPOPG, Options.from_thresholds({}))
+
+
 SCHEMA = r"""
 SELECT setseed(0.42);
 CREATE EXTENSION IF NOT EXISTS hypopg;

@@ -5,19 +5,10 @@ INCLUDE for an index-only scan, expression indexes. And the look-alikes that mus
 
 from __future__ import annotations
 
-import itertools
-import os
-
 import pytest
+from advisor_schema import advise_one, scratch_session
 
-from perfcheck.advisor import Options, analyse
-from perfcheck.advisor.analyse import SQL_PACKAGE
 from perfcheck.advisor.ddl import statements
-from perfcheck.config import DEFAULTS
-from perfcheck.pg.session import Session
-
-HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
-_ids = itertools.count()
 
 SCHEMA = r"""
 SELECT setseed(0.23);
@@ -40,24 +31,11 @@ INSERT INTO ledger SELECT g, (random() * 999)::int, g % 500, repeat('m', 200) FR
 
 @pytest.fixture(scope="module")
 def session(pg_server, hypopg):
-    name = f"kinds_{os.getpid()}_{next(_ids)}"
-    pg_server.psql(f"CREATE DATABASE {name}")
-    pg_server.psql(SCHEMA, database=name)
-    # The test cluster runs with synchronous_commit off: until the inserts' commit is flushed,
-    # VACUUM cannot mark their pages all-visible (and the planner then never prices an
-    # index-only scan). A checkpoint flushes it.
-    pg_server.psql("CHECKPOINT", database=name)
-    pg_server.psql("VACUUM ANALYZE", database=name)
-    session = Session.open(pg_server.url_for(name), DEFAULTS["postgres"], SQL_PACKAGE)
-    yield session
-    session.close()
-    pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield from scratch_session(pg_server, "kinds", SCHEMA)
 
 
 def advise(session, query, *, rows_per_call, calls=100, mean_ms=20.0):
-    rows = [{"queryid": 9, "query": query, "calls": calls, "rows": int(calls * rows_per_call),
-             "total_ms": calls * mean_ms}]
-    return analyse(session, rows, HYPOPG, Options.from_thresholds({}))
+    return advise_one(session, query, queryid=9, rows_per_call=rows_per_call, calls=calls, mean_ms=mean_ms)
 
 
 def verified(rec):

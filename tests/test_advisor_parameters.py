@@ -4,19 +4,10 @@ The value sets' shares follow the rows per call pg_stat_statements recorded."""
 
 from __future__ import annotations
 
-import itertools
-import os
-
 import pytest
+from advisor_schema import advise_one, scratch_session
 
-from perfcheck.advisor import Options, analyse
-from perfcheck.advisor.analyse import SQL_PACKAGE
 from perfcheck.advisor.parameters import param_uses, shares
-from perfcheck.config import DEFAULTS
-from perfcheck.pg.session import Session
-
-HYPOPG = {"hypopg": {"schema": "public", "version": "1.3.1"}}
-_ids = itertools.count()
 
 SCHEMA = r"""
 SELECT setseed(0.17);
@@ -32,20 +23,11 @@ INSERT INTO plays SELECT g, (random() * 4999)::int, now() - g * interval '1 minu
 
 @pytest.fixture(scope="module")
 def session(pg_server, hypopg):
-    name = f"params_{os.getpid()}_{next(_ids)}"
-    pg_server.psql(f"CREATE DATABASE {name}")
-    pg_server.psql(SCHEMA, database=name)
-    pg_server.psql("VACUUM ANALYZE", database=name)
-    session = Session.open(pg_server.url_for(name), DEFAULTS["postgres"], SQL_PACKAGE)
-    yield session
-    session.close()
-    pg_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield from scratch_session(pg_server, "params", SCHEMA)
 
 
 def advise(session, query, *, rows_per_call, calls=100, mean_ms=20.0):
-    rows = [{"queryid": 7, "query": query, "calls": calls, "rows": int(calls * rows_per_call),
-             "total_ms": calls * mean_ms}]
-    return analyse(session, rows, HYPOPG, Options.from_thresholds({}))
+    return advise_one(session, query, queryid=7, rows_per_call=rows_per_call, calls=calls, mean_ms=mean_ms)
 
 
 def test_parameters_are_found_by_column():
