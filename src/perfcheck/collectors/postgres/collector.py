@@ -58,6 +58,7 @@ class PostgresCollector(Collector):
         "postgres.tables": "_tables",
         "postgres.indexes": "_indexes",
         "postgres.foreign_keys": "_foreign_keys",
+        "postgres.partitions": "_partitions",
         "postgres.columns": "_columns",
         "postgres.connect_latency": "_connect_latency",
         "postgres.index_advice": "_index_advice",
@@ -130,6 +131,9 @@ class PostgresCollector(Collector):
 
     def _foreign_keys(self) -> list[dict[str, Any]]:
         return self.query("foreign_keys", self._schemas)
+
+    def _partitions(self) -> list[dict[str, Any]]:
+        return self.query("partitions", self._schemas)
 
     def _columns(self) -> list[dict[str, Any]]:
         return self.query("columns", self._schemas)
