@@ -47,7 +47,7 @@ class Budget:
 
 def recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
     return Recommendation(
-        schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
+        schema=table.schema, table=table.name, keys=candidate.key_sql, name="", method=candidate.method,
         include=list(candidate.include), where=candidate.where,
         table_kind="p" if table.kind == "p" else "r",
         partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
