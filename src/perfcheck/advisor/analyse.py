@@ -29,7 +29,7 @@ from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
-from perfcheck.advisor import kinds, methods
+from perfcheck.advisor import kinds, methods, truncation
 from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -78,6 +78,8 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
         advice.statements_analysed = len(works)
         advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
         values = ColumnValues(query, catalog.table_for)
+        types = methods.ColumnTypes(query)
+        works = _recovered(works, catalog, values, types, whatif, advice)
         works = _representative(works, values, whatif, budget)
         catalog.load({rel for work in works for rel in work.base.relations.values()})
         considered = []
@@ -88,7 +90,6 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
             else:
                 considered.append(work)
         advice.workload_ms = sum(w.statement.total_ms for w in works)
-        types = methods.ColumnTypes(query)
         if hypopg:
             recommendations = _verify(works, whatif, catalog, options, budget, types)
         else:
@@ -116,6 +117,32 @@ def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, bud
             out.append(work)
             continue
         out += [Work(v.statement, plan_facts(v.plan), share=v.share) for v in found]
+    return out
+
+
+def _recovered(works: list[Work], catalog: Catalog, values: ColumnValues, types: methods.ColumnTypes, whatif: WhatIf,
+               advice: Advice) -> list[Work]:
+    """Each statement whose expression constants pg_stat_statements normalised away
+    (`date_trunc($1, ts)`, `payload->>$1`) with them written back where the statistics
+    tell them apart (truncation.py), planned again; the reasons where they don't."""
+    def table_types(relation):
+        table = catalog.table_for(relation)
+        return types(table.relation) if table else {}
+
+    def rows_of(relation):
+        table = catalog.table_for(relation)
+        return table.rows if table else 0
+
+    def note(reason: str) -> None:
+        advice.unrecovered[reason] = advice.unrecovered.get(reason, 0) + 1
+
+    out = []
+    for work in works:
+        statement = truncation.recover(work.statement, work.base.relations, values, table_types, rows_of, note)
+        try:
+            out.append(Work(statement, plan_facts(whatif.plan(statement))) if statement else work)
+        except PlanError:
+            out.append(work)
     return out
 
 

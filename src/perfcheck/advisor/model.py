@@ -147,6 +147,7 @@ class Advice:
     elapsed_s: float = 0.0
     server_version_num: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    unrecovered: dict[str, int] = field(default_factory=dict)  # constants normalised away and not recovered: why, with counts
 
     @property
     def verified(self) -> bool:

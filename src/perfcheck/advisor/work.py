@@ -75,4 +75,5 @@ def _use(group: list[Work], verified: bool) -> StatementUse:
     values = [list(w.statement.values) for w in group if w.statement.values] or None
     return StatementUse(first.queryid, first.query[:QUERY_TEXT_CHARS], calls,
                         round(total_ms / calls, 3) if calls else 0.0, round(total_ms, 3), round(before, 2),
-                        round(after, 2) if verified else None, values=values, share=round(weight, 3) if values else None)
+                        round(after, 2) if verified else None, values=values, share=round(weight, 3) if values else None,
+                        recovered=dict(first.recovered) if first.recovered else None)
