@@ -120,6 +120,14 @@ def test_a_brin_names_the_btree_it_was_preferred_to():
     assert "a BRIN, preferred to a btree of 35.9 MB" in finding.message and "estimated index size 24.0 kB" in finding.message
 
 
+def test_unrecovered_constants_are_said_in_the_summary():
+    facts = advice()
+    facts["postgres.index_advice"]["unrecovered"] = {"date_trunc($n, …): no unit of hour, day, week, month fits": 2}
+    outcome = judge(facts)
+    assert outcome.status is Status.PASS and "2 statement(s) whose expression constant" in outcome.summary
+    assert outcome.metrics["unrecovered"] == facts["postgres.index_advice"]["unrecovered"]
+
+
 def test_partial_advice_is_reported():
     assert "budget ran out" in judge(advice(partial=True)).summary
 

@@ -87,6 +87,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
     evidence = {
         "table": table, "keys": rec["keys"], "index_name": rec["name"], "verified": verified,
         "method": rec.get("method", "btree"), "unverified_reason": rec.get("unverified_reason"),
+        "btree_size_bytes": rec.get("btree_size_bytes"),
         "size_bytes": rec["size_bytes"], "table_rows": rec["table_rows"], "calls": calls,
         "total_ms": round(total_ms, 3), "cost_before": round(before, 2),
         "cost_after": None if after is None else round(after, 2),
@@ -124,6 +125,7 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
         "workload_ms": round(workload_ms, 3), "advisor_s": advice["elapsed_s"], "partial": advice["partial"],
         "skipped": advice["skipped"],
         "statements_rewritten": advice.get("statements_rewritten", 0), "unplannable": advice.get("unplannable", 0),
+        "unrecovered": advice.get("unrecovered") or {},
     }
     how = "verified with HypoPG" if verified else \
         "UNVERIFIED: HypoPG is not installed in this database (CREATE EXTENSION hypopg to verify), estimated from column statistics"
@@ -143,6 +145,10 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     unplannable = (advice.get("unplannable") or 0) - denied
     if unplannable > 0:
         partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
+    unrecovered = sum((advice.get("unrecovered") or {}).values())
+    if unrecovered:
+        partial += (f"; {unrecovered} statement(s) whose expression constant pg_stat_statements normalised away "
+                    f"(date_trunc($1, …), ->>$1) could not be recovered: no expression index for them (metrics.unrecovered)")
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)
