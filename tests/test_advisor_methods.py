@@ -82,6 +82,11 @@ def test_no_gin_on_a_small_table_or_when_another_index_serves(session):
     assert advise(session, "SELECT id FROM docs WHERE id = $1 AND payload @> $2", rows_per_call=1).recommendations == []
 
 
+def test_no_gin_when_the_statement_returns_most_of_the_table(session):
+    """40,000 of 60,000 rows per call: a scan is the right plan, no index is advised."""
+    assert advise(session, "SELECT id FROM docs WHERE payload ? $1", rows_per_call=40000).recommendations == []
+
+
 def test_no_gin_for_jsonb_equality(session):
     """`payload = $1` is a btree's job (and verified as one), never GIN's."""
     recs = advise(session, "SELECT id FROM docs WHERE payload = $1", rows_per_call=1).recommendations
