@@ -4,11 +4,8 @@ dry run (the plan), --write-migration, or --yes (build), and its exit code."""
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import psycopg
 
@@ -16,7 +13,8 @@ from perfcheck import checklist
 from perfcheck.advisor import AdviceUnavailable, advise
 from perfcheck.advisor.migration import migration
 from perfcheck.advisor.model import CHECK_ID
-from perfcheck.apply.build import ApplyError, ApplyOptions, Terminated, apply, leftovers, select
+from perfcheck.apply.build import ApplyError, ApplyOptions, apply, leftovers, select
+from perfcheck.apply.lock import Terminated, sigterm_as_interrupt
 from perfcheck.apply.view import leftovers_text, plan_text, result_text
 from perfcheck.pg.session import one_line
 from perfcheck.config import Config, ConfigError
@@ -40,25 +38,6 @@ def thresholds(config: Config) -> dict:
         if key not in known:
             raise ConfigError(f"checks.{CHECK_ID}.thresholds: unknown threshold {key!r} (known: {', '.join(sorted(known))})")
     return {**known, **overrides}
-
-
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A deploy system stops a job with SIGTERM: treated as Ctrl-C is (the build cancelled in
-    the server, its leftover dropped, the lock released), instead of dying with the build
-    orphaned in the server."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread (e.g. tests calling run())
-        return
-
-    def handler(signum, frame):
-        raise Terminated("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _interrupted(exc: BaseException) -> int:
