@@ -14,6 +14,8 @@ from perfcheck.advisor import AdviceUnavailable, advise
 from perfcheck.advisor.migration import migration
 from perfcheck.advisor.model import CHECK_ID
 from perfcheck.apply.build import ApplyError, ApplyOptions, apply, leftovers, select
+from perfcheck.apply.drop import DropOptions
+from perfcheck.apply.drop_command import DropUsageError, run_drop
 from perfcheck.apply.lock import Terminated, sigterm_as_interrupt
 from perfcheck.apply.view import leftovers_text, plan_text, result_text
 from perfcheck.pg.session import one_line
@@ -45,10 +47,12 @@ def _interrupted(exc: BaseException) -> int:
 
 
 def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
-        out: Print, err: Print) -> int:
+        out: Print, err: Print, drop: DropOptions | None = None) -> int:
+    """Build the advice's indexes, or with `drop` (its options) drop the unused, duplicate and invalid ones."""
     with sigterm_as_interrupt():
         try:
-            return _run(config, yes=yes, write_migration=write_migration, only=only, options=options, out=out, err=err)
+            return _run(config, yes=yes, write_migration=write_migration, only=only, options=options, out=out, err=err,
+                        drop=drop)
         except KeyboardInterrupt as exc:  # between steps, or a second signal during a clean-up
             err(f"perfcheck: interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'})")
             return _interrupted(exc)
@@ -79,14 +83,20 @@ def _refuse_transaction_pooler(url: str, shown: str, config: Config) -> None:
 
 
 def _run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
-         out: Print, err: Print) -> int:
+         out: Print, err: Print, drop: DropOptions | None = None) -> int:
     url = config.target("db")
     if not url:
         raise UsageError("no database: pass --db URL or set DATABASE_URL")
     if yes and write_migration:
-        raise UsageError("--yes builds the indexes and --write-migration writes them to a file: choose one")
+        raise UsageError("--yes changes the database and --write-migration writes a file: choose one")
     shown = redact_url(url)
     _refuse_transaction_pooler(url, shown, config)
+    if drop is not None:
+        try:
+            return run_drop(config, url, shown, yes=yes, write_migration=write_migration, only=only, options=drop,
+                            out=out, err=err)
+        except (DropUsageError, ConfigError) as exc:
+            raise UsageError(str(exc)) from None
     try:
         err(f"analysing the workload of {shown}…")
         advice = advise(url, thresholds(config), config.section("postgres"), config.secrets)
