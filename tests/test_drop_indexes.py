@@ -230,8 +230,9 @@ def test_sigterm_between_drops_stops_with_143_and_a_consistent_state(database, t
 
 
 def test_sigterm_during_a_drop_cancels_it_and_says_where_the_index_is(database, tmp_path):
-    """In-process: the blocker arrives after the drop's pre-check (as a real one can), so the
-    DROP INDEX CONCURRENTLY is waiting in the server when SIGTERM comes."""
+    """In-process: a session that reads the table arrives after the drop's pre-check (as a
+    real one can), so DROP INDEX CONCURRENTLY has marked the index INVALID and waits for it
+    when SIGTERM comes. The result says so, with both ways out, and the next run finishes."""
     from perfcheck.apply.drop import DropOptions, drop
     from perfcheck.apply.drop_plan import plan
     from perfcheck.apply.lock import sigterm_as_interrupt
@@ -241,30 +242,78 @@ def test_sigterm_during_a_drop_cancels_it_and_says_where_the_index_is(database, 
     cfg = load(config(tmp_path), targets={"db": database.url})
     the_plan = plan(cfg, database.url)
     the_plan.drops = [d for d in the_plan.drops if d.name == "orders_note_idx"]
-    blockers: list[psycopg.Connection] = []
+    late: list[psycopg.Connection] = []
 
     def events(line: str) -> None:
-        if line.startswith("dropping "):  # before the pre-check: a session that reads and then takes its time
-            blockers.append(psycopg.connect(database.url))
-            blockers[0].execute("SELECT pg_sleep(0.5); SELECT count(*) FROM orders")
+        if line.startswith("  DROP INDEX CONCURRENTLY"):  # after the pre-check, right before the drop
+            late.append(psycopg.connect(database.url))
+            late[0].execute("SELECT count(*) FROM orders")  # its transaction stays open
 
     def terminate_once_waiting() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if database.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%DROP INDEX CONCURRENTLY%' "
+            if database.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE '%%DROP INDEX CONCURRENTLY%%' "
                                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"):
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
             time.sleep(0.05)
 
-    pytest.skip("needs a blocker that arrives after the pre-check; see the report")
     killer = threading.Thread(target=terminate_once_waiting, daemon=True)
-    killer.start()
-    with sigterm_as_interrupt():
-        result = drop(the_plan, database.url, options=DropOptions(lock_timeout_s=30), events=events)
-    for conn in blockers:
-        conn.close()
-    assert result.interrupted and result.terminated
+    try:
+        with sigterm_as_interrupt():
+            killer.start()
+            result = drop(the_plan, database.url, options=DropOptions(lock_timeout_s=30), events=events)
+            killer.join()
+    finally:
+        for conn in late:
+            conn.close()
+    (outcome,) = result.outcomes
+    assert result.interrupted and result.terminated and outcome.status == "interrupted"
+    assert outcome.message == (
+        "SIGTERM: public.orders_note_idx was left INVALID half way (queries no longer use it, writes still maintain "
+        "it): run --drop --yes again to finish, or REINDEX INDEX CONCURRENTLY public.orders_note_idx to keep it")
+    assert definitions(database)["orders_note_idx"][1] is False
+    assert database.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
+    assert database.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'DROP INDEX%%' "
+                            "AND pid <> pg_backend_pid()") == [(0,)]  # cancelled in the server too
+
+    finish = perfcheck("apply-indexes", "--drop", "--yes", "--db", database.url, "--config", config(tmp_path),
+                       "--only", "orders")
+    assert finish.code == 0, finish.out + finish.err
+    assert "public.orders_note_idx on orders (invalid" in finish.out and "✔ dropped public.orders_note_idx" in finish.out
+    assert "orders_note_idx" not in definitions(database)
+
+
+def test_an_invalid_index_is_dropped_unless_a_live_session_is_building_it(database, tmp_path):
+    seed(database)
+    writer = psycopg.connect(database.url)
+    writer.execute("UPDATE orders SET status = status WHERE id = 1")  # an open writer: builds wait for it
+    building = psycopg.connect(database.url, autocommit=True)
+    # another session's build, live, waiting for the writer: its index is INVALID meanwhile
+    live = threading.Thread(target=lambda: building.execute(
+        "CREATE INDEX CONCURRENTLY orders_customer_status_idx ON orders (customer_id, status)"), daemon=True)
+    try:
+        with database.connect() as conn:  # a leftover: a concurrent build cancelled while it waited
+            conn.execute("SET statement_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute("CREATE INDEX CONCURRENTLY orders_status_idx ON orders (status)")
+        live.start()
+        deadline = time.monotonic() + 30
+        while "orders_customer_status_idx" not in definitions(database) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dry = perfcheck("apply-indexes", "--drop", "--db", database.url, "--config", config(tmp_path))
+    finally:
+        writer.rollback()
+        writer.close()
+        if live.is_alive() or live.ident:
+            live.join(30)
+        building.close()
+    assert dry.code == 0, dry.err
+    drops, kept = dry.out.split("\nkept:\n")
+    assert "DROP INDEX CONCURRENTLY IF EXISTS public.orders_status_idx;" in drops
+    assert "restore: CREATE INDEX CONCURRENTLY orders_status_idx ON public.orders USING btree (status);" in drops
+    assert "= public.orders_customer_status_idx on orders (invalid" in kept
+    assert "INVALID, but a live session is building it: pid" in kept
 
 
 def test_through_a_transaction_pooler_drop_is_refused(database, pgbouncer):

@@ -96,6 +96,7 @@ class Dropper(DirectSession):
     def _attempt(self, item: DropItem, waits: list[str]) -> str:
         """One DROP INDEX: "" when it ran, "retry" after a lock timeout, else the failure."""
         self.monitor.watch(item.qualified)
+        self.events(f"  {item.statement}")
         try:
             self.run(item.statement)
         except psycopg.errors.LockNotAvailable:
