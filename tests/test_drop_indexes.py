@@ -326,3 +326,25 @@ def test_bad_input_is_one_line(tmp_path):
     run = perfcheck("apply-indexes", "--drop", "--yes", "--write-migration", str(tmp_path / "x.sql"),
                     "--db", "postgresql://u:s3cret@127.0.0.1:1/x")
     assert run.code == 2 and "choose one" in run.err and "s3cret" not in run.err and "Traceback" not in run.err
+
+
+@pytest.mark.parametrize("server, caveat, age", [
+    ({"stats_reset": None, "started": "2026-03-01 08:00:00+00", "now": "2026-03-03 08:00:00+00"}, True, 2.0),
+    ({"stats_reset": "2026-03-02 20:00:00+00", "started": "2026-01-01 08:00:00+00", "now": "2026-03-03 08:00:00+00"}, True, 0.5),
+    ({"stats_reset": "2026-02-01 08:00:00+00", "started": "2026-03-03 07:00:00+00", "now": "2026-03-03 08:00:00+00"}, False, 30.0),
+    ({"stats_reset": None, "started": "2026-01-01 08:00:00+00", "now": "2026-03-03 08:00:00+00"}, False, 61.0),
+])
+def test_db_unused_indexes_says_when_its_statistics_are_too_young(server, caveat, age):
+    from perfcheck.checks.db.unused_indexes import unused_indexes
+
+    big = {"oid": 1, "schema": "public", "table": "t", "name": "t_note_idx", "method": "btree", "is_unique": False,
+           "is_primary": False, "is_valid": True, "is_ready": True, "key_columns": 1, "attnums": [2], "columns": ["note"],
+           "expressions": None, "predicate": None, "backs_constraint": False, "is_partition": False,
+           "size_bytes": 5 * 1024 * 1024, "scans": 0, "definition": "CREATE INDEX t_note_idx ON public.t USING btree (note)",
+           "table_kind": "r"}
+    facts = {"postgres.server": {"database": "app", "in_recovery": False, **server}, "postgres.foreign_keys": [],
+             "postgres.indexes": [big]}
+    out = unused_indexes.judge(facts, dict(unused_indexes.meta.thresholds))
+    assert out.metrics["stats_age_days"] == age and [f.object for f in out.findings] == ["public.t_note_idx"]
+    assert ("too young to prove an index unused" in out.summary) is caveat
+    assert ("under drop_min_stats_days (7)" in out.summary) is caveat
