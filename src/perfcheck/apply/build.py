@@ -120,17 +120,17 @@ def select(advice: Advice, only: list[str] | None = None) -> tuple[list[Recommen
     `only` that matched none. A name is `table` or `schema.table`; quoted parts keep their case."""
     if not only:
         return list(advice.recommendations), []
-    wanted = [_parse_name(name) for name in only]
+    wanted = [parse_name(name) for name in only]
     chosen, unmatched = [], []
     for spec, (schema, table) in zip(only, wanted):
-        hits = [r for r in advice.recommendations if _matches(r.table, table) and (schema is None or _matches(r.schema, schema))]
+        hits = [r for r in advice.recommendations if matches(r.table, table) and (schema is None or matches(r.schema, schema))]
         if not hits:
             unmatched.append(spec)
         chosen += [r for r in hits if r not in chosen]
     return [r for r in advice.recommendations if r in chosen], unmatched
 
 
-def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
+def parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     parts, current, quoted, in_quotes, i = [], "", False, False, 0
     while i < len(text):
         ch = text[i]
@@ -152,7 +152,7 @@ def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     return (parts[0] if len(parts) == 2 else None), parts[-1]
 
 
-def _matches(actual: str, spec: tuple[str, bool]) -> bool:
+def matches(actual: str, spec: tuple[str, bool]) -> bool:
     name, quoted = spec
     return actual == name if quoted else actual in (name, name.lower())
 

@@ -9,9 +9,9 @@ from typing import Callable
 
 import psycopg
 
-from perfcheck.apply.build import ApplyError, _matches, _parse_name
+from perfcheck.apply.build import ApplyError, matches, parse_name
 from perfcheck.apply.drop import DropOptions, drop
-from perfcheck.apply.drop_plan import DropPlan, plan
+from perfcheck.apply.drop_plan import DropPlan, PlanError, plan
 from perfcheck.apply.drop_view import migration_text, plan_text, result_text
 from perfcheck.apply.lock import Terminated
 from perfcheck.config import Config
@@ -33,12 +33,12 @@ def only_tables(drop_plan: DropPlan, only: list[str]) -> DropPlan:
     if not only:
         return drop_plan
     try:
-        wanted = [_parse_name(name) for name in only]
+        wanted = [parse_name(name) for name in only]
     except ApplyError as exc:
         raise DropUsageError(str(exc)) from None
 
     def chosen(item) -> bool:
-        return any(_matches(item.table, table) and (schema is None or _matches(item.schema, schema))
+        return any(matches(item.table, table) and (schema is None or matches(item.schema, schema))
                    for schema, table in wanted)
     return DropPlan([i for i in drop_plan.drops if chosen(i)], [i for i in drop_plan.kept if chosen(i)],
                     drop_plan.notes, drop_plan.stats_age_days)
@@ -49,7 +49,7 @@ def run_drop(config: Config, url: str, shown: str, *, yes: bool, write_migration
     try:
         err(f"looking for unused, duplicate and invalid indexes in {shown}…")
         drop_plan = only_tables(plan(config, url, allow_locking=options.allow_locking_drop), only)
-    except (TargetError, psycopg.Error) as exc:
+    except (TargetError, PlanError, psycopg.Error) as exc:
         raise DropUsageError(scrub(f"could not read the indexes: {one_line(exc)}", config.secrets)) from None
     except KeyboardInterrupt as exc:
         err("interrupted while looking; nothing was changed")

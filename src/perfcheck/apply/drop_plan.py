@@ -27,6 +27,7 @@ from typing import Any
 from perfcheck.apply.build import builders
 from perfcheck.checks.db.unused_indexes import stats_age_days
 from perfcheck.checks.support.indexes import covers_columns
+from perfcheck.collectors import Unavailable
 from perfcheck.collectors.postgres.collector import PostgresCollector
 from perfcheck.config import Config
 from perfcheck.pg.names import qualified, tagged
@@ -107,18 +108,25 @@ def plan(config: Config, url: str, *, allow_locking: bool = False) -> DropPlan:
         _safeguard(items, facts, query, allow_locking, out)
     finally:
         conn.close()
-    if any(item.source == "unused" for item in [*out.drops, *out.kept]) or out.notes:
-        out.notes.append(REPLICAS)
+    out.notes.append(REPLICAS)  # always: what "unused" means on this server says nothing of a standby
     return out
+
+
+class PlanError(Exception):
+    """The indexes could not be read (a fact the plan needs is unavailable); one line."""
 
 
 def _facts(config: Config, url: str) -> dict[str, Any]:
     collector = PostgresCollector(url, config.section("postgres"), config.secrets)
     collector.open()
     try:
-        return {name: collector.fact(name) for name in FACTS}
+        facts = {name: collector.fact(name) for name in FACTS}
     finally:
         collector.close()
+    missing = [f"{name}: {value.reason}" for name, value in facts.items() if isinstance(value, Unavailable)]
+    if missing:
+        raise PlanError("; ".join(missing))
+    return facts
 
 
 def _candidates(checks: dict[str, Check], thresholds: dict[str, dict[str, Any]], facts: dict[str, Any],
@@ -126,6 +134,8 @@ def _candidates(checks: dict[str, Check], thresholds: dict[str, dict[str, Any]],
     items: dict[str, DropItem] = {}
     for cid, source in SOURCES.items():
         outcome = judge(checks[cid], facts, thresholds[cid], [])
+        if outcome.status.value == "error":  # a check that failed offers nothing: said, not hidden
+            out.notes.append(f"{cid} could not judge ({outcome.summary}): none of its indexes is offered")
         for finding in outcome.findings:
             if finding.object not in items:  # an index both unused and duplicate: once, first reason
                 schema, name = _split(facts, finding.object)
