@@ -284,6 +284,46 @@ def test_sigterm_during_a_drop_cancels_it_and_says_where_the_index_is(database, 
     assert "orders_note_idx" not in definitions(database)
 
 
+def test_a_lock_timeout_in_the_middle_of_a_drop_is_retried_and_reported_with_the_index_state(database, tmp_path):
+    """The race the pre-check cannot close: a session reads the table right after it. The
+    drop's wait times out (lock_timeout), it retries, and it reports the index as INVALID
+    half way, with both ways out; once the session ends the next run finishes the drop."""
+    from perfcheck.apply.drop import DropOptions, drop
+    from perfcheck.apply.drop_plan import plan
+    from perfcheck.config import load
+
+    seed(database)
+    the_plan = plan(load(config(tmp_path), targets={"db": database.url}), database.url)
+    the_plan.drops = [d for d in the_plan.drops if d.name == "orders_note_idx"]
+    late: list[psycopg.Connection] = []
+    lines: list[str] = []
+
+    def events(line: str) -> None:
+        lines.append(line)
+        if line.startswith("  DROP INDEX CONCURRENTLY") and not late:
+            late.append(psycopg.connect(database.url))
+            late[0].execute("SELECT count(*) FROM orders")  # its transaction stays open
+
+    try:
+        result = drop(the_plan, database.url, options=DropOptions(lock_timeout_s=1, retries=1, backoff_s=0.2),
+                      events=events)
+        pid = late[0].info.backend_pid
+    finally:
+        for conn in late:
+            conn.close()
+    (outcome,) = result.outcomes
+    assert not result.ok and outcome.status == "skipped"
+    assert any(line.startswith("  lock timeout (1 s) waiting for ") for line in lines), lines
+    assert any(line.startswith(f"  orders is in use by pid {pid}") for line in lines), lines  # the retry's pre-check
+    assert outcome.message.startswith("could not drop without waiting on other sessions (2 tries")
+    assert outcome.message.endswith("public.orders_note_idx was left INVALID half way (queries no longer use it, "
+                                    "writes still maintain it): run --drop --yes again to finish, or REINDEX INDEX "
+                                    "CONCURRENTLY public.orders_note_idx to keep it")
+    assert definitions(database)["orders_note_idx"][1] is False
+    again = drop(the_plan, database.url)  # the session is gone: the drop finishes
+    assert again.ok and again.outcomes[0].status == "dropped" and "orders_note_idx" not in definitions(database)
+
+
 def test_an_invalid_index_is_dropped_unless_a_live_session_is_building_it(database, tmp_path):
     seed(database)
     writer = psycopg.connect(database.url)
