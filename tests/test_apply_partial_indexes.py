@@ -51,8 +51,9 @@ def test_partial_and_include_recommendations_are_built_as_recommended(database):
     assert built["events_kind_idx"] == ("CREATE INDEX events_kind_idx ON ONLY public.events USING btree (kind) "
                                         "INCLUDE (payload) WHERE (kind <> 'noise'::text)")
     for part in ("events_2025", "events_2026"):
-        assert built[f"{part}_kind_idx"] == (f"CREATE INDEX {part}_kind_idx ON public.{part} USING btree (kind) "
-                                             f"INCLUDE (payload) WHERE (kind <> 'noise'::text)")
+        name = f"{part}_kind_incl_partial_idx"  # not the name a plain index on (kind) would take
+        assert built[name] == (f"CREATE INDEX {name} ON public.{part} USING btree (kind) "
+                               f"INCLUDE (payload) WHERE (kind <> 'noise'::text)")
 
     again = apply(Advice("hypopg", recommendations()), database.url)  # the server renders them its own way
     assert [o.status for o in again.outcomes] == ["exists", "exists", "exists"], [o.message for o in again.outcomes]
@@ -75,3 +76,17 @@ def test_the_migration_carries_where_and_include():
             "INCLUDE (status, created_at);") in text
     assert ("CREATE INDEX IF NOT EXISTS events_kind_idx ON ONLY public.events (kind) INCLUDE (payload) "
             "WHERE kind <> 'noise';") in text
+
+
+def test_a_plain_and_a_partial_index_on_the_same_keys_of_a_partitioned_table_both_build(database):
+    seed(database)
+    parts = [["public", "events_2025"], ["public", "events_2026"]]
+    recs = [Recommendation("public", "events", ["kind"], "events_kind_idx", table_kind="p", partitions=parts),
+            Recommendation("public", "events", ["kind"], "events_kind_partial_idx", table_kind="p", partitions=parts,
+                           where="kind = 'rare'")]
+    result = apply(Advice("hypopg", recs), database.url)
+    assert [o.status for o in result.outcomes] == ["built", "built"], [o.message for o in result.outcomes]
+    built = definitions(database)
+    assert built["events_2026_kind_idx"] == "CREATE INDEX events_2026_kind_idx ON public.events_2026 USING btree (kind)"
+    assert built["events_2026_kind_partial_idx"] == ("CREATE INDEX events_2026_kind_partial_idx ON public.events_2026 "
+                                                     "USING btree (kind) WHERE (kind = 'rare'::text)")
