@@ -90,3 +90,30 @@ def test_a_plain_and_a_partial_index_on_the_same_keys_of_a_partitioned_table_bot
     assert built["events_2026_kind_idx"] == "CREATE INDEX events_2026_kind_idx ON public.events_2026 USING btree (kind)"
     assert built["events_2026_kind_partial_idx"] == ("CREATE INDEX events_2026_kind_partial_idx ON public.events_2026 "
                                                      "USING btree (kind) WHERE (kind = 'rare'::text)")
+
+
+def test_an_invalid_leftover_of_a_partial_build_is_repaired_and_another_predicate_left_alone(database):
+    import psycopg
+    import pytest
+
+    seed(database)
+    writer = psycopg.connect(database.url)
+    writer.execute("UPDATE jobs SET owner_id = owner_id WHERE id = 1")  # builds wait for it: cancelled, INVALID
+    try:
+        with database.connect() as conn:
+            conn.execute("SET statement_timeout = '300ms'")
+            for statement in ("CREATE INDEX CONCURRENTLY jobs_created_at_failed_idx ON jobs (created_at) "
+                              "WHERE status = 'failed'",
+                              "CREATE INDEX CONCURRENTLY jobs_owner_id_include_idx ON jobs (owner_id) INCLUDE (status)"):
+                with pytest.raises(psycopg.errors.QueryCanceled):
+                    conn.execute(statement)
+    finally:
+        writer.rollback()
+        writer.close()
+    result = apply(Advice("hypopg", recommendations()[:2]), database.url)
+    repaired, other = result.outcomes
+    assert repaired.status == "repaired", repaired.message
+    assert other.status == "skipped" and "is INVALID and not perfcheck's to repair" in other.message
+    assert "its definition is not the one perfcheck would build" in other.message
+    assert definitions(database)["jobs_created_at_failed_idx"] == (
+        "CREATE INDEX jobs_created_at_failed_idx ON public.jobs USING btree (created_at) WHERE (status = 'failed'::text)")
