@@ -145,13 +145,18 @@ def _candidates(checks: dict[str, Check], thresholds: dict[str, dict[str, Any]],
     minimum = thresholds["db.unused_indexes"]["drop_min_stats_days"]
     age = out.stats_age_days
     if too_young and (age is None or age < minimum):
-        shown = "of unknown age" if age is None else f"{age:.1f} days old"
+        shown = "of unknown age" if age is None else f"{age_text(age)} old"
         out.notes.append(f"{len(too_young)} unused index(es) not offered: the statistics are {shown}, under "
                          f"drop_min_stats_days ({minimum:g}); an index unused for that short a time may serve a "
                          f"weekly or monthly job")
         for item in too_young:
             item.keep = f"statistics too young ({shown}, under drop_min_stats_days {minimum:g})"
     return found
+
+
+def age_text(days: float) -> str:
+    """"3.5 days", or under a day "5.2 hours" (a fresh server's statistics are minutes old)."""
+    return f"{days:.1f} days" if days >= 1 else f"{days * 24:.1f} hours"
 
 
 def _unused_fk_covers(facts: dict[str, Any], taken: dict[str, DropItem], min_size: int) -> list[DropItem]:
