@@ -202,7 +202,8 @@ def start(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, env=env)
 
 
-def test_sigterm_between_drops_stops_with_143_and_a_consistent_state(database, tmp_path):
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_signal_between_drops_stops_with_its_code_and_a_consistent_state(database, tmp_path, signum, code, word):
     seed(database)
     database.execute("""
         CREATE TABLE archive (id int, kind int);
@@ -217,13 +218,13 @@ def test_sigterm_between_drops_stops_with_143_and_a_consistent_state(database, t
             lines.append(line)
             if "archive is in use by" in line:
                 break
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=60)
     finally:
         blocker.close()
-    assert proc.returncode == 143, out + err
+    assert proc.returncode == code, out + err
     assert "✔ dropped public.orders_note_idx" in out
-    assert "✖ interrupted public.archive_kind_copy_idx on archive: SIGTERM: nothing was changed" in out
+    assert f"✖ interrupted public.archive_kind_copy_idx on archive: {word}: nothing was changed" in out
     assert "interrupted: dropped: public.orders_note_idx" in out
     left = definitions(database)
     assert "orders_note_idx" not in left and left["archive_kind_copy_idx"][1]
