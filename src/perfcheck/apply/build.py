@@ -70,7 +70,7 @@ class StatementCost:
 @dataclass
 class IndexOutcome:
     rec: Recommendation
-    status: str = "not started"  # built | repaired | exists | skipped | failed | interrupted | not started
+    status: str = "not started"  # built | repaired | exists | skipped | held | failed | interrupted | not started
     message: str = ""
     seconds: float = 0.0
     size_bytes: int | None = None  # the real size, once built
@@ -101,7 +101,7 @@ class ApplyResult:
 
     @property
     def failed(self) -> list[IndexOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and o.status != "held"]
 
     @property
     def ok(self) -> bool:
@@ -597,7 +597,13 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
                          "CREATE EXTENSION hypopg to verify them, or review them with --write-migration FILE")
     outcomes = [IndexOutcome(rec) for rec in recs]
     result = ApplyResult(outcomes)
-    if not recs:
+    if advice.verified and not options.allow_unverified:  # one of a kind HypoPG cannot simulate (GIN)
+        for outcome in outcomes:
+            if not outcome.rec.verified:
+                outcome.status = "held"
+                outcome.message = f"UNVERIFIED ({outcome.rec.unverified_reason}): not built without --allow-unverified"
+    outcomes = [o for o in outcomes if o.status != "held"]
+    if not outcomes:
         return result
     builder = Builder(url, options, pg_options, events)
     try:
