@@ -326,6 +326,35 @@ def test_a_lock_timeout_in_the_middle_of_a_drop_is_retried_and_reported_with_the
     assert again.ok and again.outcomes[0].status == "dropped" and "orders_note_idx" not in definitions(database)
 
 
+def test_a_locking_drop_waits_for_a_session_reading_one_partition(database, tmp_path):
+    """A plain DROP INDEX on a partitioned table locks every partition: a session that read
+    one partition directly (not through the parent) is waited for too, and nothing changes."""
+    from perfcheck.apply.drop import DropOptions, drop
+    from perfcheck.apply.drop_plan import plan
+    from perfcheck.config import load
+
+    database.execute("""
+        CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+        CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+        CREATE INDEX events_at_idx ON events (at);
+        CREATE INDEX events_at_copy_idx ON events (at)""")
+    the_plan = plan(load(config(tmp_path), targets={"db": database.url}), database.url, allow_locking=True)
+    assert [d.name for d in the_plan.drops] == ["events_at_copy_idx"]
+    reader = hold_lock(database, "events_2026")
+    lines: list[str] = []
+    try:
+        result = drop(the_plan, database.url, options=DropOptions(lock_timeout_s=1, retries=1, backoff_s=0.2,
+                                                                  allow_locking_drop=True), events=lines.append)
+        pid = reader.info.backend_pid
+    finally:
+        reader.close()
+    (outcome,) = result.outcomes
+    assert outcome.status == "skipped" and f"blocked by pid {pid}" in outcome.message, outcome.message
+    assert outcome.message.endswith("nothing was changed")
+    assert not any(line.startswith("  DROP INDEX") for line in lines)  # never started, never queued
+    assert "events_at_copy_idx" in definitions(database)
+
+
 def test_an_invalid_index_is_dropped_unless_a_live_session_is_building_it(database, tmp_path):
     seed(database)
     writer = psycopg.connect(database.url)

@@ -213,12 +213,15 @@ class DirectSession:
     # --- who is in the way -----------------------------------------------------------
     def blockers(self, schema: str, table: str, modes: list[str] = CONFLICTING,
                  old_snapshots: bool = True) -> list[Blocker]:
-        """Sessions the operation would queue behind: a lock on the table in one of `modes`,
-        or (`old_snapshots`: a concurrent build waits for them) a transaction older than the
-        lock timeout."""
+        """Sessions the operation would queue behind: a lock in one of `modes` on the table or
+        one of its partitions, or (`old_snapshots`: a concurrent build waits for them) a
+        transaction older than the lock timeout."""
         rows = self.run(
             "SELECT DISTINCT a.pid FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted "
-            "AND l.relation = to_regclass(%(table)s) AND l.mode = ANY(%(modes)s) "
+            # the table and, for a partitioned one, its partitions (a plain DROP INDEX locks them all);
+            # pg_partition_tree has no row for a table that is neither partitioned nor a partition
+            "AND (l.relation = to_regclass(%(table)s) OR l.relation IN "
+            "(SELECT relid FROM pg_partition_tree(to_regclass(%(table)s)))) AND l.mode = ANY(%(modes)s) "
             "WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.backend_type = 'client backend' "
             "AND (l.pid IS NOT NULL OR (%(old)s AND (a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) "
             "AND a.xact_start < now() - make_interval(secs => %(age)s)))",
