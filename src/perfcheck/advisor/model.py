@@ -27,6 +27,8 @@ class Options:
     max_statements: int = 200  # the top statements by total time that are analysed
     max_selectivity: float = 0.3  # a statement returning more of its table than this is not indexed
     max_seconds: float = 30.0  # the advisor's own time budget; past it the advice is marked partial
+    index_entry_ms: float = 0.02  # what one index entry costs the table's writes (write_cost.py)
+    min_benefit_over_writes: float = 2.0  # an index must save this many times its write cost
 
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None = None) -> Options:
@@ -73,6 +75,9 @@ class Recommendation:
     size_bytes: int = 0  # estimated (HypoPG, or from column widths)
     verified: bool = True  # False: heuristic mode, not checked with HypoPG
     statements: list[StatementUse] = field(default_factory=list)
+    writes_per_s: float | None = None  # index entries the table's writes would add per second (write_cost.py)
+    write_cost_ms_per_s: float | None = None  # their cost: writes_per_s × index_entry_ms
+    benefit_ms_per_s: float | None = None  # the time it saves its statements per second
 
     @property
     def qualified_table(self) -> str:
@@ -141,6 +146,7 @@ class Advice:
     elapsed_s: float = 0.0
     server_version_num: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    write_heavy: list[Recommendation] = field(default_factory=list)  # not recommended: worth less than their writes
 
     @property
     def verified(self) -> bool:
@@ -149,6 +155,7 @@ class Advice:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recommendations"] = [r.to_dict() for r in self.recommendations]
+        data["write_heavy"] = [r.to_dict() for r in self.write_heavy]
         return data
 
     @classmethod
@@ -156,4 +163,5 @@ class Advice:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["recommendations"] = [Recommendation.from_dict(r) for r in data.get("recommendations") or []]
+        values["write_heavy"] = [Recommendation.from_dict(r) for r in data.get("write_heavy") or []]
         return cls(**values)
