@@ -104,10 +104,14 @@ def run_workload(conn: psycopg.Connection, params: list[list[tuple]]) -> float:
     return float(sum(r[1] for r in rows))
 
 
-def secondary_indexes(conn: psycopg.Connection) -> tuple[list[str], int]:
-    rows = conn.execute("SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid) FROM pg_index i "
+def secondary_indexes(conn: psycopg.Connection, show: bool = False) -> tuple[list[str], int]:
+    rows = conn.execute("SELECT i.indexrelid::regclass::text, pg_relation_size(i.indexrelid), "
+                        "pg_get_indexdef(i.indexrelid) FROM pg_index i "
                         "JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'public'::regnamespace "
-                        "AND NOT i.indisprimary").fetchall()
+                        "AND NOT i.indisprimary ORDER BY 2 DESC").fetchall()
+    if show and VERBOSE:  # each index's size, to see where the bytes go
+        for _, size, definition in rows:
+            print(f"    {size / 1048576:6.2f} MB  {definition}")
     return [r[0] for r in rows], sum(r[1] for r in rows)
 
 
@@ -187,13 +191,13 @@ def main() -> None:
                 print(f"  {rec.label}  {values}")
             conn.execute("ANALYZE")
             ours_ms = run_workload(conn, params)
-            ours_names, ours_bytes = secondary_indexes(conn)
+            ours_names, ours_bytes = secondary_indexes(conn, show=True)
             drop_secondary(conn)
             for statement in HAND_TUNED:
                 conn.execute(statement)
             conn.execute("ANALYZE")
             hand_ms = run_workload(conn, params)
-            hand_names, hand_bytes = secondary_indexes(conn)
+            hand_names, hand_bytes = secondary_indexes(conn, show=True)
             drop_secondary(conn)
             conn.execute("SELECT pg_stat_statements_reset()")
             statements = distinct_statements(int(args.distinct * 1.1))

@@ -8,7 +8,7 @@ fillfactor leaves room on the page, and they set `reading`, which the lookups do
 from __future__ import annotations
 
 import pytest
-from advisor_schema import HYPOPG, advise_one, scratch_session
+from advisor_schema import HYPOPG, scratch_session
 
 from perfcheck import checklist
 from perfcheck.advisor import Options, analyse
@@ -52,6 +52,13 @@ def session(pg_server, hypopg):
         scratch.close()
 
 
+def advise_one(session, query, *, queryid, rows_per_call, calls=100, mean_ms=20.0, **thresholds):
+    """The advice for one statement, write statistics weighed however young (seconds here)."""
+    rows = [{"queryid": queryid, "query": query, "calls": calls, "rows": int(calls * rows_per_call),
+             "total_ms": calls * mean_ms}]
+    return analyse(session, rows, HYPOPG, Options.from_thresholds({"min_write_stats_s": 0, **thresholds}))
+
+
 def judge(advice):
     return missing_indexes.judge({"postgres.index_advice": advice.to_dict()}, T)
 
@@ -85,6 +92,20 @@ def test_a_rarely_run_query_on_a_write_heavy_table_gets_no_index(session):
     assert "1 index(es) not recommended" in outcome.summary
 
 
+def test_young_write_statistics_are_not_weighed(session):
+    """The look-alike of a write-heavy table: one whose writes are the load that filled it,
+    seconds ago (a restore, a seed). Under min_write_stats_s the writes are not weighed:
+    the index is recommended, and the summary says why no write figure came with it."""
+    advice = advise_one(session, "SELECT * FROM ticks WHERE device_id = $1", queryid=6, rows_per_call=300,
+                        calls=10, mean_ms=5.0, min_write_stats_s=T["min_write_stats_s"])
+    assert advice.write_heavy == [] and advice.write_stats_s < T["min_write_stats_s"]
+    [rec] = advice.recommendations
+    assert rec.keys == ["device_id"] and rec.write_cost_ms_per_s is None
+    outcome = judge(advice)
+    assert "write rates not weighed: the statistics are" in outcome.summary
+    assert "costing an estimated" not in outcome.findings[0].message
+
+
 def test_a_hot_query_on_the_write_heavy_table_still_gets_its_index(session):
     """The healthy look-alike: the same table and writes, a statement run hot enough that
     the index saves far more than it costs."""
@@ -106,7 +127,7 @@ def test_hot_updates_count_only_for_an_index_on_a_column_they_set(session):
              "total_ms": 2000.0},
             {"queryid": 5, "query": "SELECT * FROM ticks WHERE reading = $1", "calls": 100, "rows": 30000,
              "total_ms": 2000.0}, UPDATE]
-    advice = analyse(session, rows, HYPOPG, Options.from_thresholds({"min_benefit_over_writes": 0}))
+    advice = analyse(session, rows, HYPOPG, Options.from_thresholds({"min_benefit_over_writes": 0, "min_write_stats_s": 0}))
     by_key = {r.keys[0]: r for r in advice.recommendations}
     assert set(by_key) == {"device_id", "reading"}
     stats = session.conn.execute("SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "

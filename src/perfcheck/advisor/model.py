@@ -29,6 +29,7 @@ class Options:
     max_seconds: float = 30.0  # the advisor's own time budget; past it the advice is marked partial
     index_entry_ms: float = 0.02  # what one index entry costs the table's writes (write_cost.py)
     min_benefit_over_writes: float = 2.0  # an index must save this many times its write cost
+    min_write_stats_s: float = 3600.0  # write statistics younger than this are not weighed (a bulk load)
 
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None = None) -> Options:
@@ -147,6 +148,7 @@ class Advice:
     server_version_num: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     write_heavy: list[Recommendation] = field(default_factory=list)  # not recommended: worth less than their writes
+    write_stats_s: float | None = None  # age of the tables' write statistics (None: not read)
 
     @property
     def verified(self) -> bool:

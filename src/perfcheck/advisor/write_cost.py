@@ -16,7 +16,9 @@ time an index entry costs the writes (insertion, WAL, the later VACUUM), per ent
 HOT updates count only when an UPDATE of the workload sets one of the index's columns:
 the new index would then make those updates non-HOT. A recommendation whose benefit does
 not exceed `min_benefit_over_writes` × its write cost is set aside ("not recommended:
-table is write-heavy"), with both figures; the others carry theirs.
+table is write-heavy"), with both figures; the others carry theirs. Statistics younger
+than `min_write_stats_s` (an hour by default) are not weighed at all: the bulk load that
+filled a table would pass for the application's writes.
 """
 
 from __future__ import annotations
@@ -137,12 +139,18 @@ def weigh(recommendations: list[Recommendation], writes: dict[Relation, Writes],
 
 
 def split(recommendations: list[Recommendation], own: Session, extensions: dict[str, Any],
-          statement_rows: list[dict[str, Any]], options: Options, plan: Plan) -> tuple[list[Recommendation], list[Recommendation]]:
-    """The advisor's hook: read the tables' writes and the statements' period, then weigh."""
+          statement_rows: list[dict[str, Any]], options: Options,
+          plan: Plan) -> tuple[list[Recommendation], list[Recommendation], float | None]:
+    """The advisor's hook: read the tables' writes and the statements' period, then weigh.
+    Also returns the age of the write statistics (None: nothing to weigh). Statistics
+    younger than `min_write_stats_s` are not weighed: the load that filled the tables
+    would pass for the application's writes (a restore, a seed, a fresh server)."""
     if not recommendations:
-        return [], []
+        return [], [], None
     writes = table_writes(lambda name, params: own.rows(name, params, prepare=False),
                           {(r.schema, r.table) for r in recommendations})
-    fallback = max((w.seconds for w in writes.values()), default=1.0)
-    period = statements_seconds(own, extensions, fallback)
-    return weigh(recommendations, writes, updated_columns(statement_rows), period, options, plan)
+    age = max((w.seconds for w in writes.values()), default=None)
+    if age is None or age < options.min_write_stats_s:
+        return recommendations, [], age
+    period = statements_seconds(own, extensions, age)
+    return (*weigh(recommendations, writes, updated_columns(statement_rows), period, options, plan), age)

@@ -69,7 +69,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
     message = (f"{head}; {calls:,} calls, {_ms(total_ms)} in total; estimated index size "
                f"{format_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
     if rec.get("write_cost_ms_per_s") is not None:
-        message += f". {_write_figures(rec)}"
+        message += f". Weighed against writes: {_write_figures(rec)}"
     if rec.get("nested_partitions"):
         message += ". Its partitions are partitioned in turn: build it per partition by hand"
     slow = any(s["mean_ms"] > SLOW_MS for s in statements)
@@ -91,7 +91,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
 
 def _write_figures(rec: dict[str, Any]) -> str:
     """The index's write cost beside its benefit, both per second of the workload."""
-    return (f"Writes to the table would add {rec['writes_per_s']:,.1f} index entries/s, costing an estimated "
+    return (f"the table's writes would add {rec['writes_per_s']:,.1f} index entries/s, costing an estimated "
             f"{rec['write_cost_ms_per_s']:,.2f} ms/s, against {rec['benefit_ms_per_s']:,.2f} ms/s saved")
 
 
@@ -156,9 +156,13 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     if unplannable > 0:
         partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
     set_aside = [_write_heavy(r, t) for r in advice.get("write_heavy") or ()]
-    metrics["write_heavy"] = len(set_aside)
+    metrics["write_heavy"], metrics["write_stats_s"] = len(set_aside), advice.get("write_stats_s")
     if set_aside:
         partial += f"; {len(set_aside)} index(es) not recommended: their table's writes outweigh them"
+    young = advice.get("write_stats_s")
+    if recs and young is not None and young < t["min_write_stats_s"]:
+        partial += (f"; write rates not weighed: the statistics are {young:,.0f} s old "
+                    f"(under min_write_stats_s, {t['min_write_stats_s']:g} s)")
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics,
