@@ -29,7 +29,7 @@ from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
-from perfcheck.advisor import kinds, methods, truncation
+from perfcheck.advisor import kinds, methods, truncation, write_cost
 from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -94,9 +94,12 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
             recommendations = _verify(works, whatif, catalog, options, budget, types)
         else:
             recommendations = heuristic.choose(works, catalog, options)
+        recommendations, write_heavy = write_cost.split(recommendations, own, extensions, statement_rows, options,
+                                                        whatif.plan)
         recommendations += methods.gin(considered, catalog, query, types, options, recommendations)
-    _name(recommendations, query)
+    _name(recommendations + write_heavy, query)
     advice.recommendations = sorted(recommendations, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
+    advice.write_heavy = sorted(write_heavy, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
     advice.partial = budget.exhausted
     advice.elapsed_s = round(time.monotonic() - started, 3)
     return advice
