@@ -25,6 +25,7 @@ class Candidate:
     eq_keys: int  # how many leading keys are equality-like (their order is free)
     where: str | None = None  # a partial index's predicate (kinds.py)
     include: tuple[str, ...] = ()  # INCLUDE columns, for an index-only scan (kinds.py)
+    method: str = "btree"  # "brin" for an append-only time column (methods.py)
 
     @property
     def key_sql(self) -> list[str]:

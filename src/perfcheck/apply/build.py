@@ -32,6 +32,7 @@ blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ class StatementCost:
 @dataclass
 class IndexOutcome:
     rec: Recommendation
-    status: str = "not started"  # built | repaired | exists | skipped | failed | interrupted | not started
+    status: str = "not started"  # built | repaired | exists | skipped | held | failed | interrupted | not started
     message: str = ""
     seconds: float = 0.0
     size_bytes: int | None = None  # the real size, once built
@@ -120,7 +121,7 @@ class ApplyResult:
 
     @property
     def failed(self) -> list[IndexOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and o.status != "held"]
 
     @property
     def ok(self) -> bool:
@@ -212,6 +213,8 @@ _FOUND = (
     "pg_get_indexdef(c.oid) AS definition, "
     "ARRAY(SELECT pg_get_indexdef(c.oid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys, "
     "ARRAY(SELECT (i.indoption::int2[])[k - 1]::int FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS options, "
+    "ARRAY(SELECT pg_get_indexdef(c.oid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k ORDER BY k) "
+    "AS include, pg_get_expr(i.indpred, i.indrelid, true) AS predicate, "
     "obj_description(c.oid, 'pg_class') AS comment "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid "
@@ -233,9 +236,45 @@ _BUILDERS = (
 Query = Callable[[str, Any], list[dict[str, Any]]]
 
 
-def fingerprint(schema: str, table: str, keys: list[str], method: str) -> str:
+@dataclass(frozen=True)
+class Shape:
+    """What one index is, apart from its name and table: keys, access method, INCLUDE
+    columns and a partial index's predicate (the same on a partitioned table's parent and
+    on each partition's index)."""
+    keys: tuple[str, ...]
+    method: str = "btree"
+    include: tuple[str, ...] = ()
+    where: str | None = None
+
+    @classmethod
+    def of(cls, rec: Recommendation) -> Shape:
+        return cls(tuple(rec.keys), rec.method, tuple(rec.include or ()), rec.where or None)
+
+    def create(self, schema: str, table: str, name: str, **how: Any) -> str:
+        return create_statement(schema, table, name, list(self.keys), method=self.method, include=list(self.include),
+                                where=self.where, **how)
+
+
+def same_predicate(a: str | None, b: str | None) -> bool:
+    """Whether two partial-index predicates read the same once the server's rendering
+    (pg_get_expr adds casts of constants and parentheses) is set aside."""
+    def bare(text: str | None) -> str:
+        text = re.sub(r"::\s*\"?(character varying|double precision|time(stamp)? with(out)? time zone|[a-z_][a-z0-9_]*)"
+                      r"\"?(\[\])?", "", (text or "").lower())
+        return re.sub(r"[()\s]", "", text)
+    return bare(a) == bare(b)
+
+
+def _include_differs(found: dict[str, Any], shape: Shape) -> bool:
+    return [c.strip('"') for c in found["include"] or []] != [c.strip('"') for c in shape.include]
+
+
+def fingerprint(schema: str, table: str, shape: Shape) -> str:
     """The mark perfcheck leaves on an index it built: its name and a hash of the definition."""
-    text = f"{qualified(schema, table)} USING {method} ({', '.join(keys)})"
+    text = f"{qualified(schema, table)} USING {shape.method} ({', '.join(shape.keys)})"
+    # INCLUDE and WHERE only when present, so that the marks of plain indexes stay as they were.
+    text += f" INCLUDE ({', '.join(shape.include)})" if shape.include else ""
+    text += f" WHERE {shape.where}" if shape.where else ""
     return f"{MARK} {hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -244,29 +283,34 @@ def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
+def _keys(found: dict[str, Any], keys: tuple[str, ...]) -> tuple[list, list]:
     """The recommended keys and the found index's, both as the advisor compares keys."""
     return ([parse_key(key) for key in keys],
             [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
 
 
-def differences(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+def differences(found: dict[str, Any], schema: str, table: str, shape: Shape) -> str:
     """"" when `found` is the index perfcheck would build, else how it differs."""
-    wanted, actual = _keys(found, keys)
-    collations = found["definition"].count(" COLLATE ") != " ".join(keys).count(" COLLATE ")
-    if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] or found["partial"] \
-            or found["has_include"] or found["has_options"] or found["custom_opclass"] or collations \
-            or found["method"] != method or None in wanted or actual != wanted:
+    wanted, actual = _keys(found, shape.keys)
+    collations = found["definition"].count(" COLLATE ") != " ".join(shape.keys).count(" COLLATE ")
+    if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] \
+            or found["partial"] != bool(shape.where) or not same_predicate(found["predicate"], shape.where) \
+            or _include_differs(found, shape) or found["has_options"] or found["custom_opclass"] or collations \
+            or found["method"] != shape.method or None in wanted or actual != wanted:
         return f"its definition is not the one perfcheck would build ({found['definition']})"
     return ""
 
 
-def serves(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> bool:
+def serves(found: dict[str, Any], schema: str, table: str, shape: Shape) -> bool:
     """A valid index under the name that does the recommended index's job (its keys lead
     with the same ones; UNIQUE or wider is fine): nothing to build."""
-    wanted, actual = _keys(found, keys)
-    return ((found["table_schema"], found["table"]) == (schema, table) and not found["partial"]
-            and found["method"] == method and None not in wanted and actual[:len(wanted)] == wanted)
+    wanted, actual = _keys(found, shape.keys)
+    # A partial index serves only its own predicate; a full one serves a partial's job too.
+    predicate_ok = not found["partial"] or (bool(shape.where) and same_predicate(found["predicate"], shape.where))
+    covered = {c.strip('"') for c in [*(found["keys"] or []), *(found["include"] or [])]}
+    return ((found["table_schema"], found["table"]) == (schema, table) and predicate_ok
+            and {c.strip('"') for c in shape.include} <= covered
+            and found["method"] == shape.method and None not in wanted and actual[:len(wanted)] == wanted)
 
 
 def builders(query: Query, found: dict[str, Any]) -> str:
@@ -285,28 +329,28 @@ def builders(query: Query, found: dict[str, Any]) -> str:
     return f"a live session is building it: {', '.join(who)}" if who else ""
 
 
-def not_ours(query: Query, found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+def not_ours(query: Query, found: dict[str, Any], schema: str, table: str, shape: Shape) -> str:
     """"" when this INVALID index is provably perfcheck's leftover (see above), else why not."""
     live = builders(query, found)
     if live:
         return live
-    differs = differences(found, schema, table, keys, method)
+    differs = differences(found, schema, table, shape)
     if differs:
         return differs
     comment = found["comment"]
-    if comment and comment != fingerprint(schema, table, keys, method):
+    if comment and comment != fingerprint(schema, table, shape):
         return "it carries a comment perfcheck did not write"
     return ""
 
 
-def repair_statements(schema: str, table: str, name: str, keys: list[str], method: str) -> str:
+def repair_statements(schema: str, table: str, name: str, shape: Shape) -> str:
     return (f"DROP INDEX CONCURRENTLY {qualified(schema, name)}; "
-            f"{create_statement(schema, table, name, keys, method=method)};")
+            f"{shape.create(schema, table, name)};")
 
 
-def left_alone(schema: str, table: str, name: str, keys: list[str], method: str, why: str) -> str:
+def left_alone(schema: str, table: str, name: str, shape: Shape, why: str) -> str:
     return (f"{qualified(schema, name)} is INVALID and not perfcheck's to repair: {why}; left untouched. "
-            f"Once nothing builds it, a person can repair it: {repair_statements(schema, table, name, keys, method)}")
+            f"Once nothing builds it, a person can repair it: {repair_statements(schema, table, name, shape)}")
 
 
 @dataclass
@@ -333,9 +377,9 @@ def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, 
                 found = find(query, schema, name)
                 if found is None or found["valid"] or found["kind"] not in ("i", "I"):
                     continue
-                why = not_ours(query, found, schema, table, rec.keys, rec.method)
+                why = not_ours(query, found, schema, table, Shape.of(rec))
                 if why:
-                    out.append(Leftover(schema, name, False, left_alone(schema, table, name, rec.keys, rec.method, why)))
+                    out.append(Leftover(schema, name, False, left_alone(schema, table, name, Shape.of(rec), why)))
                 else:
                     out.append(Leftover(schema, name, True, f"{qualified(schema, name)}: an INVALID leftover of an "
                                         f"earlier perfcheck build; --yes drops it concurrently and builds it again"))
@@ -494,7 +538,9 @@ class Builder:
         """Another valid index that already does what this one would (same leading keys in
         the same order, or a hash index for its one key): built since the advice was made."""
         keys = tuple(parse_key(key) for key in rec.keys)
-        if None in keys:
+        if None in keys or rec.include or rec.where:
+            # The catalog knows neither INCLUDE columns nor how a predicate implies another:
+            # only the index under the recommended name is compared (see serves()).
             return None
         advisor_sql = Session(self.conn, SQL_PACKAGE)
         catalog = Catalog(lambda name, params: advisor_sql.rows(name, params, prepare=False))
@@ -516,13 +562,13 @@ class Builder:
         pids = sorted(r["pid"] for r in rows if r["pid"] != self.monitor.conn.info.backend_pid)
         return describe(self.conn, pids) if pids else []
 
-    def build(self, schema: str, table: str, name: str, keys: list[str], method: str) -> tuple[str, str]:
+    def build(self, schema: str, table: str, name: str, shape: Shape) -> tuple[str, str]:
         """Build one index concurrently: (status, message). Raises KeyboardInterrupt and a
         broken connection's error to the caller."""
-        early, repaired = self._before_build(schema, table, name, keys, method)
+        early, repaired = self._before_build(schema, table, name, shape)
         if early is not None:
             return early
-        statement = create_statement(schema, table, name, keys, method=method)
+        statement = shape.create(schema, table, name)
         waits: list[str] = []
         started = time.monotonic()
         for attempt in range(self.options.retries + 1):
@@ -535,24 +581,24 @@ class Builder:
                 waits.append(", ".join(map(str, in_the_way)))
                 self.events(f"  {qualified(schema, table)} is in use by {waits[-1]}")
                 continue
-            failed = self._attempt(statement, schema, table, name, keys, method, waits)
+            failed = self._attempt(statement, schema, table, name, shape, waits)
             if failed == _RETRY:
                 continue
             if failed is not None:
                 return failed
             found = self.existing(schema, name)
             if not found or not found["valid"]:
-                leftover = self.drop_invalid(schema, name, table, keys, method)
+                leftover = self.drop_invalid(schema, name, table, shape)
                 return "failed", "the build finished but the index is not valid" + (f"; {leftover}" if leftover else "")
             took = time.monotonic() - started
-            self.mark(schema, table, name, keys, method)
+            self.mark(schema, table, name, shape)
             return ("repaired" if repaired else "built"), f"in {took:.2f} s"
         tries = self.options.retries + 1
         return "skipped", (f"could not build without waiting on other sessions ({tries} tries over "
                            f"{time.monotonic() - started:.0f} s; blocked by {waits[-1]}); nothing was left behind")
 
-    def _before_build(self, schema: str, table: str, name: str, keys: list[str],
-                      method: str) -> tuple[tuple[str, str] | None, bool]:
+    def _before_build(self, schema: str, table: str, name: str,
+                      shape: Shape) -> tuple[tuple[str, str] | None, bool]:
         """What is under the name already: (an outcome that ends here, or None to build; whether
         an INVALID leftover of ours was dropped first, so that the build repairs it)."""
         found = self.existing(schema, name)
@@ -561,21 +607,21 @@ class Builder:
         if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
             return ("failed", f"the name {qualified(schema, name)} is taken by another relation"), False
         if found["valid"]:
-            if not serves(found, schema, table, keys, method):
+            if not serves(found, schema, table, shape):
                 return ("skipped", (f"{qualified(schema, name)} exists already but is another index "
                                     f"({found['definition']}); left untouched, the recommended index was not built")), False
             return ("exists", f"{qualified(schema, name)} exists already"), False
-        why = not_ours(self.run, found, schema, table, keys, method)
+        why = not_ours(self.run, found, schema, table, shape)
         if why:
-            return ("skipped", left_alone(schema, table, name, keys, method, why)), False
+            return ("skipped", left_alone(schema, table, name, shape, why)), False
         self.events(f"  {qualified(schema, name)} is INVALID, left by an earlier perfcheck build "
                     f"(nobody is building it): dropping it concurrently")
-        problem = self.drop_invalid(schema, name, table, keys, method)
+        problem = self.drop_invalid(schema, name, table, shape)
         if problem:
             return ("failed", problem), False
         return None, True
 
-    def _attempt(self, statement: str, schema: str, table: str, name: str, keys: list[str], method: str,
+    def _attempt(self, statement: str, schema: str, table: str, name: str, shape: Shape,
                  waits: list[str]) -> tuple[str, str] | None:
         """One CREATE INDEX CONCURRENTLY: None when it ran, _RETRY after a lock timeout (its
         INVALID leftover dropped), else the failure."""
@@ -586,26 +632,26 @@ class Builder:
             blockers = list(self.monitor.blockers.values())
             waits.append(", ".join(map(str, blockers)) if blockers else "another session")
             self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
-            leftover = self.drop_invalid(schema, name, table, keys, method)
+            leftover = self.drop_invalid(schema, name, table, shape)
             return ("failed", leftover) if leftover else _RETRY
         except psycopg.Error as exc:
             if self.conn.broken:
                 raise
-            leftover = self.drop_invalid(schema, name, table, keys, method)
+            leftover = self.drop_invalid(schema, name, table, shape)
             return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
         finally:
             self.monitor.watch("")
         return None
 
-    def drop_invalid(self, schema: str, name: str, table: str, keys: list[str], method: str) -> str:
+    def drop_invalid(self, schema: str, name: str, table: str, shape: Shape) -> str:
         """Drop the INVALID index under this name concurrently, if it is provably perfcheck's
         (our own build, cancelled or failed, is); "" when done or nothing to do, else why not."""
         found = self.existing(schema, name)
         if found is None or found["valid"] or found["kind"] not in ("i", "I"):
             return ""
-        why = not_ours(self.run, found, schema, table, keys, method)
+        why = not_ours(self.run, found, schema, table, shape)
         if why:
-            return left_alone(schema, table, name, keys, method, why)
+            return left_alone(schema, table, name, shape, why)
         try:
             self.run(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
             return ""
@@ -615,10 +661,10 @@ class Builder:
             return (f"the INVALID index {qualified(schema, name)} could not be dropped yet ({one_line(exc)}); "
                     f"the next run drops and rebuilds it")
 
-    def mark(self, schema: str, table: str, name: str, keys: list[str], method: str) -> None:
+    def mark(self, schema: str, table: str, name: str, shape: Shape) -> None:
         """Sign what perfcheck built (see "whose index is it?"); a nicety, never a failure."""
         try:  # COMMENT takes no bind parameters; the mark is hex and ASCII words
-            self.run(f"COMMENT ON INDEX {qualified(schema, name)} IS '{fingerprint(schema, table, keys, method)}'")
+            self.run(f"COMMENT ON INDEX {qualified(schema, name)} IS '{fingerprint(schema, table, shape)}'")
         except psycopg.Error:
             if self.conn.broken:
                 raise
@@ -652,7 +698,7 @@ def _apply_one(builder: Builder, rec: Recommendation) -> tuple[str, str]:
     if other:
         return "exists", f"already served by {other}, built since the advice was made"
     if rec.table_kind != "p":
-        status, message = builder.build(rec.schema, rec.table, rec.name, rec.keys, rec.method)
+        status, message = builder.build(rec.schema, rec.table, rec.name, Shape.of(rec))
     else:
         status, message = _apply_partitioned(builder, rec)
     if status in ("built", "repaired"):
@@ -671,25 +717,24 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
                                or parent["table_schema"] != rec.schema):
         return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
     if parent is not None and parent["valid"]:
-        if not serves(parent, rec.schema, rec.table, rec.keys, rec.method):
+        if not serves(parent, rec.schema, rec.table, Shape.of(rec)):
             return "skipped", (f"{qualified(rec.schema, rec.name)} exists already but is another index "
                                f"({parent['definition']}); left untouched, the recommended index was not built")
         return "exists", f"{qualified(rec.schema, rec.name)} exists already"
     if parent is not None:  # an INVALID parent: completed only if it is perfcheck's
-        why = not_ours(builder.run, parent, rec.schema, rec.table, rec.keys, rec.method)
+        why = not_ours(builder.run, parent, rec.schema, rec.table, Shape.of(rec))
         if why:
             return "skipped", (f"{qualified(rec.schema, rec.name)} is INVALID and not perfcheck's to complete: {why}; "
                                f"left untouched")
     started = time.monotonic()
     if parent is None:
-        builder.run(create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True,
-                                     method=rec.method))
+        builder.run(Shape.of(rec).create(rec.schema, rec.table, rec.name, concurrently=False, only=True))
         # Marked at once: this INVALID parent is perfcheck's until the last partition attaches.
-        builder.mark(rec.schema, rec.table, rec.name, rec.keys, rec.method)
+        builder.mark(rec.schema, rec.table, rec.name, Shape.of(rec))
     built = 0
     for part_schema, part in rec.partitions:
         part_name = partition_index_name(rec, part)
-        status, message = builder.build(part_schema, part, part_name, rec.keys, rec.method)
+        status, message = builder.build(part_schema, part, part_name, Shape.of(rec))
         if status not in ("built", "repaired", "exists"):
             return status, f"partition {qualified(part_schema, part)}: {message}; the parent index stays INVALID " \
                            f"until the next run completes it"
@@ -735,7 +780,13 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
                          "CREATE EXTENSION hypopg to verify them, or review them with --write-migration FILE")
     outcomes = [IndexOutcome(rec) for rec in recs]
     result = ApplyResult(outcomes)
-    if not recs:
+    if advice.verified and not options.allow_unverified:  # one of a kind HypoPG cannot simulate (GIN)
+        for outcome in outcomes:
+            if not outcome.rec.verified:
+                outcome.status = "held"
+                outcome.message = f"UNVERIFIED ({outcome.rec.unverified_reason}): not built without --allow-unverified"
+    outcomes = [o for o in outcomes if o.status != "held"]
+    if not outcomes:
         return result
     builder = Builder(url, options, pg_options, events)
     try:
@@ -810,7 +861,7 @@ def _cleanup_after_interrupt(builder: Builder, rec: Recommendation) -> str:
         return "the session was lost; the next run repairs the INVALID index"
     names = [(rec.schema, rec.table, rec.name)] if rec.table_kind != "p" else \
         [(s, p, partition_index_name(rec, p)) for s, p in rec.partitions]
-    problems = [builder.drop_invalid(schema, name, table, rec.keys, rec.method) for schema, table, name in names]
+    problems = [builder.drop_invalid(schema, name, table, Shape.of(rec)) for schema, table, name in names]
     return "; ".join(p for p in problems if p)
 
 

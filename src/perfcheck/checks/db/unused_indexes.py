@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
-from perfcheck.checks.support.indexes import covers_columns, drop_fix, qualified_name
+from perfcheck.checks.support.indexes import drop_fix, qualified_name
+from perfcheck.checks.support.partitions import Partitions, fk_columns_by_table, serves_fk
 from perfcheck.checks.support.pg import penalty
 from perfcheck.model import Finding
 from perfcheck.pg.names import qualified
@@ -18,13 +18,13 @@ def _stats_since(server: dict[str, Any]) -> str:
     return f"since the statistics were reset ({str(reset)[:19]})" if reset else "since the statistics began (never reset)"
 
 
-@check("db.unused_indexes", requires=["postgres.indexes", "postgres.server", "postgres.foreign_keys"])
+@check("db.unused_indexes", requires=["postgres.indexes", "postgres.server", "postgres.foreign_keys", "postgres.partitions"])
 def unused_indexes(facts, t):
     server = facts["postgres.server"]
     since = _stats_since(server)
-    fk_columns: dict[tuple[str, str], list[tuple[set[int], set[str]]]] = defaultdict(list)
-    for fk in facts["postgres.foreign_keys"]:
-        fk_columns[(fk["schema"], fk["table"])].append((set(fk["attnums"]), set(fk.get("columns") or [])))
+    # A foreign key of a partitioned table holds on each partition, where the partition's
+    # own index (attached to a parent index or not) serves its lookups.
+    fk_columns = fk_columns_by_table(facts["postgres.foreign_keys"], Partitions(facts.get("postgres.partitions")))
     candidates = [
         index for index in facts["postgres.indexes"]
         if index["scans"] == 0 and index["is_valid"] and not index["is_unique"] and not index["is_primary"]
@@ -34,7 +34,7 @@ def unused_indexes(facts, t):
     # An index that serves a foreign key stays, even unscanned: the first DELETE on the
     # referenced table would scan without it (and db.fk_indexes would ask for it back).
     unused = [index for index in candidates
-              if not any(covers_columns(index, cols, names) for cols, names in fk_columns[(index["schema"], index["table"])])]
+              if not any(serves_fk(index, key) for key in fk_columns.get((index["schema"], index["table"]), []))]
     unused.sort(key=lambda index: (-index["size_bytes"], index["schema"], index["name"]))
     findings = [
         Finding("fail", qualified_name(index),
