@@ -18,18 +18,19 @@ from perfcheck.model import Status
 SCHEMA = r"""
 SELECT setseed(0.5);
 CREATE EXTENSION IF NOT EXISTS hypopg;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE TABLE reads (id int PRIMARY KEY, account_id int NOT NULL, amount int NOT NULL, memo text);
 INSERT INTO reads SELECT g, (random() * 999)::int, g % 500, repeat('m', 50) FROM generate_series(1, 100000) g;
-CREATE TABLE ticks (id bigserial PRIMARY KEY, device_id int NOT NULL, reading int NOT NULL, memo text)
-  WITH (fillfactor = 60);
-INSERT INTO ticks (device_id, reading, memo) SELECT (random() * 999)::int, g % 1000, repeat('t', 50)
-  FROM generate_series(1, 100000) g;
+CREATE TABLE ticks (id bigserial PRIMARY KEY, device_id int NOT NULL, reading int NOT NULL, memo text,
+                    kind text NOT NULL) WITH (fillfactor = 60);
+INSERT INTO ticks (device_id, reading, memo, kind) SELECT (random() * 999)::int, g % 1000, repeat('t', 50),
+       CASE WHEN g % 1000 = 0 THEN 'alarm' WHEN g % 7 = 0 THEN 'warn' ELSE 'ok' END FROM generate_series(1, 100000) g;
 """
 
 # Run after pg_stat_reset(), in psql sessions of their own (a backend flushes its counters on exit).
 WRITES = r"""
-INSERT INTO ticks (device_id, reading, memo) SELECT (random() * 999)::int, g % 1000, repeat('t', 50)
-  FROM generate_series(1, 200000) g;
+INSERT INTO ticks (device_id, reading, memo, kind) SELECT (random() * 999)::int, g % 1000, repeat('t', 50),
+       CASE WHEN g % 1000 = 0 THEN 'alarm' WHEN g % 7 = 0 THEN 'warn' ELSE 'ok' END FROM generate_series(1, 200000) g;
 UPDATE ticks SET reading = reading + 1 WHERE id % 3 = 0;
 """
 
@@ -137,3 +138,47 @@ def test_hot_updates_count_only_for_an_index_on_a_column_they_set(session):
     assert hot > updated / 2  # the fillfactor made most of them HOT
     ratio = by_key["reading"].writes_per_s / by_key["device_id"].writes_per_s
     assert ratio == pytest.approx((inserted + updated) / (inserted + updated - hot), rel=0.02)
+
+
+def test_a_partial_index_pays_only_for_the_rows_it_holds(session):
+    """The same rare query, asking for a rare kind ('alarm', 0.1% of the rows): its partial
+    index takes an entry for one written row in a thousand, so it stays worth building on
+    the write-heavy table where a full index on device_id was not."""
+    advice = advise_one(session, "SELECT * FROM ticks WHERE kind = $1", queryid=7, rows_per_call=300,
+                        calls=10, mean_ms=5.0)
+    assert advice.write_heavy == []
+    [rec] = advice.recommendations
+    assert rec.where == "kind = 'alarm'"
+    full = advise_one(session, "SELECT * FROM ticks WHERE device_id = $1", queryid=8, rows_per_call=300,
+                      calls=10, mean_ms=5.0).write_heavy[0]
+    assert rec.writes_per_s < full.writes_per_s / 100
+
+
+def test_without_hypopg_the_statements_whole_time_is_weighed(session):
+    """Heuristic mode (no HypoPG): the saving is unknown, so the benefit is at most the
+    statements' whole time; the rarely run query is still not worth the writes."""
+    rows = [{"queryid": 9, "query": "SELECT * FROM ticks WHERE device_id = $1", "calls": 10, "rows": 3000,
+             "total_ms": 50.0}]
+    advice = analyse(session, rows, {}, Options.from_thresholds({"min_write_stats_s": 0}))
+    assert advice.mode == "heuristic" and advice.recommendations == []
+    [rec] = advice.write_heavy
+    assert rec.verified is False and rec.keys == ["device_id"]
+    assert rec.write_cost_ms_per_s > T["min_benefit_over_writes"] * rec.benefit_ms_per_s > 0
+
+
+def test_the_benefit_is_counted_over_pg_stat_statements_own_period(session):
+    """With pg_stat_statements in the database, the statements' time saved is spread over
+    the period since its last full reset (pg_stat_statements_info), not the tables'."""
+    def seconds():
+        row = session.conn.execute("SELECT extract(epoch FROM now() - stats_reset)::float8 AS s "
+                                   "FROM pg_stat_statements_info").fetchone()
+        return row["s"] if isinstance(row, dict) else row[0]
+
+    rows = [{"queryid": 10, "query": "SELECT * FROM reads WHERE account_id = $1", "calls": 100, "rows": 10000,
+             "total_ms": 2000.0}]
+    before = seconds()
+    advice = analyse(session, rows, {**HYPOPG, "pg_stat_statements": {"schema": "public", "version": "1.10"}},
+                     Options.from_thresholds({"min_write_stats_s": 0}))
+    after = seconds()
+    [rec] = advice.recommendations
+    assert rec.saved_ms / max(after, 1.0) - 1e-4 <= rec.benefit_ms_per_s <= rec.saved_ms / max(before, 1.0) + 1e-4

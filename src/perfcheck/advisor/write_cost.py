@@ -68,11 +68,11 @@ def statements_seconds(session: Session, extensions: dict[str, Any], fallback: f
         return fallback
     schema = ext["schema"]
     present = session.rows("", text="/* perfcheck */ SELECT to_regclass(%(name)s) IS NOT NULL AS present",
-                           params={"name": f'"{schema}".pg_stat_statements_info'})
+                           params={"name": f'"{schema}".pg_stat_statements_info'}, prepare=False)
     if not present or not present[0]["present"]:
         return fallback
     text = session.text("statements_period").format(schema=sql.Identifier(schema).as_string(session.conn))
-    rows = session.rows("statements_period", text=text)
+    rows = session.rows("statements_period", text=text, prepare=False)
     seconds = rows[0]["seconds"] if rows else None
     return max(float(seconds), 1.0) if seconds is not None else fallback
 
