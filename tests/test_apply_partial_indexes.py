@@ -51,8 +51,9 @@ def test_partial_and_include_recommendations_are_built_as_recommended(database):
     assert built["events_kind_idx"] == ("CREATE INDEX events_kind_idx ON ONLY public.events USING btree (kind) "
                                         "INCLUDE (payload) WHERE (kind <> 'noise'::text)")
     for part in ("events_2025", "events_2026"):
-        assert built[f"{part}_kind_idx"] == (f"CREATE INDEX {part}_kind_idx ON public.{part} USING btree (kind) "
-                                             f"INCLUDE (payload) WHERE (kind <> 'noise'::text)")
+        name = f"{part}_kind_incl_partial_idx"  # not the name a plain index on (kind) would take
+        assert built[name] == (f"CREATE INDEX {name} ON public.{part} USING btree (kind) "
+                               f"INCLUDE (payload) WHERE (kind <> 'noise'::text)")
 
     again = apply(Advice("hypopg", recommendations()), database.url)  # the server renders them its own way
     assert [o.status for o in again.outcomes] == ["exists", "exists", "exists"], [o.message for o in again.outcomes]
@@ -75,3 +76,44 @@ def test_the_migration_carries_where_and_include():
             "INCLUDE (status, created_at);") in text
     assert ("CREATE INDEX IF NOT EXISTS events_kind_idx ON ONLY public.events (kind) INCLUDE (payload) "
             "WHERE kind <> 'noise';") in text
+
+
+def test_a_plain_and_a_partial_index_on_the_same_keys_of_a_partitioned_table_both_build(database):
+    seed(database)
+    parts = [["public", "events_2025"], ["public", "events_2026"]]
+    recs = [Recommendation("public", "events", ["kind"], "events_kind_idx", table_kind="p", partitions=parts),
+            Recommendation("public", "events", ["kind"], "events_kind_partial_idx", table_kind="p", partitions=parts,
+                           where="kind = 'rare'")]
+    result = apply(Advice("hypopg", recs), database.url)
+    assert [o.status for o in result.outcomes] == ["built", "built"], [o.message for o in result.outcomes]
+    built = definitions(database)
+    assert built["events_2026_kind_idx"] == "CREATE INDEX events_2026_kind_idx ON public.events_2026 USING btree (kind)"
+    assert built["events_2026_kind_partial_idx"] == ("CREATE INDEX events_2026_kind_partial_idx ON public.events_2026 "
+                                                     "USING btree (kind) WHERE (kind = 'rare'::text)")
+
+
+def test_an_invalid_leftover_of_a_partial_build_is_repaired_and_another_predicate_left_alone(database):
+    import psycopg
+    import pytest
+
+    seed(database)
+    writer = psycopg.connect(database.url)
+    writer.execute("UPDATE jobs SET owner_id = owner_id WHERE id = 1")  # builds wait for it: cancelled, INVALID
+    try:
+        with database.connect() as conn:
+            conn.execute("SET statement_timeout = '300ms'")
+            for statement in ("CREATE INDEX CONCURRENTLY jobs_created_at_failed_idx ON jobs (created_at) "
+                              "WHERE status = 'failed'",
+                              "CREATE INDEX CONCURRENTLY jobs_owner_id_include_idx ON jobs (owner_id) INCLUDE (status)"):
+                with pytest.raises(psycopg.errors.QueryCanceled):
+                    conn.execute(statement)
+    finally:
+        writer.rollback()
+        writer.close()
+    result = apply(Advice("hypopg", recommendations()[:2]), database.url)
+    repaired, other = result.outcomes
+    assert repaired.status == "repaired", repaired.message
+    assert other.status == "skipped" and "is INVALID and not perfcheck's to repair" in other.message
+    assert "its definition is not the one perfcheck would build" in other.message
+    assert definitions(database)["jobs_created_at_failed_idx"] == (
+        "CREATE INDEX jobs_created_at_failed_idx ON public.jobs USING btree (created_at) WHERE (status = 'failed'::text)")

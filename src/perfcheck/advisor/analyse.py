@@ -15,6 +15,10 @@ capture its real savings.
    HypoPG's size estimate.
 Without HypoPG in the database a heuristic from column statistics takes over (see
 `heuristic.py`), and everything it says is marked unverified.
+Before step 2, expression constants pg_stat_statements normalised away are recovered where
+the statistics allow (`truncation.py`); after step 4, a BRIN may replace a btree on an
+append-only time column, and GIN, which HypoPG cannot simulate, is proposed unverified
+for containment conditions (`methods.py`).
 """
 
 from __future__ import annotations

@@ -68,6 +68,8 @@ def _has_column(node: Any) -> bool:
 
 def containment(query: str) -> Iterator[tuple[str | None, str, str]]:
     """(alias, column, operator) of each `column op value` with a GIN operator in the statement."""
+    if not any(op in query for op in ("@>", "<@", "&&", "?")):
+        return  # most statements: no parse needed
     try:
         stmt = parse_sql(query)[0].stmt
     except (ParseError, IndexError):

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -50,33 +49,14 @@ from perfcheck.advisor.model import Advice, Recommendation
 from perfcheck.advisor.predicates import parse_key
 from perfcheck.advisor.whatif import PlanError, WhatIf
 from perfcheck.advisor.workload import Statement, classify
+from perfcheck.apply.lock import CONFLICTING, DirectSession, Events, LockOptions, Terminated, take_lock
 from perfcheck.errors import TargetError
 from perfcheck.pg.names import qualified, tagged
 from perfcheck.pg.session import Session, connect, one_line
 
-# pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
-LOCK_KEY = 0x7065726663686B
-APPLICATION_NAME = "perfcheck apply-indexes"
-# Lock modes that conflict with the SHARE UPDATE EXCLUSIVE lock CREATE INDEX CONCURRENTLY takes.
-_CONFLICTING = ["ShareUpdateExclusiveLock", "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
-
-
 @dataclass
-class ApplyOptions:
-    lock_timeout_s: float = 5.0  # the longest any one lock wait may last
-    retries: int = 3  # further tries after a lock timeout or a blocking session, with back-off
-    backoff_s: float = 1.0  # the first back-off, doubled each try (at most 30 s)
-    wait_s: float = 60.0  # how long to wait for another apply-indexes to finish
+class ApplyOptions(LockOptions):
     allow_unverified: bool = False  # build heuristic (not HypoPG-verified) recommendations
-
-
-@dataclass
-class Blocker:
-    pid: int
-    description: str  # "idle in transaction for 12 s: LOCK TABLE …"
-
-    def __str__(self) -> str:
-        return f"pid {self.pid} ({self.description})"
 
 
 @dataclass
@@ -132,7 +112,6 @@ class ApplyError(Exception):
     """Nothing can be applied (unverified advice, bad --only…); one line for the user."""
 
 
-Events = Callable[[str], None]
 _RETRY = ("retry", "")  # Builder._attempt: a lock timeout, try again after a pause
 
 
@@ -141,17 +120,17 @@ def select(advice: Advice, only: list[str] | None = None) -> tuple[list[Recommen
     `only` that matched none. A name is `table` or `schema.table`; quoted parts keep their case."""
     if not only:
         return list(advice.recommendations), []
-    wanted = [_parse_name(name) for name in only]
+    wanted = [parse_name(name) for name in only]
     chosen, unmatched = [], []
     for spec, (schema, table) in zip(only, wanted):
-        hits = [r for r in advice.recommendations if _matches(r.table, table) and (schema is None or _matches(r.schema, schema))]
+        hits = [r for r in advice.recommendations if matches(r.table, table) and (schema is None or matches(r.schema, schema))]
         if not hits:
             unmatched.append(spec)
         chosen += [r for r in hits if r not in chosen]
     return [r for r in advice.recommendations if r in chosen], unmatched
 
 
-def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
+def parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     parts, current, quoted, in_quotes, i = [], "", False, False, 0
     while i < len(text):
         ch = text[i]
@@ -173,7 +152,7 @@ def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     return (parts[0] if len(parts) == 2 else None), parts[-1]
 
 
-def _matches(actual: str, spec: tuple[str, bool]) -> bool:
+def matches(actual: str, spec: tuple[str, bool]) -> bool:
     name, quoted = spec
     return actual == name if quoted else actual in (name, name.lower())
 
@@ -315,7 +294,7 @@ def serves(found: dict[str, Any], schema: str, table: str, shape: Shape) -> bool
 
 def builders(query: Query, found: dict[str, Any]) -> str:
     """"" when no other session builds, reindexes or drops this index, else who does."""
-    rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": _CONFLICTING})
+    rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": CONFLICTING})
     who = []
     for row in rows:
         details = [f"application {row['application_name']!r}"] if row["application_name"] else []
@@ -388,147 +367,8 @@ def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, 
     return out
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a deploy system stopping the job), raised where Ctrl-C raises KeyboardInterrupt,
-    so that the same clean-up runs: psycopg cancels the build in the server on either."""
-
-
-# --- the sessions ---------------------------------------------------------------------
-
-class Monitor(threading.Thread):
-    """Reads the build's progress and who blocks it, from a session of its own."""
-
-    def __init__(self, url: str, options: dict[str, Any], build_pid: int, events: Events):
-        super().__init__(daemon=True, name="perfcheck-index-progress")
-        self.conn = connect(url, options, application_name=APPLICATION_NAME)
-        self.build_pid = build_pid
-        self.events = events
-        self.stopped = threading.Event()
-        self.label = ""  # the index being built, "" when idle
-        self.blockers: dict[int, Blocker] = {}
-        self._last = ""
-        self._last_at = 0.0
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            if not self.label:
-                continue
-            try:
-                row = self.conn.execute(tagged(
-                    "SELECT p.phase, p.blocks_total, p.blocks_done, p.tuples_total, p.tuples_done, "
-                    "p.current_locker_pid, pg_blocking_pids(%(pid)s) AS blocking "
-                    "FROM (SELECT %(pid)s::int AS pid) x LEFT JOIN pg_stat_progress_create_index p ON p.pid = x.pid"),
-                    {"pid": self.build_pid}).fetchone()
-            except psycopg.Error:
-                return  # progress is a nicety; the build goes on
-            if row is None:
-                continue
-            pids = set(row["blocking"] or [])
-            if row["current_locker_pid"]:
-                pids.add(row["current_locker_pid"])
-            if pids:
-                self.blockers.update({b.pid: b for b in describe(self.conn, sorted(pids))})
-            if row["phase"]:
-                done = ""
-                if row["blocks_total"]:
-                    done = f" {100 * row['blocks_done'] / row['blocks_total']:.0f}%"
-                elif row["tuples_total"]:
-                    done = f" {100 * row['tuples_done'] / row['tuples_total']:.0f}%"
-                waiting = f" (waiting for pid {', '.join(map(str, sorted(pids)))})" if pids else ""
-                line = f"  {self.label}: {row['phase']}{done}{waiting}"
-                now = time.monotonic()
-                if line != self._last and (row["phase"] not in self._last or now - self._last_at >= 2):
-                    self._last, self._last_at = line, now
-                    self.events(line)
-
-    def watch(self, label: str) -> None:
-        self.label, self._last = label, ""
-        self.blockers = {}
-
-    def stop(self) -> None:
-        self.stopped.set()
-        if self.is_alive():
-            self.join(2)
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
-
-
-def describe(conn: psycopg.Connection, pids: list[int]) -> list[Blocker]:
-    rows = conn.execute(tagged(
-        "SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
-        "EXTRACT(EPOCH FROM now() - state_change)::int AS state_s, "
-        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)"),
-        (pids,)).fetchall()
-    out = []
-    for row in rows:
-        state = row["state"] or "running"
-        if state.startswith("idle in transaction") and row["state_s"] is not None:
-            # The usual culprit: a client that opened a transaction and went away. How long
-            # it has sat idle is what its owner needs to find it.
-            what = f"{state} for {row['state_s']} s"
-            if row["xact_s"] is not None and row["xact_s"] != row["state_s"]:
-                what += f" (transaction open for {row['xact_s']} s)"
-        else:
-            what = state
-            if row["xact_s"] is not None:
-                what += f" in a transaction open for {row['xact_s']} s"
-        if row["application_name"]:
-            what += f", application {row['application_name']!r}"
-        if row["query"]:
-            what += f": {row['query']}"
-        out.append(Blocker(row["pid"], what))
-    return out
-
-
-class Builder:
-    def __init__(self, url: str, options: ApplyOptions, postgres_options: dict[str, Any], events: Events):
-        self.url = url
-        self.options = options
-        self.events = events
-        self.conn = connect(url, postgres_options, read_only=False, application_name=APPLICATION_NAME)
-        self.run("SET statement_timeout = 0")  # a build takes what it takes; lock waits are bounded
-        self.set_lock_timeout(options.lock_timeout_s)
-        self.pid = self.conn.info.backend_pid
-        self.monitor = Monitor(url, postgres_options, self.pid, events)
-
-    def set_lock_timeout(self, seconds: float) -> None:
-        self.run(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
-
-    def run(self, text: str, params: Any = None) -> list[dict[str, Any]]:
-        cur = self.conn.execute(tagged(text), params, prepare=False)
-        return cur.fetchall() if cur.description else []
-
-    # --- the advisory lock -----------------------------------------------------------
-    def lock(self) -> int | None:
-        """Take the build lock; None when taken, else the pid of the apply-indexes holding it."""
-        deadline = time.monotonic() + self.options.wait_s
-        told = False
-        while True:
-            if self.run("SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))[0]["ok"]:
-                return None
-            holder = self.lock_holder()
-            if time.monotonic() >= deadline:
-                return holder or -1
-            if not told:
-                self.events(f"waiting up to {self.options.wait_s:g} s for another perfcheck apply-indexes "
-                            f"(pid {holder}) to finish…")
-                told = True
-            time.sleep(0.5)
-
-    def lock_holder(self) -> int | None:
-        rows = self.run("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND classid = %s AND objid = %s AND objsubid = 1 AND database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())",
-                        (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF))
-        return rows[0]["pid"] if rows else None
-
-    def unlock(self) -> None:
-        try:
-            self.run("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-        except psycopg.Error:
-            pass  # a closed session has released it
+class Builder(DirectSession):
+    """The build's session (see lock.DirectSession) and what it does to one index."""
 
     # --- one index ---------------------------------------------------------------------
     def existing(self, schema: str, name: str) -> dict[str, Any] | None:
@@ -549,19 +389,6 @@ class Builder:
         index = served_by_existing(table, Candidate(table.relation, keys, 0), set()) if table else None
         return None if index is None or index.name == rec.name else qualified(rec.schema, index.name)
 
-    def blockers(self, schema: str, table: str) -> list[Blocker]:
-        """Sessions a concurrent build would queue behind: a conflicting lock on the table,
-        or a transaction older than the lock timeout (the build waits for old snapshots)."""
-        rows = self.run(
-            "SELECT DISTINCT a.pid FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted "
-            "AND l.relation = to_regclass(%(table)s) AND l.mode = ANY(%(modes)s) "
-            "WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.backend_type = 'client backend' "
-            "AND (l.pid IS NOT NULL OR ((a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) "
-            "AND a.xact_start < now() - make_interval(secs => %(age)s)))",
-            {"table": qualified(schema, table), "modes": _CONFLICTING, "age": self.options.lock_timeout_s})
-        pids = sorted(r["pid"] for r in rows if r["pid"] != self.monitor.conn.info.backend_pid)
-        return describe(self.conn, pids) if pids else []
-
     def build(self, schema: str, table: str, name: str, shape: Shape) -> tuple[str, str]:
         """Build one index concurrently: (status, message). Raises KeyboardInterrupt and a
         broken connection's error to the caller."""
@@ -573,9 +400,7 @@ class Builder:
         started = time.monotonic()
         for attempt in range(self.options.retries + 1):
             if attempt:
-                pause = min(30.0, self.options.backoff_s * 2 ** (attempt - 1))
-                self.events(f"  retrying in {pause:g} s ({attempt} of {self.options.retries})")
-                time.sleep(pause)
+                self.pause(attempt)
             in_the_way = self.blockers(schema, table)
             if in_the_way:
                 waits.append(", ".join(map(str, in_the_way)))
@@ -684,14 +509,6 @@ class Builder:
                         "pg_partition_tree(c.oid)) ELSE pg_relation_size(c.oid) END::bigint AS size "
                         "FROM pg_class c WHERE c.oid = to_regclass(%s)", (qualified(schema, name),))
         return rows[0]["size"] if rows else None
-
-    def close(self) -> None:
-        self.monitor.stop()
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
-
 
 def _apply_one(builder: Builder, rec: Recommendation) -> tuple[str, str]:
     other = builder.equivalent(rec)
@@ -809,19 +626,12 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
 
 def _take_lock(builder: Builder, options: ApplyOptions, result: ApplyResult) -> bool:
     """The advisory lock that keeps two builds apart; False (with the reason in `result`) without it."""
-    try:
-        holder = builder.lock()
-    except KeyboardInterrupt as exc:
-        result.interrupted, result.terminated = True, isinstance(exc, Terminated)
-        result.problem = "interrupted while waiting for the build lock; nothing was built"
-        return False
-    if holder is not None:
-        result.lock_holder = holder if holder > 0 else None
-        who = f" (pid {holder})" if holder > 0 else ""
-        result.problem = (f"another perfcheck apply-indexes{who} is building indexes in this database; "
-                          f"waited {options.wait_s:g} s; nothing was built")
-        return False
-    return True
+    refused = take_lock(builder, "build")
+    if refused is None:
+        return True
+    result.problem, result.lock_holder = refused.problem, refused.holder
+    result.interrupted, result.terminated = refused.interrupted, refused.terminated
+    return False
 
 
 def _build_all(builder: Builder, outcomes: list[IndexOutcome], result: ApplyResult, events: Events) -> None:

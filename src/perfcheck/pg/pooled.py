@@ -33,13 +33,14 @@ _OWN_PREPARED = tagged("SELECT name FROM pg_prepared_statements WHERE from_sql A
 class Limits:
     """The session settings perfcheck would SET on a direct connection, as SET LOCALs."""
 
-    def __init__(self, statement_timeout_ms: int, lock_timeout_ms: int, idle_in_transaction_ms: int = 10000):
-        self.begin = tagged(
+    def __init__(self, statement_timeout_ms: int, lock_timeout_ms: int):
+        self.begin, self.begin_pinned = (tagged(
             f"BEGIN READ ONLY; SET LOCAL statement_timeout = '{int(statement_timeout_ms)}ms'; "
             f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms'; "
-            # Should perfcheck die mid-statement, the server ends the transaction soon.
-            f"SET LOCAL idle_in_transaction_session_timeout = '{int(idle_in_transaction_ms)}ms'; "
-            f"SET LOCAL jit = off; SAVEPOINT {_SAVEPOINT}")
+            # Should perfcheck die in the middle, the server ends its transaction soon; pinned,
+            # the advisor's own work between statements must fit.
+            f"SET LOCAL idle_in_transaction_session_timeout = '{idle_s}s'; "
+            f"SET LOCAL jit = off; SAVEPOINT {_SAVEPOINT}") for idle_s in (10, 60))
         self.pinned = False
 
 
@@ -115,7 +116,7 @@ def pinned(conn: psycopg.Connection) -> Iterator[None]:
     if limits is None or limits.pinned or conn.info.transaction_status != TransactionStatus.IDLE:
         yield
         return
-    _plain(conn, limits.begin)
+    _plain(conn, limits.begin_pinned)
     limits.pinned = True
     try:
         yield

@@ -23,25 +23,31 @@ def _free_index_name(taken: set[tuple[str, str]], schema: str, table: str, colum
     return name
 
 
-def _partitioned_fix(fk: dict[str, Any], partitions: Partitions, taken: set[tuple[str, str]], columns: str) -> Fix:
-    """The index on a partitioned table without blocking writes: an invalid shell ON ONLY
-    each partitioned table, each leaf's CONCURRENTLY, then every part attached (deepest
-    first); the parent's index turns valid once all its partitions' are attached.
-    CREATE INDEX CONCURRENTLY on the parent itself is refused by PostgreSQL."""
+def _partitioned_fix(fk: dict[str, Any], partitions: Partitions, taken: set[tuple[str, str]],
+                     columns: str) -> tuple[Fix, str]:
+    """The index on a partitioned table without blocking writes, and what the message says of
+    it: an invalid shell ON ONLY each partitioned table, each leaf's CONCURRENTLY, then every
+    part attached (deepest first); the parent's index turns valid once all its partitions'
+    are attached. CREATE INDEX CONCURRENTLY on the parent itself is refused by PostgreSQL."""
     root: Table = (fk["schema"], fk["table"])
     tree = [root, *partitions.descendants(root)]
-    names = {t: _free_index_name(taken, t[0], t[1], fk["columns"]) for t in tree if partitions.kind.get(t, "p") in "pr"}
-    if len(names) == 1:  # no partition yet: the plain statement is instant
-        return Fix.manual(f"CREATE INDEX IF NOT EXISTS {quote_ident(names[root])} ON {qualified(*root)} ({columns});")
+    names = {t: _free_index_name(taken, t[0], t[1], fk["columns"]) for t in tree if partitions.kind.get(t, "p") in ("p", "r")}
+    plain = f"CREATE INDEX IF NOT EXISTS {quote_ident(names[root])} ON {qualified(*root)} ({columns});"
+    if len(tree) == 1:
+        return Fix.manual(plain), " (partitioned, no partition yet: the plain CREATE INDEX is instant)"
+    if any(partitions.kind.get(t) == "f" for t in tree):
+        # A foreign table takes no index, so a parent index ON ONLY could never turn valid.
+        return Fix.manual(plain), (" (partitioned, with a foreign-table partition: the index cannot be attached "
+                                   "partition by partition, and this CREATE INDEX blocks writes to the table while it builds)")
     steps = [f"CREATE INDEX IF NOT EXISTS {quote_ident(name)} ON ONLY {qualified(*t)} ({columns});"
              for t, name in names.items() if partitions.kind.get(t, "p") == "p"]
     steps += [f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {quote_ident(name)} ON {qualified(*t)} ({columns});"
               for t, name in names.items() if partitions.kind.get(t) == "r"]
-    for t in sorted(names, key=lambda t: -len(partitions.ancestors.get(t, []))):
-        if t != root:
-            parent = partitions.ancestors[t][0]
-            steps.append(f"ALTER INDEX {qualified(parent[0], names[parent])} ATTACH PARTITION {qualified(t[0], names[t])};")
-    return Fix.manual(*steps)
+    for t in sorted(tree[1:], key=lambda t: -len(partitions.ancestors.get(t, []))):
+        parent = partitions.ancestors[t][0]
+        steps.append(f"ALTER INDEX {qualified(parent[0], names[parent])} ATTACH PARTITION {qualified(t[0], names[t])};")
+    return Fix.manual(*steps), (" (partitioned: the index is made ON ONLY the parent, built CONCURRENTLY on each "
+                                "partition and attached, so writes are not blocked)")
 
 
 def _unserved_leaves(fk: dict[str, Any], by_table: dict[Table, list[Index]], partitions: Partitions) -> tuple[list[Table], list[Table]]:
@@ -86,10 +92,8 @@ def _no_index(fk: dict[str, Any], rows: int, partial: Index | None, partitions: 
         message = (f"foreign key {quote_ident(fk['name'])} ({columns}) → {ref} has no index on {table}: "
                    f"joins on it and every DELETE or key UPDATE on {ref} scan ~{rows:,} rows")
     if fk.get("table_kind") == "p":
-        fix = _partitioned_fix(fk, partitions, taken, columns)
-        message += (" (partitioned: the index is made ON ONLY the parent, built CONCURRENTLY on each partition "
-                    "and attached, so writes are not blocked)" if len(fix.statements) > 1 else
-                    " (partitioned, no partition yet: the plain CREATE INDEX is instant)")
+        fix, how = _partitioned_fix(fk, partitions, taken, columns)
+        message += how
     else:
         name = quote_ident(_free_index_name(taken, fk["schema"], fk["table"], fk["columns"]))
         fix = Fix((f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} ({columns});",), Applicability.SAFE)
