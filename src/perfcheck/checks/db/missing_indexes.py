@@ -79,7 +79,9 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
                 f"this index would spare {len(statements)} statement(s) a scan of {rec['table_rows']:,} rows")
     size = f"estimated index size {format_bytes(rec['size_bytes'])}" if rec["size_bytes"] else "index size not estimated"
     message = f"{head}; {calls:,} calls, {_ms(total_ms)} in total; {size}. Statements: {'; '.join(shown)}{more}"
-    if rec.get("write_cost_ms_per_s") is not None:
+    if rec.get("writes_per_s") == 0:
+        message += ". Weighed against writes: the table took none since its statistics began"
+    elif rec.get("write_cost_ms_per_s") is not None:
         message += f". Weighed against writes: {_write_figures(rec)}"
     if rec.get("nested_partitions"):
         message += ". Its partitions are partitioned in turn: build it per partition by hand"
