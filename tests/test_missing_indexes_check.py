@@ -177,3 +177,28 @@ def test_statements_of_other_roles_the_advisor_could_not_read_are_not_a_pass():
     # An index found for what is seen stands, the hidden statements noted.
     seen = judge({**advice(rec()), **server, "postgres.statements": [hidden()]})
     assert seen.status in (Status.WARN, Status.FAIL) and len(seen.findings) == 1 and "GRANT pg_monitor" in seen.summary
+
+
+def test_an_index_worth_less_than_its_writes_is_an_info_finding_beside_the_others():
+    """The advisor set one index aside (write-heavy table): an info finding with both figures
+    and no fix, beside the recommendation, whose message carries its own write cost."""
+    figures = {"writes_per_s": 12.5, "write_cost_ms_per_s": 0.25, "benefit_ms_per_s": 40.0}
+    facts = advice(rec(statement(mean_ms=30.0), **figures))
+    facts["postgres.index_advice"].update(write_stats_s=86400.0, write_heavy=[
+        rec(statement(queryid=2, calls=12), keys=("sensor_id",), table="ticks", writes_per_s=9000.0,
+            write_cost_ms_per_s=180.0, benefit_ms_per_s=1.5)])
+    outcome = judge(facts)
+    assert outcome.status is Status.FAIL and outcome.metrics["write_heavy"] == 1
+    recommended, set_aside = outcome.findings
+    assert recommended.severity == "fail" and "costing an estimated 0.25 ms/s, against 40.00 ms/s saved" in recommended.message
+    assert recommended.evidence["write_cost_ms_per_s"] == 0.25
+    assert set_aside.severity == "info" and set_aside.fix is None and set_aside.object == "public.ticks (sensor_id)"
+    assert set_aside.message.startswith("not recommended: table is write-heavy; the table's writes would add "
+                                        "9,000.0 index entries/s, costing an estimated 180.00 ms/s, against 1.50 ms/s saved")
+    assert "1 index(es) not recommended" in outcome.summary and "not weighed" not in outcome.summary
+
+
+def test_young_write_statistics_are_said_in_the_summary():
+    facts = advice(rec())
+    facts["postgres.index_advice"]["write_stats_s"] = 42.0
+    assert "write rates not weighed: the statistics are 42 s old" in judge(facts).summary

@@ -225,6 +225,9 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
     ("db.missing_indexes", "min_saving"): "a filter", ("db.missing_indexes", "min_table_rows"): "a filter",
     ("db.missing_indexes", "max_statements"): "a bound on the work", ("db.missing_indexes", "max_selectivity"): "a filter",
     ("db.missing_indexes", "max_seconds"): "a bound on the work",
+    ("db.missing_indexes", "index_entry_ms"): "a cost model's constant (what an index entry costs the writes)",
+    ("db.missing_indexes", "min_benefit_over_writes"): "a filter: an index worth less than its writes is an info finding",
+    ("db.missing_indexes", "min_write_stats_s"): "a filter: younger write statistics are not weighed",
     ("db.bloat", "min_size_bytes"): "a filter: smaller tables and indexes are left alone",
     ("db.bloat", "max_exact"): "a bound on the work: how many of the largest relations pgstattuple measures exactly "
                               "(the rest are estimated, and judged the same)",

@@ -33,7 +33,7 @@ from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
-from perfcheck.advisor import kinds, methods, truncation
+from perfcheck.advisor import kinds, methods, shared_values, truncation, write_cost
 from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -99,8 +99,11 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
         else:
             recommendations = heuristic.choose(works, catalog, options)
         recommendations += methods.gin(considered, catalog, query, types, options, recommendations)
-    _name(recommendations, query)
+        recommendations, write_heavy, advice.write_stats_s = write_cost.split(
+            recommendations, own, extensions, statement_rows, options, whatif.plan)
+    _name(recommendations + write_heavy, query)
     advice.recommendations = sorted(recommendations, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
+    advice.write_heavy = sorted(write_heavy, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
     advice.partial = budget.exhausted
     advice.elapsed_s = round(time.monotonic() - started, 3)
     return advice
@@ -109,7 +112,7 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
 def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, budget: Budget) -> list[Work]:
     """Each statement with parameters planned with values drawn from the column statistics,
     one Work per value set with its share of the calls; the generic plan where none fit."""
-    out: list[Work] = []
+    groups = []
     for work in works:
         found = []
         if work.statement.params and not budget.over():
@@ -117,6 +120,11 @@ def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, bud
                 found = variants(work.statement, work.base.relations, values, whatif.plan)
             except PlanError:
                 found = []
+        groups.append((work.statement, work.base.relations, found))
+    # Aggregates split their sets evenly: other statements on the same column say which values count.
+    shared = shared_values.share(groups, values.table_of, whatif.plan)
+    out: list[Work] = []
+    for work, found in zip(works, shared):
         if not found:
             out.append(work)
             continue

@@ -13,6 +13,7 @@ so the planner's cost decides:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from pglast import ast, parse_sql
@@ -30,6 +31,8 @@ PARTIAL_SKEW = 10  # …when the column's most common value is this many times a
 PARTIAL_MIN_CALLS = 0.5  # …and it stands for this share of the statement's calls or more
 MAX_INCLUDE = 3  # output columns an INCLUDE may add
 MAX_INCLUDE_WIDTH = 64  # their average width in bytes, together
+
+_OR_WORD = re.compile(r"\bor\b", re.IGNORECASE)
 
 Stats = Callable[[Relation, str], "dict[str, Any] | None"]
 
@@ -95,6 +98,8 @@ def like_prefix(uses: list[ParamUse], relations: dict[str, Relation], stats: Sta
 
 def or_arms(query: str, relations: dict[str, Relation], stats: Stats, table_of: Callable[[Relation], Any]) -> list[Candidate]:
     """One single-column candidate per arm of an OR whose arms compare columns with parameters."""
+    if not _OR_WORD.search(query):
+        return []  # no OR anywhere in the text: spare the parse
     try:
         stmt = parse_sql(query)[0].stmt
     except (ParseError, IndexError):

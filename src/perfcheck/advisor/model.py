@@ -29,6 +29,9 @@ class Options:
     max_seconds: float = 30.0  # the advisor's own time budget; past it the advice is marked partial
     brin_min_correlation: float = 0.95  # BRIN only for a column this well ordered on disk (pg_stats.correlation)…
     brin_min_rows: int = 1_000_000  # …of a table this big (smaller ones: a btree costs little)
+    index_entry_ms: float = 0.02  # what one index entry costs the table's writes (write_cost.py)
+    min_benefit_over_writes: float = 2.0  # an index must save this many times its write cost
+    min_write_stats_s: float = 3600.0  # write statistics younger than this are not weighed (a bulk load)
 
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None = None) -> Options:
@@ -78,6 +81,9 @@ class Recommendation:
     statements: list[StatementUse] = field(default_factory=list)
     unverified_reason: str | None = None  # why this one was not verified (GIN: HypoPG cannot simulate it)
     btree_size_bytes: int | None = None  # BRIN: the size of the btree it was preferred to
+    writes_per_s: float | None = None  # index entries the table's writes would add per second (write_cost.py)
+    write_cost_ms_per_s: float | None = None  # their cost: writes_per_s × index_entry_ms
+    benefit_ms_per_s: float | None = None  # the time it saves its statements per second
 
     @property
     def qualified_table(self) -> str:
@@ -148,6 +154,8 @@ class Advice:
     server_version_num: int = 0
     options: dict[str, Any] = field(default_factory=dict)
     unrecovered: dict[str, int] = field(default_factory=dict)  # constants normalised away and not recovered: why, with counts
+    write_heavy: list[Recommendation] = field(default_factory=list)  # not recommended: worth less than their writes
+    write_stats_s: float | None = None  # age of the tables' write statistics (None: not read)
 
     @property
     def verified(self) -> bool:
@@ -156,6 +164,7 @@ class Advice:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["recommendations"] = [r.to_dict() for r in self.recommendations]
+        data["write_heavy"] = [r.to_dict() for r in self.write_heavy]
         return data
 
     @classmethod
@@ -163,4 +172,5 @@ class Advice:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["recommendations"] = [Recommendation.from_dict(r) for r in data.get("recommendations") or []]
+        values["write_heavy"] = [Recommendation.from_dict(r) for r in data.get("write_heavy") or []]
         return cls(**values)

@@ -21,6 +21,7 @@ generic plan.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, Callable
 
 from pglast import ast, parse_sql
@@ -77,6 +78,12 @@ _FLIP = {">": "<", "<": ">", ">=": "<=", "<=": ">=", "=": "="}
 
 def param_uses(query: str) -> list[ParamUse] | None:
     """Where each $n of the statement is compared with a column; None if it does not parse."""
+    found = _param_uses(query)
+    return None if found is None else list(found)
+
+
+@lru_cache(maxsize=2048)  # several steps ask of each statement: parse it once
+def _param_uses(query: str) -> tuple[ParamUse, ...] | None:
     try:
         stmt = parse_sql(query)[0].stmt
     except (ParseError, IndexError):
@@ -105,7 +112,7 @@ def param_uses(query: str) -> list[ParamUse] | None:
                 number, used_op = _recent(other), "recent"
             if number is not None:
                 uses.append(ParamUse(number, column[0], column[1], used_op))
-    return uses
+    return tuple(uses)
 
 
 def _literal(value: str) -> str:

@@ -79,6 +79,10 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
                 f"this index would spare {len(statements)} statement(s) a scan of {rec['table_rows']:,} rows")
     size = f"estimated index size {format_bytes(rec['size_bytes'])}" if rec["size_bytes"] else "index size not estimated"
     message = f"{head}; {calls:,} calls, {_ms(total_ms)} in total; {size}. Statements: {'; '.join(shown)}{more}"
+    if rec.get("writes_per_s") == 0:
+        message += ". Weighed against writes: the table took none since its statistics began"
+    elif rec.get("write_cost_ms_per_s") is not None:
+        message += f". Weighed against writes: {_write_figures(rec)}"
     if rec.get("nested_partitions"):
         message += ". Its partitions are partitioned in turn: build it per partition by hand"
     slow = any(s["mean_ms"] > SLOW_MS for s in statements)
@@ -94,9 +98,31 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
         "saved_ms": None if saved_ms is None else round(saved_ms, 3),
         "statements": [{k: s[k] for k in ("queryid", "calls", "mean_ms", "total_ms", "cost_before", "cost_after")}
                        | {"query": _short(s["query"])} for s in statements],
+        **_write_evidence(rec),
     }
     return Finding("fail" if slow or big else "warn", f"{table}{using} ({keys})", message,
                    Fix(tuple(f"{statement};" for statement in rec["ddl"]), applicability), evidence)
+
+
+def _write_figures(rec: dict[str, Any]) -> str:
+    """The index's write cost beside its benefit, both per second of the workload."""
+    return (f"the table's writes would add {rec['writes_per_s']:,.1f} index entries/s, costing an estimated "
+            f"{rec['write_cost_ms_per_s']:,.2f} ms/s, against {rec['benefit_ms_per_s']:,.2f} ms/s saved")
+
+
+def _write_evidence(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: rec.get(k) for k in ("writes_per_s", "write_cost_ms_per_s", "benefit_ms_per_s")}
+
+
+def _write_heavy(rec: dict[str, Any], t) -> Finding:
+    """An index the advisor found but does not recommend: its table's writes outweigh it."""
+    table, keys = _qualified(rec), ", ".join(rec["keys"])
+    message = (f"not recommended: table is write-heavy; {_write_figures(rec)} (an index must save "
+               f"{t['min_benefit_over_writes']:g}× its write cost, at {t['index_entry_ms']:g} ms per entry); "
+               f"{len(rec['statements'])} statement(s), {sum(s['calls'] for s in rec['statements']):,} calls")
+    evidence = {"table": table, "keys": rec["keys"], "index_name": rec["name"], "size_bytes": rec["size_bytes"],
+                **_write_evidence(rec)}
+    return Finding("info", f"{table} ({keys})", message, None, evidence)
 
 
 def _qualified(rec: dict[str, Any]) -> str:
@@ -149,9 +175,18 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     if unrecovered:
         partial += (f"; {unrecovered} statement(s) whose expression constant pg_stat_statements normalised away "
                     f"(date_trunc($1, …), ->>$1) could not be recovered: no expression index for them (metrics.unrecovered)")
+    set_aside = [_write_heavy(r, t) for r in advice.get("write_heavy") or ()]
+    metrics["write_heavy"], metrics["write_stats_s"] = len(set_aside), advice.get("write_stats_s")
+    if set_aside:
+        partial += f"; {len(set_aside)} index(es) not recommended: their table's writes outweigh them"
+    young = advice.get("write_stats_s")
+    if recs and young is not None and young < t["min_write_stats_s"]:
+        partial += (f"; write rates not weighed: the statistics are {young:,.0f} s old "
+                    f"(under min_write_stats_s, {t['min_write_stats_s']:g} s)")
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
-                              f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)
+                              f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics,
+                              findings=set_aside)
     helped = {s["queryid"] for r in recs for s in r["statements"]}
     helped_ms = sum({s["queryid"]: s["total_ms"] for r in recs for s in r["statements"]}.values())
     if verified:
@@ -164,7 +199,7 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
         share = helped_ms / workload_ms if workload_ms else 1.0
     metrics["workload_share"] = round(share, 4)
     score = min(BELOW_PASS, lognormal(share, t["workload_share_p10"], t["workload_share_median"]))
-    findings = [_finding(r, verified, t["workload_share_median"], workload_ms) for r in recs]
+    findings = [_finding(r, verified, t["workload_share_median"], workload_ms) for r in recs] + set_aside
     effect = "would save an estimated" if verified else "would speed up statements taking"
     unverified = sum(1 for r in recs if not r.get("verified", True)) if verified else 0
     if unverified:
