@@ -9,6 +9,7 @@ A target that cannot be reached at all raises `TargetError` (one line, no secret
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -34,6 +35,36 @@ class Unavailable:
     status: Status = Status.ERROR
 
 
+class QuietPhase:
+    """perfcheck's own timing samples (Redis round trips, the time to open a PostgreSQL
+    connection) are taken before its HTTP load starts: the collectors run at once on one
+    machine, and a latency run crowding its CPU made healthy targets' timings warn. A collector
+    with timing facts announces them as its gathering starts (before it connects) and is done
+    once they are measured; the HTTP load waits for that, for at most a few seconds."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending = 0
+
+    def expect(self) -> None:
+        with self._cond:
+            self._pending += 1
+
+    def done(self) -> None:
+        with self._cond:
+            self._pending = max(0, self._pending - 1)
+            self._cond.notify_all()
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once no timing sample is pending; False if `timeout_s` passed first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout_s)
+
+
+QUIET = QuietPhase()  # one per process: audits side by side only ever wait the timeout
+QUIET_WAIT_S = 5.0
+
+
 def collector_class(target: str) -> type:
     """The collector of a target ("postgres"), imported only when that target is audited
     (checks never import drivers)."""
@@ -47,6 +78,8 @@ class Collector:
 
     target = ""
     providers: dict[str, str] = {}
+    # Facts that time the target: gathered first, before perfcheck's HTTP load (QuietPhase).
+    timing_facts: tuple[str, ...] = ()
 
     def __init__(self, url: str, options: dict[str, Any], secrets: list[str]):
         self.url = url
@@ -99,9 +132,21 @@ class Collector:
         unknown = needed - self.providers.keys()
         for name in unknown:
             self.facts[name] = Unavailable(f"no collector provides the fact {name!r}", Status.ERROR)
-        self.open()
+        timed = [name for name in self.timing_facts if name in needed]
+        if timed:
+            QUIET.expect()
+        ordered = self.order(needed - unknown)
         try:
-            for name in self.order(needed - unknown):
+            self.open()
+        except BaseException:
+            if timed:
+                QUIET.done()
+            raise
+        try:
+            for name in [n for n in ordered if n in timed] + [n for n in ordered if n not in timed]:
+                if timed and name not in timed:
+                    QUIET.done()  # the timing samples are taken: the HTTP load may start
+                    timed = []
                 if self.remaining() == 0:
                     # Out of time: don't start what can't finish; the runner reports the rest.
                     self.facts.setdefault(name, Unavailable("not gathered: the time budget (max_seconds) ran out",
@@ -113,5 +158,7 @@ class Collector:
                 except FactUnavailable:
                     pass
         finally:
+            if timed:
+                QUIET.done()
             self.close()
         return {name: self.facts[name] for name in needed}
