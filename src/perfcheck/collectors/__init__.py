@@ -40,7 +40,8 @@ class QuietPhase:
     connection) are taken before its HTTP load starts: the collectors run at once on one
     machine, and a latency run crowding its CPU made healthy targets' timings warn. A collector
     with timing facts announces them as its gathering starts (before it connects) and is done
-    once they are measured; the HTTP load waits for that, for at most a few seconds."""
+    once they are measured; the HTTP collector starts after that, waiting at most a few seconds
+    (its load would crowd the CPU, its probes the GIL of this process)."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -78,8 +79,10 @@ class Collector:
 
     target = ""
     providers: dict[str, str] = {}
-    # Facts that time the target: gathered first, before perfcheck's HTTP load (QuietPhase).
+    # Facts that time the target: gathered first, before perfcheck's HTTP traffic (QuietPhase).
     timing_facts: tuple[str, ...] = ()
+    # True for a collector whose traffic would crowd those samples: it starts once they are taken.
+    waits_for_timing = False
 
     def __init__(self, url: str, options: dict[str, Any], secrets: list[str]):
         self.url = url
@@ -135,6 +138,9 @@ class Collector:
         timed = [name for name in self.timing_facts if name in needed]
         if timed:
             QUIET.expect()
+        if self.waits_for_timing:
+            left = self.remaining()
+            QUIET.wait(QUIET_WAIT_S if left is None else min(QUIET_WAIT_S, left / 4))
         ordered = self.order(needed - unknown)
         try:
             self.open()

@@ -18,7 +18,10 @@ DATABASE_SETTINGS = {"statement_timeout": "30s", "idle_in_transaction_session_ti
 # Redis as a cache: bounded memory, least recently used keys evicted first (cache.eviction).
 REDIS_ARGS = ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]
 # PgBouncer: the app's pool (8) and perfcheck's sessions fit, well under max_connections (100).
-PGBOUNCER = {"mode": "session", "pool_size": 20}
+# Clients on loopback log in with md5: a SCRAM handshake (4,096 PBKDF2 rounds on the client)
+# alone can take longer than db.pool's 5 ms connect target on a busy small machine; PgBouncer
+# logs in to PostgreSQL with SCRAM, once per server connection it keeps.
+PGBOUNCER = {"mode": "session", "pool_size": 20, "auth": "md5"}
 
 # The edge: static files cached (keyed on whether the browser takes WebP, as the app answers by
 # Accept), text compressed here with the app's own gzip kept for the API, upgrades passed on.

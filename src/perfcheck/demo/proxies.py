@@ -41,16 +41,15 @@ def stop_process(proc: subprocess.Popen) -> None:
 class PgBouncer:
     """PgBouncer in front of the PostgreSQL on `pg_port`: transaction pooling by default.
     Without a password clients are trusted (the tests' superuser); with one, clients log in
-    with SCRAM. `secret`, the role's SCRAM secret from pg_authid, is what PgBouncer then keeps:
-    it checks clients without redoing the password hashing and passes their SCRAM keys on to
-    the server. `admin` makes the user an admin of the console, else `stats` lets it read SHOW
+    with `auth` (PgBouncer's auth_type) and PgBouncer logs in to the server with the same
+    password. `admin` makes the user an admin of the console, else `stats` lets it read SHOW
     (how perfcheck sees the mode)."""
 
     def __init__(self, pg_port: int, user: str, mode: str = "transaction", admin: bool = True, pool_size: int = 5,
                  databases: dict[str, str] | None = None, password: str | None = None, stats: bool = False,
-                 secret: str | None = None):
+                 auth: str = "scram-sha-256"):
         self.pg_port, self.user, self.mode, self.admin, self.pool_size = pg_port, user, mode, admin, pool_size
-        self.password, self.stats, self.secret = password, stats, secret
+        self.password, self.stats, self.auth = password, stats, auth
         self.databases = databases or {}  # name -> its own pool_mode
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-pgbouncer-"))
         self.port = 0
@@ -68,7 +67,7 @@ class PgBouncer:
                              for name, mode in self.databases.items()),
             f"* = host=127.0.0.1 port={self.pg_port}", "",
             "[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {self.port}", "unix_socket_dir =",
-            f"auth_type = {'scram-sha-256' if self.password else 'trust'}", f"auth_file = {self.root / 'users.txt'}",
+            f"auth_type = {self.auth if self.password else 'trust'}", f"auth_file = {self.root / 'users.txt'}",
             f"pool_mode = {self.mode}", f"admin_users = {self.user if self.admin else ''}",
             f"stats_users = {self.user if self.stats else ''}", f"default_pool_size = {self.pool_size}",
             "max_client_conn = 100", f"logfile = {self.root / 'log'}", f"pidfile = {self.root / 'pid'}",
@@ -80,7 +79,7 @@ class PgBouncer:
             self.stop()
             raise MissingServer("pgbouncer not found: apt-get install -y pgbouncer")
         self.port = free_port()
-        (self.root / "users.txt").write_text(f'"{self.user}" "{self.secret or self.password or ""}"\n')
+        (self.root / "users.txt").write_text(f'"{self.user}" "{self.password or ""}"\n')
         (self.root / "users.txt").chmod(0o600)
         (self.root / "pgbouncer.ini").write_text(self._ini())
         command = [binary, str(self.root / "pgbouncer.ini")]

@@ -30,7 +30,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from perfcheck import __version__
 from perfcheck.model import Status
 from perfcheck.redact import redact_url, scrub
-from perfcheck.collectors import QUIET, QUIET_WAIT_S, Collector, FactUnavailable, TargetError
+from perfcheck.collectors import Collector, FactUnavailable, TargetError
 from perfcheck.collectors.http import engineio, sources
 from perfcheck.collectors.http.html_assets import find_assets
 from perfcheck.collectors.http.load import GRACE_S, LoadEndpoint, run_load
@@ -225,6 +225,7 @@ class Budget:
 
 class HttpCollector(Collector):
     target = "http"
+    waits_for_timing = True  # the other targets' timing samples first (collectors.QuietPhase)
     providers = {
         "http.html": "_html",
         "http.endpoints": "_endpoints",
@@ -788,9 +789,6 @@ class HttpCollector(Collector):
     def _latency_synthetic(self, share: int = 1) -> dict[str, Any]:
         """The latency engine's bounded open-model run over the GET endpoints (`share`: one
         of that many runs, which split the time budget)."""
-        # The other collectors' timing samples first (QuietPhase): this load would crowd them.
-        before = self.remaining()
-        QUIET.wait(QUIET_WAIT_S if before is None else min(QUIET_WAIT_S, before / 4))
         load = self.options.get("load") or {}
         eps = [ep for ep in self._of_kind(*API_KINDS, "html") if ep["method"] == "GET"]
         targets = [LoadEndpoint(name=ep["name"], path=ep["path"], headers={"Accept-Encoding": accept_encoding(), **ep["headers"]})

@@ -7,7 +7,7 @@ What changed against app.py (each a perfcheck check id):
   db.missing_indexes, db.fk_indexes   fixed.sql: the lookups' and the foreign keys' indexes
   db.n_plus_one          a playlist's songs in one query (a join)
   db.offset_pagination, api.pagination   keyset pagination with next_cursor
-  cache.ttl, cache.hit_rate   every cache write has a TTL; a short in-process L1 in front of Redis
+  cache.ttl, cache.hit_rate   every cache write has a TTL; what is read again and again is cached
   api.compression        GZipMiddleware (audio and images left alone)
   api.rate_limit         a per-client, per-path window with RateLimit headers and 429 + Retry-After
   cdn.static_cache, cdn.html_cache, cdn.images   fingerprinted assets cached immutable, the
@@ -41,7 +41,7 @@ from app import (CACHE_HITS, CACHE_MISSES, PAGE_SIZE, STATIC, ApiError, RecordDu
 
 RATE_LIMIT = 50  # requests per client and path per second: far above a listener's pace
 THROTTLE = 10  # Socket.IO events per socket per second
-L1_SECONDS, L2_SECONDS, L1_MAX = 2.0, 300, 5000  # a short L1 absorbs bursts; Redis keeps entries minutes
+CACHE_SECONDS = 300  # a profile or a playlist may be five minutes stale
 
 
 def fingerprint(path) -> str:
@@ -55,29 +55,18 @@ PAGE_ETAG = '"' + hashlib.sha256(PAGE).hexdigest()[:16] + '"'
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-# --- caching: L1 (in-process, seconds) in front of L2 (Redis, minutes), every entry expiring ---
-L1: dict[str, tuple[float, dict]] = {}
-
-
+# --- caching: one level, Redis, shared by every app process; every entry expires -----------------
 async def cached(request: Request, key: str, load) -> dict | None:
-    hit = L1.get(key)
-    if hit and hit[0] > time.monotonic():
-        CACHE_HITS.labels("l1").inc()
-        return hit[1]
-    CACHE_MISSES.labels("l1").inc()
+    """The cached value, else `load()`'s, written with a TTL (an in-process L1 in front would
+    serve the hot keys itself and leave Redis only the first reads of each: misses)."""
     raw = await request.app.state.redis.get(key)
     if raw is not None:
-        CACHE_HITS.labels("l2").inc()
-        value = json.loads(raw)
-    else:
-        CACHE_MISSES.labels("l2").inc()
-        value = await load()
-        if value is None:
-            return None
-        await request.app.state.redis.set(key, json.dumps(value), ex=L2_SECONDS)
-    if len(L1) >= L1_MAX:
-        L1.clear()
-    L1[key] = (time.monotonic() + L1_SECONDS, value)
+        CACHE_HITS.labels("redis").inc()
+        return json.loads(raw)
+    CACHE_MISSES.labels("redis").inc()
+    value = await load()
+    if value is not None:
+        await request.app.state.redis.set(key, json.dumps(value), ex=CACHE_SECONDS)
     return value
 
 
