@@ -54,10 +54,12 @@ def edge_config(app_port: int) -> str:
 
 
 def endpoints(session_code: str) -> list[dict[str, Any]]:
-    """The endpoints perfcheck measures: the planted form's, with cursor pagination."""
+    """The endpoints perfcheck measures: the planted form's, with cursor pagination, and a
+    user's profile (the cached read)."""
     return [
         {"name": "home", "path": "/", "kind": "html"},
-        {"name": "playlist", "path": "/api/playlists/42", "kind": "api"},
+        {"name": "playlist", "path": "/api/playlists/4242", "kind": "api"},
+        {"name": "user", "path": "/api/users/42", "kind": "api"},
         {"name": "recently played", "path": "/api/users/4242/recently-played", "kind": "list"},
         {"name": "user playlists", "path": "/api/users/4242/playlists", "kind": "list"},
         {"name": "songs", "path": "/api/songs?cursor=2000", "kind": "list"},

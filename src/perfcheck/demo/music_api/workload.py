@@ -31,9 +31,7 @@ def session_code(i: int) -> str:
 
 # (name, weight, request builder) — the mix of a listening app's traffic.
 def _playlist(r: random.Random):
-    # Mostly the popular playlists, and a long tail: what listeners open again and again.
-    popular = r.random() < 0.9
-    return "GET", f"/api/playlists/{int(r.paretovariate(1.2)) % 500 + 1 if popular else r.randint(1, PLAYLISTS_WITH_SONGS)}", None
+    return "GET", f"/api/playlists/{r.randint(1, PLAYLISTS_WITH_SONGS)}", None
 
 
 def _user_playlists(r: random.Random):
