@@ -45,25 +45,38 @@ class QuietPhase:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pending = 0
+        self._pending: list[float] = []  # when each pending sample was announced
 
-    def expect(self) -> None:
+    def expect(self) -> float:
+        token = time.monotonic()
         with self._cond:
-            self._pending += 1
+            self._pending.append(token)
+        return token
 
-    def done(self) -> None:
+    def done(self, token: float) -> None:
         with self._cond:
-            self._pending = max(0, self._pending - 1)
+            if token in self._pending:
+                self._pending.remove(token)
             self._cond.notify_all()
 
     def wait(self, timeout_s: float) -> bool:
-        """True once no timing sample is pending; False if `timeout_s` passed first."""
+        """True once no timing sample is pending; False if `timeout_s` passed first. A sample
+        announced QUIET_WAIT_S or more ago is not waited for (one stuck in an earlier audit of
+        this process, left behind at its deadline, must not slow every later one)."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout_s)
+            while True:
+                now = time.monotonic()
+                live = [t for t in self._pending if now - t < QUIET_WAIT_S]
+                if not live:
+                    return True
+                if now >= deadline:
+                    return False
+                self._cond.wait(min(deadline, max(live) + QUIET_WAIT_S) - now)
 
 
-QUIET = QuietPhase()  # one per process: audits side by side only ever wait the timeout
 QUIET_WAIT_S = 5.0
+QUIET = QuietPhase()  # one per process: audits side by side only ever wait the timeout
 
 
 def collector_class(target: str) -> type:
@@ -136,8 +149,7 @@ class Collector:
         for name in unknown:
             self.facts[name] = Unavailable(f"no collector provides the fact {name!r}", Status.ERROR)
         timed = [name for name in self.timing_facts if name in needed]
-        if timed:
-            QUIET.expect()
+        token = QUIET.expect() if timed else 0.0
         if self.waits_for_timing:
             left = self.remaining()
             QUIET.wait(QUIET_WAIT_S if left is None else min(QUIET_WAIT_S, left / 4))
@@ -146,12 +158,12 @@ class Collector:
             self.open()
         except BaseException:
             if timed:
-                QUIET.done()
+                QUIET.done(token)
             raise
         try:
             for name in [n for n in ordered if n in timed] + [n for n in ordered if n not in timed]:
                 if timed and name not in timed:
-                    QUIET.done()  # the timing samples are taken: the HTTP load may start
+                    QUIET.done(token)  # the timing samples are taken: the HTTP requests may start
                     timed = []
                 if self.remaining() == 0:
                     # Out of time: don't start what can't finish; the runner reports the rest.
@@ -165,6 +177,6 @@ class Collector:
                     pass
         finally:
             if timed:
-                QUIET.done()
+                QUIET.done(token)
             self.close()
         return {name: self.facts[name] for name in needed}
