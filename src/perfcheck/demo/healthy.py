@@ -17,11 +17,13 @@ POSTGRES_SETTINGS = {"log_min_duration_statement": "100"}
 DATABASE_SETTINGS = {"statement_timeout": "30s", "idle_in_transaction_session_timeout": "60s", "lock_timeout": "10s"}
 # Redis as a cache: bounded memory, least recently used keys evicted first (cache.eviction).
 REDIS_ARGS = ["--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"]
-# PgBouncer: the app's pool (8) and perfcheck's sessions fit, well under max_connections (100).
-# Clients on loopback log in with md5: a SCRAM handshake (4,096 PBKDF2 rounds on the client)
-# alone can take longer than db.pool's 5 ms connect target on a busy small machine; PgBouncer
-# logs in to PostgreSQL with SCRAM, once per server connection it keeps.
-PGBOUNCER = {"mode": "session", "pool_size": 20, "auth": "md5"}
+# PgBouncer: the app's pool (8) and perfcheck's sessions fit, well under max_connections (100),
+# and server connections are kept open ahead of need (min_pool_size): a new client is served by
+# one at once instead of waiting for a PostgreSQL backend to start. Clients on loopback log in
+# with md5: a SCRAM handshake (4,096 PBKDF2 rounds on the client) alone can take longer than
+# db.pool's 5 ms connect target on a busy small machine; PgBouncer logs in to PostgreSQL with
+# SCRAM, once per server connection it keeps.
+PGBOUNCER = {"mode": "session", "pool_size": 20, "min_pool_size": 14, "auth": "md5"}
 
 # The edge: static files cached (keyed on whether the browser takes WebP, as the app answers by
 # Accept), text compressed here with the app's own gzip kept for the API, upgrades passed on.

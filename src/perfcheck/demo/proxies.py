@@ -47,9 +47,9 @@ class PgBouncer:
 
     def __init__(self, pg_port: int, user: str, mode: str = "transaction", admin: bool = True, pool_size: int = 5,
                  databases: dict[str, str] | None = None, password: str | None = None, stats: bool = False,
-                 auth: str = "scram-sha-256"):
+                 auth: str = "scram-sha-256", min_pool_size: int = 0):
         self.pg_port, self.user, self.mode, self.admin, self.pool_size = pg_port, user, mode, admin, pool_size
-        self.password, self.stats, self.auth = password, stats, auth
+        self.password, self.stats, self.auth, self.min_pool_size = password, stats, auth, min_pool_size
         self.databases = databases or {}  # name -> its own pool_mode
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-pgbouncer-"))
         self.port = 0
@@ -70,6 +70,7 @@ class PgBouncer:
             f"auth_type = {self.auth if self.password else 'trust'}", f"auth_file = {self.root / 'users.txt'}",
             f"pool_mode = {self.mode}", f"admin_users = {self.user if self.admin else ''}",
             f"stats_users = {self.user if self.stats else ''}", f"default_pool_size = {self.pool_size}",
+            f"min_pool_size = {self.min_pool_size}",
             "max_client_conn = 100", f"logfile = {self.root / 'log'}", f"pidfile = {self.root / 'pid'}",
             "ignore_startup_parameters = extra_float_digits", "server_reset_query = DISCARD ALL", ""])
 
