@@ -19,7 +19,8 @@ from http_servers import SampleApi
 from perfcheck.collectors import Collector
 from perfcheck.demo.proxies import nginx_binary, pgbouncer_binary
 from perfcheck.demo.run import app_dir, load_workload
-from test_demo import DEMO_TIMEOUT_S, DemoRun, _assert_nothing_left, _env, _private_tmpdir, _servers_installed
+from test_demo import (DEMO_TIMEOUT_S, DemoRun, _assert_nothing_left, _env, _listening, _private_tmpdir,
+                       _servers_installed)
 
 # The checks whose verdict is a time measured on this machine. When only they fire, the run is
 # tried once more (the suite shares a 2-core box with other work); the second run must be clean
@@ -89,7 +90,11 @@ def test_the_fixed_demo_is_served_as_the_checklist_says(fixed_runs):
 
 def test_nothing_is_left_running_or_on_disk(fixed_runs):
     for run in fixed_runs:
-        _assert_nothing_left(run)
+        _assert_nothing_left(run)  # PostgreSQL, Redis, the API; the temporary folder empty
+        proxies = re.findall(r"(?:PgBouncer|nginx edge) started \(.*?127\.0\.0\.1:(\d+)", run.err)
+        assert len(proxies) == 2, run.err
+        for port in proxies:
+            assert not _listening(int(port)), f"PgBouncer or nginx still listens on {port}"
 
 
 def test_fixed_and_fix_together_are_a_usage_error(tmp_path):
