@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from perfcheck.demo.sandbox import MissingServer, free_port, wait_for_port
+from perfcheck.demo.sandbox import MissingServer, free_port, os_user, wait_for_port
 
 
 def _binary(name: str) -> str | None:
@@ -84,11 +84,11 @@ class PgBouncer:
         (self.root / "users.txt").chmod(0o600)
         (self.root / "pgbouncer.ini").write_text(self._ini())
         command = [binary, str(self.root / "pgbouncer.ini")]
-        if os.geteuid() == 0:  # PgBouncer refuses to run as root: as the postgres user, like the cluster
-            account = pwd.getpwnam("postgres")
+        if os.geteuid() == 0:  # PgBouncer refuses to run as root: as the cluster's user (postgres)
+            account = pwd.getpwnam(os_user())
             for path in [self.root, *self.root.iterdir()]:
                 os.chown(path, account.pw_uid, account.pw_gid)
-            command = ["runuser", "-u", "postgres", "--", *command]
+            command = ["runuser", "-u", account.pw_name, "--", *command]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
