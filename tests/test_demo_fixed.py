@@ -16,6 +16,7 @@ import time
 import pytest
 
 from http_servers import SampleApi
+from perfcheck import collectors
 from perfcheck.collectors import Collector
 from perfcheck.demo.proxies import nginx_binary, pgbouncer_binary
 from perfcheck.demo.run import app_dir, load_workload
@@ -167,3 +168,15 @@ def test_timing_samples_come_first_and_the_http_traffic_waits_only_for_them():
     assert [name for name, _ in timed.seen] == ["b.timing done", "a.slow done"]  # sorted, a.slow would be first
     assert done["b.timing done"] <= loader.facts["c.load"] < done["a.slow done"], (done, loader.facts)
     assert timed.facts == {"b.timing": "sampled", "a.slow": "done"}
+
+
+def test_a_timing_sample_left_stuck_is_not_waited_for_forever(monkeypatch):
+    monkeypatch.setattr(collectors, "QUIET_WAIT_S", 0.3)
+    quiet = collectors.QuietPhase()
+    stuck = quiet.expect()  # a collector that never reports done (left behind at its deadline)
+    assert not quiet.wait(0.1)  # announced just now: waited for
+    time.sleep(0.35)
+    began = time.monotonic()
+    assert quiet.wait(5)  # announced QUIET_WAIT_S ago: a later audit goes on at once
+    assert time.monotonic() - began < 1.0
+    quiet.done(stuck)
