@@ -211,6 +211,33 @@ def test_fk_on_quoted_schema_partitioned_table_and_a_taken_name():
     assert finding.fix.applicability.value == "manual" and "partitioned" in finding.message
 
 
+def partition(table, parents, *, schema="public", kind="r", rows=20_000):
+    return {"schema": schema, "table": table, "kind": kind, "estimated_rows": rows,
+            "ancestor_schemas": [schema] * len(parents), "ancestor_tables": list(parents)}
+
+
+def test_fk_of_a_partitioned_table_with_quoted_names_and_a_foreign_partition():
+    fks = [fk("Invoices", ["CustomerId"], [2], "customers", schema="Billing", table_kind="p", rows=0)]
+    tree = [partition("Invoices 2025", ["Invoices"], schema="Billing"),
+            partition("Invoices 2026", ["Invoices"], schema="Billing", kind="p", rows=0),
+            partition("Invoices 2026 a", ["Invoices 2026", "Invoices"], schema="Billing")]
+    finding = judge(fk_indexes, {"postgres.foreign_keys": fks, "postgres.indexes": [], "postgres.partitions": tree}).findings[0]
+    assert finding.fix.statements == (
+        'CREATE INDEX IF NOT EXISTS invoices_customerid_idx ON ONLY "Billing"."Invoices" ("CustomerId");',
+        'CREATE INDEX IF NOT EXISTS invoices_2026_customerid_idx ON ONLY "Billing"."Invoices 2026" ("CustomerId");',
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS invoices_2025_customerid_idx ON "Billing"."Invoices 2025" ("CustomerId");',
+        'CREATE INDEX CONCURRENTLY IF NOT EXISTS invoices_2026_a_customerid_idx ON "Billing"."Invoices 2026 a" ("CustomerId");',
+        'ALTER INDEX "Billing".invoices_2026_customerid_idx ATTACH PARTITION "Billing".invoices_2026_a_customerid_idx;',
+        'ALTER INDEX "Billing".invoices_customerid_idx ATTACH PARTITION "Billing".invoices_2025_customerid_idx;',
+        'ALTER INDEX "Billing".invoices_customerid_idx ATTACH PARTITION "Billing".invoices_2026_customerid_idx;')
+    assert finding.evidence["estimated_rows"] == 40_000  # the leaves' rows: the parent holds none
+    # A foreign-table partition can take no index: the one statement that works, said to lock.
+    tree.append(partition("Invoices remote", ["Invoices"], schema="Billing", kind="f", rows=0))
+    locked = judge(fk_indexes, {"postgres.foreign_keys": fks, "postgres.indexes": [], "postgres.partitions": tree}).findings[0]
+    assert locked.fix.statements == ('CREATE INDEX IF NOT EXISTS invoices_customerid_idx ON "Billing"."Invoices" ("CustomerId");',)
+    assert "blocks writes" in locked.message
+
+
 # --- db.unused_indexes ------------------------------------------------------------------------
 
 def test_unused_large_index_fails_with_an_unsafe_drop():

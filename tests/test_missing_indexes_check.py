@@ -96,6 +96,38 @@ def test_unverified_advice_says_so():
     assert outcome.metrics["mode"] == "heuristic" and outcome.status is not Status.PASS
 
 
+def test_an_unverified_gin_recommendation_says_why_beside_verified_ones():
+    """HypoPG mode, one GIN recommendation it could not simulate: labelled in the finding and
+    the summary, kept although it has no cost after, and not counted in the saving."""
+    gin = rec(statement(queryid=2, query="SELECT id FROM docs WHERE payload @> $1", after=None, mean_ms=30.0),
+              keys=("payload jsonb_path_ops",), table="docs", method="gin", verified=False, size_bytes=0,
+              unverified_reason="HypoPG cannot simulate GIN indexes")
+    outcome = judge(advice(rec(), gin), min_saving=0.5)
+    assert outcome.status is Status.FAIL and len(outcome.findings) == 2
+    assert "1 of them UNVERIFIED" in outcome.summary and "verified with HypoPG" in outcome.summary
+    finding = next(f for f in outcome.findings if f.object == "public.docs USING gin (payload jsonb_path_ops)")
+    assert finding.message.startswith("UNVERIFIED (HypoPG cannot simulate GIN indexes): this index would serve 1 statement")
+    assert "index size not estimated" in finding.message and "estimated index size" not in finding.message
+    assert finding.evidence["verified"] is False and finding.evidence["cost_after"] is None
+    assert finding.evidence["method"] == "gin" and finding.evidence["saved_ms"] is None
+    assert outcome.metrics["workload_share"] == 0.49  # 4,900 ms of 10,000: the btree's saving alone
+
+
+def test_a_brin_names_the_btree_it_was_preferred_to():
+    brin = rec(keys=("at",), table="readings", method="brin", size_bytes=24576, btree_size_bytes=37_617_664)
+    (finding,) = judge(advice(brin)).findings
+    assert finding.object == "public.readings USING brin (at)"
+    assert "a BRIN, preferred to a btree of 35.9 MB" in finding.message and "estimated index size 24.0 kB" in finding.message
+
+
+def test_unrecovered_constants_are_said_in_the_summary():
+    facts = advice()
+    facts["postgres.index_advice"]["unrecovered"] = {"date_trunc($n, …): no unit of hour, day, week, month fits": 2}
+    outcome = judge(facts)
+    assert outcome.status is Status.PASS and "2 statement(s) whose expression constant" in outcome.summary
+    assert outcome.metrics["unrecovered"] == facts["postgres.index_advice"]["unrecovered"]
+
+
 def test_partial_advice_is_reported():
     assert "budget ran out" in judge(advice(partial=True)).summary
 

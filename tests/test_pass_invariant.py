@@ -215,6 +215,8 @@ NOT_A_LIMIT: dict[tuple[str, str], str] = {
                                                   "already below a pass); it never fails plans that are reused",
     ("db.fk_indexes", "min_rows"): "a filter: smaller tables are left alone",
     ("db.unused_indexes", "min_size_bytes"): "a filter: smaller indexes are left alone",
+    ("db.unused_indexes", "drop_min_stats_days"): "how old the statistics must be before apply-indexes --drop offers "
+                                                  "an unused index; a caveat in the summary, not a limit on a pass",
     ("db.vacuum", "dead_ratio_fail"): "the fail level above dead_ratio_warn; dead_ratio_warn is swept",
     ("db.vacuum", "min_dead_tuples"): "a filter",
     ("db.long_transactions", "max_idle_in_transaction_s"): "sessions past it are findings by construction",

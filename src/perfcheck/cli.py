@@ -426,17 +426,23 @@ def apply_indexes(
     retries: int = typer.Option(3, "--retries", min=0, help="Further tries, with back-off, when the table is busy."),
     wait: float = typer.Option(60.0, "--wait", min=0, help="Seconds to wait for another apply-indexes to finish."),
     allow_unverified: bool = typer.Option(False, "--allow-unverified", help="Build recommendations not verified with HypoPG."),
+    drop: bool = typer.Option(False, "--drop", help="Drop the unused, duplicate and invalid indexes instead, concurrently and safely (dry run by default)."),
+    allow_locking_drop: bool = typer.Option(False, "--allow-locking-drop", help="With --drop: drop a partitioned table's index with a plain DROP INDEX, which locks the table."),
 ) -> None:
-    """Build the indexes db.missing_indexes recommends, concurrently and safely (dry run by default)."""
+    """Build the indexes db.missing_indexes recommends (or with --drop, drop the unused, duplicate and
+    invalid ones), concurrently and safely (dry run by default)."""
     from perfcheck import config as config_mod  # start-up time (yaml)
     from perfcheck.apply import command as apply_command
     from perfcheck.apply.build import ApplyOptions
+    from perfcheck.apply.drop import DropOptions
 
     try:
         cfg = config_mod.load(str(config_file) if config_file else None, targets={"db": db})
         code = apply_command.run(
             cfg, yes=yes, write_migration=write_migration, only=only,
             options=ApplyOptions(lock_timeout_s=lock_timeout, retries=retries, wait_s=wait, allow_unverified=allow_unverified),
+            drop=DropOptions(lock_timeout_s=lock_timeout, retries=retries, wait_s=wait,
+                             allow_locking_drop=allow_locking_drop) if drop else None,
             out=lambda text: sys.stdout.write(text if text.endswith("\n") else text + "\n"),
             err=lambda line: err.print(line, markup=False))
     except (ConfigError, apply_command.UsageError) as exc:

@@ -41,7 +41,8 @@ def advise(url: str, thresholds: dict[str, Any] | None = None, postgres_options:
         try:
             installed = queries.extensions(session)
             rows = queries.statements(session, installed, int(options.get("max_statements", 5000)))
-            return analyse(session, rows, installed, Options.from_thresholds(thresholds))
+            with session.pinned():  # HypoPG's indexes live in one backend, also behind a pooler
+                return analyse(session, rows, installed, Options.from_thresholds(thresholds))
         except NotAvailable as exc:
             raise AdviceUnavailable(str(exc)) from None
         except Exception as exc:  # a failed query: one line, as the audit reports it

@@ -15,6 +15,10 @@ capture its real savings.
    HypoPG's size estimate.
 Without HypoPG in the database a heuristic from column statistics takes over (see
 `heuristic.py`), and everything it says is marked unverified.
+Before step 2, expression constants pg_stat_statements normalised away are recovered where
+the statistics allow (`truncation.py`); after step 4, a BRIN may replace a btree on an
+append-only time column, and GIN, which HypoPG cannot simulate, is proposed unverified
+for containment conditions (`methods.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from perfcheck.advisor.catalog import Catalog, Table
 from perfcheck.advisor.ddl import key_words
 from perfcheck.advisor.literals import with_types
 from perfcheck.advisor.model import Advice, Options, Recommendation
-from perfcheck.advisor import kinds
+from perfcheck.advisor import kinds, methods, truncation
 from perfcheck.advisor.parameters import ColumnValues, param_uses, variants
 from perfcheck.advisor.predicates import Predicate, SortNeed, plan_facts
 from perfcheck.advisor.whatif import PlanError, WhatIf
@@ -78,17 +82,23 @@ def analyse(session: Session, statement_rows: list[dict[str, Any]], extensions: 
         advice.statements_analysed = len(works)
         advice.statements_rewritten = sum(1 for w in works if w.statement.rewritten)
         values = ColumnValues(query, catalog.table_for)
+        types = methods.ColumnTypes(query)
+        works = _recovered(works, catalog, values, types, whatif, advice)
         works = _representative(works, values, whatif, budget)
         catalog.load({rel for work in works for rel in work.base.relations.values()})
+        considered = []
         for work in works:
             reason = _find_candidates(work, catalog, options, values if hypopg else None)
             if reason:
                 skip(reason)
+            else:
+                considered.append(work)
         advice.workload_ms = sum(w.statement.total_ms for w in works)
         if hypopg:
-            recommendations = _verify(works, whatif, catalog, options, budget)
+            recommendations = _verify(works, whatif, catalog, options, budget, types)
         else:
             recommendations = heuristic.choose(works, catalog, options)
+        recommendations += methods.gin(considered, catalog, query, types, options, recommendations)
     _name(recommendations, query)
     advice.recommendations = sorted(recommendations, key=lambda r: (-(r.saved_ms or r.total_ms), r.label))
     advice.partial = budget.exhausted
@@ -114,6 +124,32 @@ def _representative(works: list[Work], values: ColumnValues, whatif: WhatIf, bud
     return out
 
 
+def _recovered(works: list[Work], catalog: Catalog, values: ColumnValues, types: methods.ColumnTypes, whatif: WhatIf,
+               advice: Advice) -> list[Work]:
+    """Each statement whose expression constants pg_stat_statements normalised away
+    (`date_trunc($1, ts)`, `payload->>$1`) with them written back where the statistics
+    tell them apart (truncation.py), planned again; the reasons where they don't."""
+    def table_types(relation):
+        table = catalog.table_for(relation)
+        return types(table.relation) if table else {}
+
+    def rows_of(relation):
+        table = catalog.table_for(relation)
+        return table.rows if table else 0
+
+    def note(reason: str) -> None:
+        advice.unrecovered[reason] = advice.unrecovered.get(reason, 0) + 1
+
+    out = []
+    for work in works:
+        statement = truncation.recover(work.statement, work.base.relations, values, table_types, rows_of, note)
+        try:
+            out.append(Work(statement, plan_facts(whatif.plan(statement))) if statement else work)
+        except PlanError:
+            out.append(work)
+    return out
+
+
 def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
     """The statement's plan; a parameter the planner cannot type (`$1 IS NULL`) is declared
     text and the statement planned again (at most a few times), keeping that text."""
@@ -129,8 +165,9 @@ def _plan_typed(whatif: WhatIf, statement: Statement) -> dict[str, Any]:
 
 
 def _words(rec: Recommendation) -> list[str]:
-    """An index name's words: its keys, then `incl` and `partial` for those kinds."""
-    return key_words(rec.keys) + (["incl"] if rec.include else []) + (["partial"] if rec.where else [])
+    """An index name's words: its keys, then `incl` and `partial` for those kinds, and the method if not btree."""
+    return key_words(rec.keys) + (["incl"] if rec.include else []) + (["partial"] if rec.where else []) + \
+        ([rec.method] if rec.method != "btree" else [])
 
 
 def _more_kinds(work: Work, catalog: Catalog, values: ColumnValues, base: list[Candidate]) -> list[Candidate]:
@@ -204,8 +241,8 @@ class _Hypothetical:
 
     def add(self, candidate: Candidate) -> bool:
         try:
-            oid, name = self.whatif.create(*candidate.table, candidate.key_sql, include=candidate.include,
-                                           where=candidate.where)
+            oid, name = self.whatif.create(*candidate.table, candidate.key_sql, candidate.method,
+                                           include=candidate.include, where=candidate.where)
         except PlanError:
             return False  # e.g. an expression HypoPG can't index
         self.oid_of[candidate], self.by_name[name] = oid, candidate
@@ -222,7 +259,8 @@ class _Hypothetical:
         return facts.cost, {self.by_name[n] for n in facts.indexes if n in self.by_name}
 
 
-def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Options, budget: Budget) -> list[Recommendation]:
+def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Options, budget: Budget,
+            types: methods.ColumnTypes) -> list[Recommendation]:
     hypothetical = _Hypothetical(whatif)
 
     def real(work: Work, cost: float) -> bool:
@@ -251,12 +289,14 @@ def _verify(works: list[Work], whatif: WhatIf, catalog: Catalog, options: Option
         for candidate in set(hypothetical.oid_of) - chosen:
             hypothetical.remove(candidate)
         _thin(chosen, gains, hypothetical, catalog, options, budget)
+        btree_sizes = methods.prefer_brin(chosen, gains, hypothetical, whatif.size, catalog, types, options)
         recommendations = []
         for candidate in chosen:
             helped = [w for w in gains if candidate in w.used]
             if helped:
                 rec = recommendation(catalog.tables[candidate.table], candidate, helped, verified=True)
                 rec.size_bytes = whatif.size(hypothetical.oid_of[candidate])
+                rec.btree_size_bytes = btree_sizes.get(candidate)
                 recommendations.append(rec)
         return recommendations
     finally:

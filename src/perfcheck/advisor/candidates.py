@@ -25,6 +25,7 @@ class Candidate:
     eq_keys: int  # how many leading keys are equality-like (their order is free)
     where: str | None = None  # a partial index's predicate (kinds.py)
     include: tuple[str, ...] = ()  # INCLUDE columns, for an index-only scan (kinds.py)
+    method: str = "btree"  # "brin" for an append-only time column (methods.py)
 
     @property
     def key_sql(self) -> list[str]:
@@ -61,6 +62,12 @@ def generate(table: Table, predicates: list[Predicate], sort: SortNeed | None, c
             out.append((tuple(tail), 0))
             if eq:
                 out.append((tuple([*eq, *tail]), len(eq)))
+            # The table read in order drives the join (a nested loop keeps its outer side's
+            # order): its join keys get their values from the other side, row by row, so
+            # they can't lead an index that reads it in order.
+            fixed = [k for k in eq if any(p.key.expr == k.expr and p.kind != "join" for p in predicates)]
+            if fixed and len(fixed) < len(eq):
+                out.append((tuple([*fixed, *tail]), len(fixed)))
     seen: set[tuple[Key, ...]] = set()
     candidates = []
     for keys, eq_keys in out:

@@ -34,7 +34,10 @@ def key_words(keys: list[str]) -> list[str]:
 
 
 def partition_index_name(rec: IndexSpec, partition: str) -> str:
-    return index_name(partition, key_words(rec.keys))
+    # The words of the parent's name (analyse._words): a partial or INCLUDE index on the same
+    # keys as a plain one must not take the plain one's name on each partition.
+    kinds = (["incl"] if getattr(rec, "include", None) else []) + (["partial"] if getattr(rec, "where", None) else [])
+    return index_name(partition, key_words(rec.keys) + kinds)
 
 
 def create_statement(schema: str, table: str, name: str, keys: list[str], *, concurrently: bool = True,

@@ -29,6 +29,8 @@ def migration(advice: Advice, recommendations: list[Recommendation] | None = Non
         helped = ", ".join(str(s.queryid) for s in rec.statements[:5])
         lines.append(f"-- {rec.label}: helps {len(rec.statements)} statement(s) (queryid {helped}), "
                      f"estimated size {format_bytes(rec.size_bytes)}")
+        if advice.verified and not rec.verified:
+            lines.append(f"-- UNVERIFIED: {rec.unverified_reason}.")
         lines += [f"{statement};" for statement in statements(rec)]
         lines.append(f"ANALYZE {rec.qualified_table};")
         lines.append("")

@@ -27,6 +27,8 @@ class Options:
     max_statements: int = 200  # the top statements by total time that are analysed
     max_selectivity: float = 0.3  # a statement returning more of its table than this is not indexed
     max_seconds: float = 30.0  # the advisor's own time budget; past it the advice is marked partial
+    brin_min_correlation: float = 0.95  # BRIN only for a column this well ordered on disk (pg_stats.correlation)…
+    brin_min_rows: int = 1_000_000  # …of a table this big (smaller ones: a btree costs little)
 
     @classmethod
     def from_thresholds(cls, thresholds: dict[str, Any] | None = None) -> Options:
@@ -49,6 +51,7 @@ class StatementUse:
     cost_after: float | None  # None: unverified (no HypoPG)
     values: list[list[str]] | None = None  # the representative values ($1, $2…) it was verified with
     share: float | None = None  # the share of the statement's calls those values stand for
+    recovered: dict[str, str] | None = None  # constants normalised away, recovered ({"$1": "'day'"}): truncation.py
 
     @property
     def saving(self) -> float | None:
@@ -71,8 +74,10 @@ class Recommendation:
     where: str | None = None  # a partial index's predicate
     table_rows: int = 0
     size_bytes: int = 0  # estimated (HypoPG, or from column widths)
-    verified: bool = True  # False: heuristic mode, not checked with HypoPG
+    verified: bool = True  # False: heuristic mode or a kind HypoPG cannot simulate (see unverified_reason)
     statements: list[StatementUse] = field(default_factory=list)
+    unverified_reason: str | None = None  # why this one was not verified (GIN: HypoPG cannot simulate it)
+    btree_size_bytes: int | None = None  # BRIN: the size of the btree it was preferred to
 
     @property
     def qualified_table(self) -> str:
@@ -86,7 +91,8 @@ class Recommendation:
     def label(self) -> str:
         """How the finding names it: the table and the index keys."""
         include = f" INCLUDE ({', '.join(self.include)})" if self.include else ""
-        return f"{self.qualified_table} ({self.columns}){include}{f' WHERE {self.where}' if self.where else ''}"
+        using = f" USING {self.method}" if self.method != "btree" else ""
+        return f"{self.qualified_table}{using} ({self.columns}){include}{f' WHERE {self.where}' if self.where else ''}"
 
     @property
     def calls(self) -> int:
@@ -141,6 +147,7 @@ class Advice:
     elapsed_s: float = 0.0
     server_version_num: int = 0
     options: dict[str, Any] = field(default_factory=dict)
+    unrecovered: dict[str, int] = field(default_factory=dict)  # constants normalised away and not recovered: why, with counts
 
     @property
     def verified(self) -> bool:

@@ -218,12 +218,14 @@ def _sort_under_limit(limit: dict[str, Any]) -> dict[str, Any] | None:
     node = limit
     while node.get("Plans"):
         children = [c for c in node["Plans"] if c.get("Parent Relationship") not in ("InitPlan", "SubPlan")]
+        if node["Node Type"] == "Nested Loop":  # it returns rows in its outer side's order
+            children = [c for c in children if c.get("Parent Relationship") == "Outer"]
         if len(children) != 1:
             return None
         node = children[0]
         if node["Node Type"] in ("Sort", "Incremental Sort"):
             return node
-        if node["Node Type"] not in _PASS_THROUGH:
+        if node["Node Type"] not in _PASS_THROUGH and node["Node Type"] != "Nested Loop":
             return None
     return None
 

@@ -47,7 +47,7 @@ class Budget:
 
 def recommendation(table: Table, candidate: Candidate, helped: list[Work], *, verified: bool) -> Recommendation:
     return Recommendation(
-        schema=table.schema, table=table.name, keys=candidate.key_sql, name="",
+        schema=table.schema, table=table.name, keys=candidate.key_sql, name="", method=candidate.method,
         include=list(candidate.include), where=candidate.where,
         table_kind="p" if table.kind == "p" else "r",
         partitions=[list(p) for p in table.partitions], nested_partitions=table.nested_partitions,
@@ -75,4 +75,5 @@ def _use(group: list[Work], verified: bool) -> StatementUse:
     values = [list(w.statement.values) for w in group if w.statement.values] or None
     return StatementUse(first.queryid, first.query[:QUERY_TEXT_CHARS], calls,
                         round(total_ms / calls, 3) if calls else 0.0, round(total_ms, 3), round(before, 2),
-                        round(after, 2) if verified else None, values=values, share=round(weight, 3) if values else None)
+                        round(after, 2) if verified else None, values=values, share=round(weight, 3) if values else None,
+                        recovered=dict(first.recovered) if first.recovered else None)

@@ -36,6 +36,7 @@ class Statement:
     params: int  # the highest $n
     rewritten: bool = False  # typed literals written as casts to make it plannable (literals.py)
     values: tuple[str, ...] | None = None  # representative values (SQL literals) for $1…: a custom plan
+    recovered: tuple[tuple[str, str], ...] | None = None  # constants normalised away, written back (truncation.py)
 
     @property
     def mean_ms(self) -> float:

@@ -32,7 +32,7 @@ blocking its writes (GitLab's and strong_migrations' practice, Dexter's lock).
 from __future__ import annotations
 
 import hashlib
-import threading
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -49,33 +49,14 @@ from perfcheck.advisor.model import Advice, Recommendation
 from perfcheck.advisor.predicates import parse_key
 from perfcheck.advisor.whatif import PlanError, WhatIf
 from perfcheck.advisor.workload import Statement, classify
+from perfcheck.apply.lock import CONFLICTING, DirectSession, Events, LockOptions, Terminated, take_lock
 from perfcheck.errors import TargetError
 from perfcheck.pg.names import qualified, tagged
 from perfcheck.pg.session import Session, connect, one_line
 
-# pg_try_advisory_lock key: 'perfchk' as a bigint, the same for every perfcheck.
-LOCK_KEY = 0x7065726663686B
-APPLICATION_NAME = "perfcheck apply-indexes"
-# Lock modes that conflict with the SHARE UPDATE EXCLUSIVE lock CREATE INDEX CONCURRENTLY takes.
-_CONFLICTING = ["ShareUpdateExclusiveLock", "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
-
-
 @dataclass
-class ApplyOptions:
-    lock_timeout_s: float = 5.0  # the longest any one lock wait may last
-    retries: int = 3  # further tries after a lock timeout or a blocking session, with back-off
-    backoff_s: float = 1.0  # the first back-off, doubled each try (at most 30 s)
-    wait_s: float = 60.0  # how long to wait for another apply-indexes to finish
+class ApplyOptions(LockOptions):
     allow_unverified: bool = False  # build heuristic (not HypoPG-verified) recommendations
-
-
-@dataclass
-class Blocker:
-    pid: int
-    description: str  # "idle in transaction for 12 s: LOCK TABLE …"
-
-    def __str__(self) -> str:
-        return f"pid {self.pid} ({self.description})"
 
 
 @dataclass
@@ -89,7 +70,7 @@ class StatementCost:
 @dataclass
 class IndexOutcome:
     rec: Recommendation
-    status: str = "not started"  # built | repaired | exists | skipped | failed | interrupted | not started
+    status: str = "not started"  # built | repaired | exists | skipped | held | failed | interrupted | not started
     message: str = ""
     seconds: float = 0.0
     size_bytes: int | None = None  # the real size, once built
@@ -120,7 +101,7 @@ class ApplyResult:
 
     @property
     def failed(self) -> list[IndexOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and o.status != "held"]
 
     @property
     def ok(self) -> bool:
@@ -131,7 +112,6 @@ class ApplyError(Exception):
     """Nothing can be applied (unverified advice, bad --only…); one line for the user."""
 
 
-Events = Callable[[str], None]
 _RETRY = ("retry", "")  # Builder._attempt: a lock timeout, try again after a pause
 
 
@@ -140,17 +120,17 @@ def select(advice: Advice, only: list[str] | None = None) -> tuple[list[Recommen
     `only` that matched none. A name is `table` or `schema.table`; quoted parts keep their case."""
     if not only:
         return list(advice.recommendations), []
-    wanted = [_parse_name(name) for name in only]
+    wanted = [parse_name(name) for name in only]
     chosen, unmatched = [], []
     for spec, (schema, table) in zip(only, wanted):
-        hits = [r for r in advice.recommendations if _matches(r.table, table) and (schema is None or _matches(r.schema, schema))]
+        hits = [r for r in advice.recommendations if matches(r.table, table) and (schema is None or matches(r.schema, schema))]
         if not hits:
             unmatched.append(spec)
         chosen += [r for r in hits if r not in chosen]
     return [r for r in advice.recommendations if r in chosen], unmatched
 
 
-def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
+def parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     parts, current, quoted, in_quotes, i = [], "", False, False, 0
     while i < len(text):
         ch = text[i]
@@ -172,7 +152,7 @@ def _parse_name(text: str) -> tuple[tuple[str, bool] | None, tuple[str, bool]]:
     return (parts[0] if len(parts) == 2 else None), parts[-1]
 
 
-def _matches(actual: str, spec: tuple[str, bool]) -> bool:
+def matches(actual: str, spec: tuple[str, bool]) -> bool:
     name, quoted = spec
     return actual == name if quoted else actual in (name, name.lower())
 
@@ -212,6 +192,8 @@ _FOUND = (
     "pg_get_indexdef(c.oid) AS definition, "
     "ARRAY(SELECT pg_get_indexdef(c.oid, k, true) FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS keys, "
     "ARRAY(SELECT (i.indoption::int2[])[k - 1]::int FROM generate_series(1, i.indnkeyatts) AS k ORDER BY k) AS options, "
+    "ARRAY(SELECT pg_get_indexdef(c.oid, k, true) FROM generate_series(i.indnkeyatts + 1, i.indnatts) AS k ORDER BY k) "
+    "AS include, pg_get_expr(i.indpred, i.indrelid, true) AS predicate, "
     "obj_description(c.oid, 'pg_class') AS comment "
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
     "LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid "
@@ -233,9 +215,45 @@ _BUILDERS = (
 Query = Callable[[str, Any], list[dict[str, Any]]]
 
 
-def fingerprint(schema: str, table: str, keys: list[str], method: str) -> str:
+@dataclass(frozen=True)
+class Shape:
+    """What one index is, apart from its name and table: keys, access method, INCLUDE
+    columns and a partial index's predicate (the same on a partitioned table's parent and
+    on each partition's index)."""
+    keys: tuple[str, ...]
+    method: str = "btree"
+    include: tuple[str, ...] = ()
+    where: str | None = None
+
+    @classmethod
+    def of(cls, rec: Recommendation) -> Shape:
+        return cls(tuple(rec.keys), rec.method, tuple(rec.include or ()), rec.where or None)
+
+    def create(self, schema: str, table: str, name: str, **how: Any) -> str:
+        return create_statement(schema, table, name, list(self.keys), method=self.method, include=list(self.include),
+                                where=self.where, **how)
+
+
+def same_predicate(a: str | None, b: str | None) -> bool:
+    """Whether two partial-index predicates read the same once the server's rendering
+    (pg_get_expr adds casts of constants and parentheses) is set aside."""
+    def bare(text: str | None) -> str:
+        text = re.sub(r"::\s*\"?(character varying|double precision|time(stamp)? with(out)? time zone|[a-z_][a-z0-9_]*)"
+                      r"\"?(\[\])?", "", (text or "").lower())
+        return re.sub(r"[()\s]", "", text)
+    return bare(a) == bare(b)
+
+
+def _include_differs(found: dict[str, Any], shape: Shape) -> bool:
+    return [c.strip('"') for c in found["include"] or []] != [c.strip('"') for c in shape.include]
+
+
+def fingerprint(schema: str, table: str, shape: Shape) -> str:
     """The mark perfcheck leaves on an index it built: its name and a hash of the definition."""
-    text = f"{qualified(schema, table)} USING {method} ({', '.join(keys)})"
+    text = f"{qualified(schema, table)} USING {shape.method} ({', '.join(shape.keys)})"
+    # INCLUDE and WHERE only when present, so that the marks of plain indexes stay as they were.
+    text += f" INCLUDE ({', '.join(shape.include)})" if shape.include else ""
+    text += f" WHERE {shape.where}" if shape.where else ""
     return f"{MARK} {hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -244,34 +262,39 @@ def find(query: Query, schema: str, name: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _keys(found: dict[str, Any], keys: list[str]) -> tuple[list, list]:
+def _keys(found: dict[str, Any], keys: tuple[str, ...]) -> tuple[list, list]:
     """The recommended keys and the found index's, both as the advisor compares keys."""
     return ([parse_key(key) for key in keys],
             [existing_key(text, option) for text, option in zip(found["keys"] or [], found["options"] or [])])
 
 
-def differences(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+def differences(found: dict[str, Any], schema: str, table: str, shape: Shape) -> str:
     """"" when `found` is the index perfcheck would build, else how it differs."""
-    wanted, actual = _keys(found, keys)
-    collations = found["definition"].count(" COLLATE ") != " ".join(keys).count(" COLLATE ")
-    if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] or found["partial"] \
-            or found["has_include"] or found["has_options"] or found["custom_opclass"] or collations \
-            or found["method"] != method or None in wanted or actual != wanted:
+    wanted, actual = _keys(found, shape.keys)
+    collations = found["definition"].count(" COLLATE ") != " ".join(shape.keys).count(" COLLATE ")
+    if (found["table_schema"], found["table"]) != (schema, table) or found["is_unique"] \
+            or found["partial"] != bool(shape.where) or not same_predicate(found["predicate"], shape.where) \
+            or _include_differs(found, shape) or found["has_options"] or found["custom_opclass"] or collations \
+            or found["method"] != shape.method or None in wanted or actual != wanted:
         return f"its definition is not the one perfcheck would build ({found['definition']})"
     return ""
 
 
-def serves(found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> bool:
+def serves(found: dict[str, Any], schema: str, table: str, shape: Shape) -> bool:
     """A valid index under the name that does the recommended index's job (its keys lead
     with the same ones; UNIQUE or wider is fine): nothing to build."""
-    wanted, actual = _keys(found, keys)
-    return ((found["table_schema"], found["table"]) == (schema, table) and not found["partial"]
-            and found["method"] == method and None not in wanted and actual[:len(wanted)] == wanted)
+    wanted, actual = _keys(found, shape.keys)
+    # A partial index serves only its own predicate; a full one serves a partial's job too.
+    predicate_ok = not found["partial"] or (bool(shape.where) and same_predicate(found["predicate"], shape.where))
+    covered = {c.strip('"') for c in [*(found["keys"] or []), *(found["include"] or [])]}
+    return ((found["table_schema"], found["table"]) == (schema, table) and predicate_ok
+            and {c.strip('"') for c in shape.include} <= covered
+            and found["method"] == shape.method and None not in wanted and actual[:len(wanted)] == wanted)
 
 
 def builders(query: Query, found: dict[str, Any]) -> str:
     """"" when no other session builds, reindexes or drops this index, else who does."""
-    rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": _CONFLICTING})
+    rows = query(_BUILDERS, {"oid": found["oid"], "table": found["table_oid"], "modes": CONFLICTING})
     who = []
     for row in rows:
         details = [f"application {row['application_name']!r}"] if row["application_name"] else []
@@ -285,28 +308,28 @@ def builders(query: Query, found: dict[str, Any]) -> str:
     return f"a live session is building it: {', '.join(who)}" if who else ""
 
 
-def not_ours(query: Query, found: dict[str, Any], schema: str, table: str, keys: list[str], method: str) -> str:
+def not_ours(query: Query, found: dict[str, Any], schema: str, table: str, shape: Shape) -> str:
     """"" when this INVALID index is provably perfcheck's leftover (see above), else why not."""
     live = builders(query, found)
     if live:
         return live
-    differs = differences(found, schema, table, keys, method)
+    differs = differences(found, schema, table, shape)
     if differs:
         return differs
     comment = found["comment"]
-    if comment and comment != fingerprint(schema, table, keys, method):
+    if comment and comment != fingerprint(schema, table, shape):
         return "it carries a comment perfcheck did not write"
     return ""
 
 
-def repair_statements(schema: str, table: str, name: str, keys: list[str], method: str) -> str:
+def repair_statements(schema: str, table: str, name: str, shape: Shape) -> str:
     return (f"DROP INDEX CONCURRENTLY {qualified(schema, name)}; "
-            f"{create_statement(schema, table, name, keys, method=method)};")
+            f"{shape.create(schema, table, name)};")
 
 
-def left_alone(schema: str, table: str, name: str, keys: list[str], method: str, why: str) -> str:
+def left_alone(schema: str, table: str, name: str, shape: Shape, why: str) -> str:
     return (f"{qualified(schema, name)} is INVALID and not perfcheck's to repair: {why}; left untouched. "
-            f"Once nothing builds it, a person can repair it: {repair_statements(schema, table, name, keys, method)}")
+            f"Once nothing builds it, a person can repair it: {repair_statements(schema, table, name, shape)}")
 
 
 @dataclass
@@ -333,9 +356,9 @@ def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, 
                 found = find(query, schema, name)
                 if found is None or found["valid"] or found["kind"] not in ("i", "I"):
                     continue
-                why = not_ours(query, found, schema, table, rec.keys, rec.method)
+                why = not_ours(query, found, schema, table, Shape.of(rec))
                 if why:
-                    out.append(Leftover(schema, name, False, left_alone(schema, table, name, rec.keys, rec.method, why)))
+                    out.append(Leftover(schema, name, False, left_alone(schema, table, name, Shape.of(rec), why)))
                 else:
                     out.append(Leftover(schema, name, True, f"{qualified(schema, name)}: an INVALID leftover of an "
                                         f"earlier perfcheck build; --yes drops it concurrently and builds it again"))
@@ -344,147 +367,8 @@ def leftovers(url: str, recs: list[Recommendation], postgres_options: dict[str, 
     return out
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a deploy system stopping the job), raised where Ctrl-C raises KeyboardInterrupt,
-    so that the same clean-up runs: psycopg cancels the build in the server on either."""
-
-
-# --- the sessions ---------------------------------------------------------------------
-
-class Monitor(threading.Thread):
-    """Reads the build's progress and who blocks it, from a session of its own."""
-
-    def __init__(self, url: str, options: dict[str, Any], build_pid: int, events: Events):
-        super().__init__(daemon=True, name="perfcheck-index-progress")
-        self.conn = connect(url, options, application_name=APPLICATION_NAME)
-        self.build_pid = build_pid
-        self.events = events
-        self.stopped = threading.Event()
-        self.label = ""  # the index being built, "" when idle
-        self.blockers: dict[int, Blocker] = {}
-        self._last = ""
-        self._last_at = 0.0
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.5):
-            if not self.label:
-                continue
-            try:
-                row = self.conn.execute(tagged(
-                    "SELECT p.phase, p.blocks_total, p.blocks_done, p.tuples_total, p.tuples_done, "
-                    "p.current_locker_pid, pg_blocking_pids(%(pid)s) AS blocking "
-                    "FROM (SELECT %(pid)s::int AS pid) x LEFT JOIN pg_stat_progress_create_index p ON p.pid = x.pid"),
-                    {"pid": self.build_pid}).fetchone()
-            except psycopg.Error:
-                return  # progress is a nicety; the build goes on
-            if row is None:
-                continue
-            pids = set(row["blocking"] or [])
-            if row["current_locker_pid"]:
-                pids.add(row["current_locker_pid"])
-            if pids:
-                self.blockers.update({b.pid: b for b in describe(self.conn, sorted(pids))})
-            if row["phase"]:
-                done = ""
-                if row["blocks_total"]:
-                    done = f" {100 * row['blocks_done'] / row['blocks_total']:.0f}%"
-                elif row["tuples_total"]:
-                    done = f" {100 * row['tuples_done'] / row['tuples_total']:.0f}%"
-                waiting = f" (waiting for pid {', '.join(map(str, sorted(pids)))})" if pids else ""
-                line = f"  {self.label}: {row['phase']}{done}{waiting}"
-                now = time.monotonic()
-                if line != self._last and (row["phase"] not in self._last or now - self._last_at >= 2):
-                    self._last, self._last_at = line, now
-                    self.events(line)
-
-    def watch(self, label: str) -> None:
-        self.label, self._last = label, ""
-        self.blockers = {}
-
-    def stop(self) -> None:
-        self.stopped.set()
-        if self.is_alive():
-            self.join(2)
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
-
-
-def describe(conn: psycopg.Connection, pids: list[int]) -> list[Blocker]:
-    rows = conn.execute(tagged(
-        "SELECT pid, state, application_name, EXTRACT(EPOCH FROM now() - xact_start)::int AS xact_s, "
-        "EXTRACT(EPOCH FROM now() - state_change)::int AS state_s, "
-        "left(regexp_replace(query, '\\s+', ' ', 'g'), 80) AS query FROM pg_stat_activity WHERE pid = ANY(%s)"),
-        (pids,)).fetchall()
-    out = []
-    for row in rows:
-        state = row["state"] or "running"
-        if state.startswith("idle in transaction") and row["state_s"] is not None:
-            # The usual culprit: a client that opened a transaction and went away. How long
-            # it has sat idle is what its owner needs to find it.
-            what = f"{state} for {row['state_s']} s"
-            if row["xact_s"] is not None and row["xact_s"] != row["state_s"]:
-                what += f" (transaction open for {row['xact_s']} s)"
-        else:
-            what = state
-            if row["xact_s"] is not None:
-                what += f" in a transaction open for {row['xact_s']} s"
-        if row["application_name"]:
-            what += f", application {row['application_name']!r}"
-        if row["query"]:
-            what += f": {row['query']}"
-        out.append(Blocker(row["pid"], what))
-    return out
-
-
-class Builder:
-    def __init__(self, url: str, options: ApplyOptions, postgres_options: dict[str, Any], events: Events):
-        self.url = url
-        self.options = options
-        self.events = events
-        self.conn = connect(url, postgres_options, read_only=False, application_name=APPLICATION_NAME)
-        self.run("SET statement_timeout = 0")  # a build takes what it takes; lock waits are bounded
-        self.set_lock_timeout(options.lock_timeout_s)
-        self.pid = self.conn.info.backend_pid
-        self.monitor = Monitor(url, postgres_options, self.pid, events)
-
-    def set_lock_timeout(self, seconds: float) -> None:
-        self.run(f"SET lock_timeout = '{max(1, int(seconds * 1000))}ms'")
-
-    def run(self, text: str, params: Any = None) -> list[dict[str, Any]]:
-        cur = self.conn.execute(tagged(text), params, prepare=False)
-        return cur.fetchall() if cur.description else []
-
-    # --- the advisory lock -----------------------------------------------------------
-    def lock(self) -> int | None:
-        """Take the build lock; None when taken, else the pid of the apply-indexes holding it."""
-        deadline = time.monotonic() + self.options.wait_s
-        told = False
-        while True:
-            if self.run("SELECT pg_try_advisory_lock(%s) AS ok", (LOCK_KEY,))[0]["ok"]:
-                return None
-            holder = self.lock_holder()
-            if time.monotonic() >= deadline:
-                return holder or -1
-            if not told:
-                self.events(f"waiting up to {self.options.wait_s:g} s for another perfcheck apply-indexes "
-                            f"(pid {holder}) to finish…")
-                told = True
-            time.sleep(0.5)
-
-    def lock_holder(self) -> int | None:
-        rows = self.run("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                        "AND classid = %s AND objid = %s AND objsubid = 1 AND database = "
-                        "(SELECT oid FROM pg_database WHERE datname = current_database())",
-                        (LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF))
-        return rows[0]["pid"] if rows else None
-
-    def unlock(self) -> None:
-        try:
-            self.run("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-        except psycopg.Error:
-            pass  # a closed session has released it
+class Builder(DirectSession):
+    """The build's session (see lock.DirectSession) and what it does to one index."""
 
     # --- one index ---------------------------------------------------------------------
     def existing(self, schema: str, name: str) -> dict[str, Any] | None:
@@ -494,7 +378,9 @@ class Builder:
         """Another valid index that already does what this one would (same leading keys in
         the same order, or a hash index for its one key): built since the advice was made."""
         keys = tuple(parse_key(key) for key in rec.keys)
-        if None in keys:
+        if None in keys or rec.include or rec.where:
+            # The catalog knows neither INCLUDE columns nor how a predicate implies another:
+            # only the index under the recommended name is compared (see serves()).
             return None
         advisor_sql = Session(self.conn, SQL_PACKAGE)
         catalog = Catalog(lambda name, params: advisor_sql.rows(name, params, prepare=False))
@@ -503,56 +389,41 @@ class Builder:
         index = served_by_existing(table, Candidate(table.relation, keys, 0), set()) if table else None
         return None if index is None or index.name == rec.name else qualified(rec.schema, index.name)
 
-    def blockers(self, schema: str, table: str) -> list[Blocker]:
-        """Sessions a concurrent build would queue behind: a conflicting lock on the table,
-        or a transaction older than the lock timeout (the build waits for old snapshots)."""
-        rows = self.run(
-            "SELECT DISTINCT a.pid FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid AND l.granted "
-            "AND l.relation = to_regclass(%(table)s) AND l.mode = ANY(%(modes)s) "
-            "WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() AND a.backend_type = 'client backend' "
-            "AND (l.pid IS NOT NULL OR ((a.backend_xmin IS NOT NULL OR a.backend_xid IS NOT NULL) "
-            "AND a.xact_start < now() - make_interval(secs => %(age)s)))",
-            {"table": qualified(schema, table), "modes": _CONFLICTING, "age": self.options.lock_timeout_s})
-        pids = sorted(r["pid"] for r in rows if r["pid"] != self.monitor.conn.info.backend_pid)
-        return describe(self.conn, pids) if pids else []
-
-    def build(self, schema: str, table: str, name: str, keys: list[str], method: str) -> tuple[str, str]:
+    def build(self, schema: str, table: str, name: str, shape: Shape) -> tuple[str, str]:
         """Build one index concurrently: (status, message). Raises KeyboardInterrupt and a
         broken connection's error to the caller."""
-        early, repaired = self._before_build(schema, table, name, keys, method)
+        early, repaired = self._before_build(schema, table, name, shape)
         if early is not None:
             return early
-        statement = create_statement(schema, table, name, keys, method=method)
+        statement = shape.create(schema, table, name)
         waits: list[str] = []
         started = time.monotonic()
         for attempt in range(self.options.retries + 1):
             if attempt:
-                pause = min(30.0, self.options.backoff_s * 2 ** (attempt - 1))
-                self.events(f"  retrying in {pause:g} s ({attempt} of {self.options.retries})")
-                time.sleep(pause)
+                self.pause(attempt)
             in_the_way = self.blockers(schema, table)
             if in_the_way:
                 waits.append(", ".join(map(str, in_the_way)))
                 self.events(f"  {qualified(schema, table)} is in use by {waits[-1]}")
                 continue
-            failed = self._attempt(statement, schema, table, name, keys, method, waits)
+            failed = self._attempt(statement, schema, table, name, shape, waits)
             if failed == _RETRY:
                 continue
             if failed is not None:
                 return failed
             found = self.existing(schema, name)
             if not found or not found["valid"]:
-                leftover = self.drop_invalid(schema, name, table, keys, method)
+                leftover = self.drop_invalid(schema, name, table, shape)
                 return "failed", "the build finished but the index is not valid" + (f"; {leftover}" if leftover else "")
             took = time.monotonic() - started
-            self.mark(schema, table, name, keys, method)
+            self.mark(schema, table, name, shape)
             return ("repaired" if repaired else "built"), f"in {took:.2f} s"
         tries = self.options.retries + 1
         return "skipped", (f"could not build without waiting on other sessions ({tries} tries over "
                            f"{time.monotonic() - started:.0f} s; blocked by {waits[-1]}); nothing was left behind")
 
-    def _before_build(self, schema: str, table: str, name: str, keys: list[str],
-                      method: str) -> tuple[tuple[str, str] | None, bool]:
+    def _before_build(self, schema: str, table: str, name: str,
+                      shape: Shape) -> tuple[tuple[str, str] | None, bool]:
         """What is under the name already: (an outcome that ends here, or None to build; whether
         an INVALID leftover of ours was dropped first, so that the build repairs it)."""
         found = self.existing(schema, name)
@@ -561,21 +432,21 @@ class Builder:
         if found["kind"] not in ("i", "I") or found["table"] != table or found["table_schema"] != schema:
             return ("failed", f"the name {qualified(schema, name)} is taken by another relation"), False
         if found["valid"]:
-            if not serves(found, schema, table, keys, method):
+            if not serves(found, schema, table, shape):
                 return ("skipped", (f"{qualified(schema, name)} exists already but is another index "
                                     f"({found['definition']}); left untouched, the recommended index was not built")), False
             return ("exists", f"{qualified(schema, name)} exists already"), False
-        why = not_ours(self.run, found, schema, table, keys, method)
+        why = not_ours(self.run, found, schema, table, shape)
         if why:
-            return ("skipped", left_alone(schema, table, name, keys, method, why)), False
+            return ("skipped", left_alone(schema, table, name, shape, why)), False
         self.events(f"  {qualified(schema, name)} is INVALID, left by an earlier perfcheck build "
                     f"(nobody is building it): dropping it concurrently")
-        problem = self.drop_invalid(schema, name, table, keys, method)
+        problem = self.drop_invalid(schema, name, table, shape)
         if problem:
             return ("failed", problem), False
         return None, True
 
-    def _attempt(self, statement: str, schema: str, table: str, name: str, keys: list[str], method: str,
+    def _attempt(self, statement: str, schema: str, table: str, name: str, shape: Shape,
                  waits: list[str]) -> tuple[str, str] | None:
         """One CREATE INDEX CONCURRENTLY: None when it ran, _RETRY after a lock timeout (its
         INVALID leftover dropped), else the failure."""
@@ -586,26 +457,26 @@ class Builder:
             blockers = list(self.monitor.blockers.values())
             waits.append(", ".join(map(str, blockers)) if blockers else "another session")
             self.events(f"  lock timeout ({self.options.lock_timeout_s:g} s) waiting for {waits[-1]}")
-            leftover = self.drop_invalid(schema, name, table, keys, method)
+            leftover = self.drop_invalid(schema, name, table, shape)
             return ("failed", leftover) if leftover else _RETRY
         except psycopg.Error as exc:
             if self.conn.broken:
                 raise
-            leftover = self.drop_invalid(schema, name, table, keys, method)
+            leftover = self.drop_invalid(schema, name, table, shape)
             return "failed", f"the build failed: {one_line(exc)}" + (f"; {leftover}" if leftover else "")
         finally:
             self.monitor.watch("")
         return None
 
-    def drop_invalid(self, schema: str, name: str, table: str, keys: list[str], method: str) -> str:
+    def drop_invalid(self, schema: str, name: str, table: str, shape: Shape) -> str:
         """Drop the INVALID index under this name concurrently, if it is provably perfcheck's
         (our own build, cancelled or failed, is); "" when done or nothing to do, else why not."""
         found = self.existing(schema, name)
         if found is None or found["valid"] or found["kind"] not in ("i", "I"):
             return ""
-        why = not_ours(self.run, found, schema, table, keys, method)
+        why = not_ours(self.run, found, schema, table, shape)
         if why:
-            return left_alone(schema, table, name, keys, method, why)
+            return left_alone(schema, table, name, shape, why)
         try:
             self.run(f"DROP INDEX CONCURRENTLY IF EXISTS {qualified(schema, name)}")
             return ""
@@ -615,10 +486,10 @@ class Builder:
             return (f"the INVALID index {qualified(schema, name)} could not be dropped yet ({one_line(exc)}); "
                     f"the next run drops and rebuilds it")
 
-    def mark(self, schema: str, table: str, name: str, keys: list[str], method: str) -> None:
+    def mark(self, schema: str, table: str, name: str, shape: Shape) -> None:
         """Sign what perfcheck built (see "whose index is it?"); a nicety, never a failure."""
         try:  # COMMENT takes no bind parameters; the mark is hex and ASCII words
-            self.run(f"COMMENT ON INDEX {qualified(schema, name)} IS '{fingerprint(schema, table, keys, method)}'")
+            self.run(f"COMMENT ON INDEX {qualified(schema, name)} IS '{fingerprint(schema, table, shape)}'")
         except psycopg.Error:
             if self.conn.broken:
                 raise
@@ -639,20 +510,12 @@ class Builder:
                         "FROM pg_class c WHERE c.oid = to_regclass(%s)", (qualified(schema, name),))
         return rows[0]["size"] if rows else None
 
-    def close(self) -> None:
-        self.monitor.stop()
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
-
-
 def _apply_one(builder: Builder, rec: Recommendation) -> tuple[str, str]:
     other = builder.equivalent(rec)
     if other:
         return "exists", f"already served by {other}, built since the advice was made"
     if rec.table_kind != "p":
-        status, message = builder.build(rec.schema, rec.table, rec.name, rec.keys, rec.method)
+        status, message = builder.build(rec.schema, rec.table, rec.name, Shape.of(rec))
     else:
         status, message = _apply_partitioned(builder, rec)
     if status in ("built", "repaired"):
@@ -671,25 +534,24 @@ def _apply_partitioned(builder: Builder, rec: Recommendation) -> tuple[str, str]
                                or parent["table_schema"] != rec.schema):
         return "failed", f"the name {qualified(rec.schema, rec.name)} is taken by another relation"
     if parent is not None and parent["valid"]:
-        if not serves(parent, rec.schema, rec.table, rec.keys, rec.method):
+        if not serves(parent, rec.schema, rec.table, Shape.of(rec)):
             return "skipped", (f"{qualified(rec.schema, rec.name)} exists already but is another index "
                                f"({parent['definition']}); left untouched, the recommended index was not built")
         return "exists", f"{qualified(rec.schema, rec.name)} exists already"
     if parent is not None:  # an INVALID parent: completed only if it is perfcheck's
-        why = not_ours(builder.run, parent, rec.schema, rec.table, rec.keys, rec.method)
+        why = not_ours(builder.run, parent, rec.schema, rec.table, Shape.of(rec))
         if why:
             return "skipped", (f"{qualified(rec.schema, rec.name)} is INVALID and not perfcheck's to complete: {why}; "
                                f"left untouched")
     started = time.monotonic()
     if parent is None:
-        builder.run(create_statement(rec.schema, rec.table, rec.name, rec.keys, concurrently=False, only=True,
-                                     method=rec.method))
+        builder.run(Shape.of(rec).create(rec.schema, rec.table, rec.name, concurrently=False, only=True))
         # Marked at once: this INVALID parent is perfcheck's until the last partition attaches.
-        builder.mark(rec.schema, rec.table, rec.name, rec.keys, rec.method)
+        builder.mark(rec.schema, rec.table, rec.name, Shape.of(rec))
     built = 0
     for part_schema, part in rec.partitions:
         part_name = partition_index_name(rec, part)
-        status, message = builder.build(part_schema, part, part_name, rec.keys, rec.method)
+        status, message = builder.build(part_schema, part, part_name, Shape.of(rec))
         if status not in ("built", "repaired", "exists"):
             return status, f"partition {qualified(part_schema, part)}: {message}; the parent index stays INVALID " \
                            f"until the next run completes it"
@@ -735,7 +597,13 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
                          "CREATE EXTENSION hypopg to verify them, or review them with --write-migration FILE")
     outcomes = [IndexOutcome(rec) for rec in recs]
     result = ApplyResult(outcomes)
-    if not recs:
+    if advice.verified and not options.allow_unverified:  # one of a kind HypoPG cannot simulate (GIN)
+        for outcome in outcomes:
+            if not outcome.rec.verified:
+                outcome.status = "held"
+                outcome.message = f"UNVERIFIED ({outcome.rec.unverified_reason}): not built without --allow-unverified"
+    outcomes = [o for o in outcomes if o.status != "held"]
+    if not outcomes:
         return result
     builder = Builder(url, options, pg_options, events)
     try:
@@ -758,19 +626,12 @@ def apply(advice: Advice, url: str, *, only: list[str] | None = None, options: A
 
 def _take_lock(builder: Builder, options: ApplyOptions, result: ApplyResult) -> bool:
     """The advisory lock that keeps two builds apart; False (with the reason in `result`) without it."""
-    try:
-        holder = builder.lock()
-    except KeyboardInterrupt as exc:
-        result.interrupted, result.terminated = True, isinstance(exc, Terminated)
-        result.problem = "interrupted while waiting for the build lock; nothing was built"
-        return False
-    if holder is not None:
-        result.lock_holder = holder if holder > 0 else None
-        who = f" (pid {holder})" if holder > 0 else ""
-        result.problem = (f"another perfcheck apply-indexes{who} is building indexes in this database; "
-                          f"waited {options.wait_s:g} s; nothing was built")
-        return False
-    return True
+    refused = take_lock(builder, "build")
+    if refused is None:
+        return True
+    result.problem, result.lock_holder = refused.problem, refused.holder
+    result.interrupted, result.terminated = refused.interrupted, refused.terminated
+    return False
 
 
 def _build_all(builder: Builder, outcomes: list[IndexOutcome], result: ApplyResult, events: Events) -> None:
@@ -810,7 +671,7 @@ def _cleanup_after_interrupt(builder: Builder, rec: Recommendation) -> str:
         return "the session was lost; the next run repairs the INVALID index"
     names = [(rec.schema, rec.table, rec.name)] if rec.table_kind != "p" else \
         [(s, p, partition_index_name(rec, p)) for s, p in rec.partitions]
-    problems = [builder.drop_invalid(schema, name, table, rec.keys, rec.method) for schema, table, name in names]
+    problems = [builder.drop_invalid(schema, name, table, Shape.of(rec)) for schema, table, name in names]
     return "; ".join(p for p in problems if p)
 
 

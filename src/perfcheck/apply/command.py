@@ -4,11 +4,8 @@ dry run (the plan), --write-migration, or --yes (build), and its exit code."""
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import psycopg
 
@@ -16,7 +13,10 @@ from perfcheck import checklist
 from perfcheck.advisor import AdviceUnavailable, advise
 from perfcheck.advisor.migration import migration
 from perfcheck.advisor.model import CHECK_ID
-from perfcheck.apply.build import ApplyError, ApplyOptions, Terminated, apply, leftovers, select
+from perfcheck.apply.build import ApplyError, ApplyOptions, apply, leftovers, select
+from perfcheck.apply.drop import DropOptions
+from perfcheck.apply.drop_command import DropUsageError, run_drop
+from perfcheck.apply.lock import Terminated, sigterm_as_interrupt
 from perfcheck.apply.view import leftovers_text, plan_text, result_text
 from perfcheck.pg.session import one_line
 from perfcheck.config import Config, ConfigError
@@ -42,34 +42,17 @@ def thresholds(config: Config) -> dict:
     return {**known, **overrides}
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """A deploy system stops a job with SIGTERM: treated as Ctrl-C is (the build cancelled in
-    the server, its leftover dropped, the lock released), instead of dying with the build
-    orphaned in the server."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread (e.g. tests calling run())
-        return
-
-    def handler(signum, frame):
-        raise Terminated("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _interrupted(exc: BaseException) -> int:
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
 def run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
-        out: Print, err: Print) -> int:
+        out: Print, err: Print, drop: DropOptions | None = None) -> int:
+    """Build the advice's indexes, or with `drop` (its options) drop the unused, duplicate and invalid ones."""
     with sigterm_as_interrupt():
         try:
-            return _run(config, yes=yes, write_migration=write_migration, only=only, options=options, out=out, err=err)
+            return _run(config, yes=yes, write_migration=write_migration, only=only, options=options, out=out, err=err,
+                        drop=drop)
         except KeyboardInterrupt as exc:  # between steps, or a second signal during a clean-up
             err(f"perfcheck: interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'})")
             return _interrupted(exc)
@@ -100,14 +83,20 @@ def _refuse_transaction_pooler(url: str, shown: str, config: Config) -> None:
 
 
 def _run(config: Config, *, yes: bool, write_migration: Path | None, only: list[str], options: ApplyOptions,
-         out: Print, err: Print) -> int:
+         out: Print, err: Print, drop: DropOptions | None = None) -> int:
     url = config.target("db")
     if not url:
         raise UsageError("no database: pass --db URL or set DATABASE_URL")
     if yes and write_migration:
-        raise UsageError("--yes builds the indexes and --write-migration writes them to a file: choose one")
+        raise UsageError("--yes changes the database and --write-migration writes a file: choose one")
     shown = redact_url(url)
     _refuse_transaction_pooler(url, shown, config)
+    if drop is not None:
+        try:
+            return run_drop(config, url, shown, yes=yes, write_migration=write_migration, only=only, options=drop,
+                            out=out, err=err)
+        except (DropUsageError, ConfigError) as exc:
+            raise UsageError(str(exc)) from None
     try:
         err(f"analysing the workload of {shown}…")
         advice = advise(url, thresholds(config), config.section("postgres"), config.secrets)

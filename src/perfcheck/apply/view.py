@@ -37,6 +37,10 @@ def plan_text(advice: Advice, recs: list[Recommendation], target: str, unmatched
         lines.append(f"{number}. {rec.label}: index {qualified(rec.schema, rec.name)}, estimated size "
                      f"{format_bytes(rec.size_bytes)}, table of {rec.table_rows:,} rows"
                      + (f" in {len(rec.partitions)} partitions" if rec.table_kind == "p" else ""))
+        if advice.verified and not rec.verified:
+            lines.append(f"   UNVERIFIED ({rec.unverified_reason}): --yes builds it only with --allow-unverified")
+        if rec.btree_size_bytes:
+            lines.append(f"   a BRIN, preferred to a btree of {format_bytes(rec.btree_size_bytes)} for at least half its gain at under 1% of its size")
         lines.append(f"   why: {len(rec.statements)} statement(s), {rec.calls:,} calls, {rec.total_ms:,.1f} ms in all; "
                      f"planner {_cost(rec.cost_before, rec.cost_after)}")
         for use in rec.statements[:5]:
@@ -57,7 +61,7 @@ def leftovers_text(found: list[Leftover]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_MARKS = {"built": "✔ built", "repaired": "✔ repaired", "exists": "= exists", "skipped": "✖ skipped",
+_MARKS = {"built": "✔ built", "repaired": "✔ repaired", "exists": "= exists", "skipped": "✖ skipped", "held": "- held back",
           "failed": "✖ failed", "interrupted": "✖ interrupted", "not started": "- not started"}
 
 
@@ -80,8 +84,9 @@ def result_text(result: ApplyResult) -> str:
     counts: dict[str, int] = {}
     for outcome in result.outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
-    order = ["built", "repaired", "exists", "skipped", "failed", "interrupted", "not started"]
-    summary = ", ".join(f"{counts[s]} {'already existed' if s == 'exists' else s}" for s in order if counts.get(s))
+    order = ["built", "repaired", "exists", "skipped", "held", "failed", "interrupted", "not started"]
+    words = {"exists": "already existed", "held": "held back (unverified)"}
+    summary = ", ".join(f"{counts[s]} {words.get(s, s)}" for s in order if counts.get(s))
     if result.interrupted:
         done = [qualified(o.rec.schema, o.rec.name) for o in result.outcomes if o.ok]
         undone = [qualified(o.rec.schema, o.rec.name) for o in result.outcomes if not o.ok]

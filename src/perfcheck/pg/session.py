@@ -7,6 +7,7 @@ error becomes one line that never carries the URL's password."""
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -16,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from perfcheck.errors import TargetError
-from perfcheck.pg import dsn, pooler
+from perfcheck.pg import dsn, pooled, pooler
 from perfcheck.pg.names import tagged
 from perfcheck.redact import redact_url, scrub, secrets_in_url
 
@@ -74,17 +75,17 @@ def connect(url: str, options: dict[str, Any], *, read_only: bool = True, autoco
         conn = open_session(target, timeout, application_name, autocommit, marked=True)
     except psycopg.Error as exc:
         raise TargetError(describe_connect_error(url, exc)) from None
+    statement_ms, lock_ms = int(options.get("statement_timeout_ms", 5000)), int(options.get("lock_timeout_ms", 1000))
     try:
         if read_only and not _direct(conn):
             # Behind a pooler (the start-up options did not reach the server): a session SET
             # would stay on the pooler's server connection and reach the application's next
-            # transactions (read-only ones!). perfcheck only reads there; the server's timeouts apply.
+            # transactions (read-only ones!). Each statement carries its limits instead.
+            pooled.guard(conn, statement_ms, lock_ms)
             return conn
         # jit off: JIT compiles big catalog queries for longer than they run (6,000 indexes: 0.5 s → 0.2 s).
         conn.execute(tagged("SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false), "
-                            "set_config('jit', 'off', false)"),
-                     (f"{int(options.get('statement_timeout_ms', 5000))}ms",
-                      f"{int(options.get('lock_timeout_ms', 1000))}ms"))
+                            "set_config('jit', 'off', false)"), (f"{statement_ms}ms", f"{lock_ms}ms"))
         if read_only:
             conn.execute(tagged("SET default_transaction_read_only = on"))
             conn.execute(tagged("SET idle_in_transaction_session_timeout = '10s'"))
@@ -150,6 +151,11 @@ class Session:
                 names = [c.name for c in cur.description or []]
                 rows = [dict(zip(names, row)) for row in rows]
             return rows
+
+    def pinned(self) -> AbstractContextManager[None]:
+        """Statements on one server connection until the block ends, also through a
+        transaction pooler (see perfcheck.pg.pooled); nothing to do on a direct session."""
+        return pooled.pinned(self.conn)
 
     def using(self, package: str) -> Session:
         """The same connection, naming queries from another package's `sql/` folder."""

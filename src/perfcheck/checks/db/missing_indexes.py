@@ -45,16 +45,20 @@ def _saving(statement: dict[str, Any]) -> float | None:
 
 
 def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms: float) -> Finding:
+    verified = verified and rec.get("verified", True)  # a kind HypoPG cannot simulate (GIN) is not
     statements = rec["statements"]
     calls = sum(s["calls"] for s in statements)
     total_ms = sum(s["total_ms"] for s in statements)
     before = sum(s["cost_before"] for s in statements)
     table = _qualified(rec)
     keys = ", ".join(rec["keys"])
+    using = f" USING {rec['method']}" if rec.get("method", "btree") != "btree" else ""
     shown = []
     for s in statements[:SHOWN_STATEMENTS]:
         cost = f"cost {s['cost_before']:.1f} → {s['cost_after']:.1f}" if s.get("cost_after") is not None \
             else f"cost {s['cost_before']:.1f}"
+        recovered = ", ".join(f"{k} = {v}" for k, v in (s.get("recovered") or {}).items())
+        cost += f", with {recovered} recovered from its rows per call" if recovered else ""
         shown.append(f"[queryid {s['queryid']}] {_short(s['query'])} ({s['calls']} calls × {_ms(s['mean_ms'])}, {cost})")
     more = f"; and {len(statements) - SHOWN_STATEMENTS} more" if len(statements) > SHOWN_STATEMENTS else ""
     if verified:
@@ -62,12 +66,19 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
         saved_ms = sum(s["total_ms"] * (_saving(s) or 0) for s in statements)
         head = (f"this index cuts the planner cost of {len(statements)} statement(s) "
                 f"from {before:.1f} to {after:.1f} ({_cost_change(before, after)}, verified with HypoPG)")
+        if rec.get("btree_size_bytes"):
+            head += (f"; a BRIN, preferred to a btree of {format_bytes(rec['btree_size_bytes'])} that would cut it "
+                     f"further: at least half the btree's gain at under 1% of its size")
+    elif rec.get("unverified_reason"):
+        after, saved_ms = None, None
+        head = (f"UNVERIFIED ({rec['unverified_reason']}): this index would serve {len(statements)} statement(s) "
+                f"that now scan all {rec['table_rows']:,} rows")
     else:
         after, saved_ms = None, None
         head = (f"UNVERIFIED (HypoPG is not installed in this database; estimated from column statistics): "
                 f"this index would spare {len(statements)} statement(s) a scan of {rec['table_rows']:,} rows")
-    message = (f"{head}; {calls:,} calls, {_ms(total_ms)} in total; estimated index size "
-               f"{format_bytes(rec['size_bytes'])}. Statements: {'; '.join(shown)}{more}")
+    size = f"estimated index size {format_bytes(rec['size_bytes'])}" if rec["size_bytes"] else "index size not estimated"
+    message = f"{head}; {calls:,} calls, {_ms(total_ms)} in total; {size}. Statements: {'; '.join(shown)}{more}"
     if rec.get("nested_partitions"):
         message += ". Its partitions are partitioned in turn: build it per partition by hand"
     slow = any(s["mean_ms"] > SLOW_MS for s in statements)
@@ -75,6 +86,8 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
     applicability = Applicability.MANUAL if rec.get("nested_partitions") else Applicability.SAFE
     evidence = {
         "table": table, "keys": rec["keys"], "index_name": rec["name"], "verified": verified,
+        "method": rec.get("method", "btree"), "unverified_reason": rec.get("unverified_reason"),
+        "btree_size_bytes": rec.get("btree_size_bytes"),
         "size_bytes": rec["size_bytes"], "table_rows": rec["table_rows"], "calls": calls,
         "total_ms": round(total_ms, 3), "cost_before": round(before, 2),
         "cost_after": None if after is None else round(after, 2),
@@ -82,7 +95,7 @@ def _finding(rec: dict[str, Any], verified: bool, share_fail: float, workload_ms
         "statements": [{k: s[k] for k in ("queryid", "calls", "mean_ms", "total_ms", "cost_before", "cost_after")}
                        | {"query": _short(s["query"])} for s in statements],
     }
-    return Finding("fail" if slow or big else "warn", f"{table} ({keys})", message,
+    return Finding("fail" if slow or big else "warn", f"{table}{using} ({keys})", message,
                    Fix(tuple(f"{statement};" for statement in rec["ddl"]), applicability), evidence)
 
 
@@ -103,8 +116,8 @@ def missing_indexes(facts, t):
 def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     verified = advice["mode"] == "hypopg"
     # The advisor applied the thresholds; a saved run judged with a stricter min_saving drops more.
-    recs = [r for r in advice["recommendations"]
-            if not verified or any((_saving(s) or 0) >= t["min_saving"] for s in r["statements"])]
+    recs = [r for r in advice["recommendations"] if not verified or not r.get("verified", True)
+            or any((_saving(s) or 0) >= t["min_saving"] for s in r["statements"])]
     workload_ms = advice["workload_ms"] or 0.0
     metrics = {
         "mode": advice["mode"], "statements_total": advice["statements_total"],
@@ -112,6 +125,7 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
         "workload_ms": round(workload_ms, 3), "advisor_s": advice["elapsed_s"], "partial": advice["partial"],
         "skipped": advice["skipped"],
         "statements_rewritten": advice.get("statements_rewritten", 0), "unplannable": advice.get("unplannable", 0),
+        "unrecovered": advice.get("unrecovered") or {},
     }
     how = "verified with HypoPG" if verified else \
         "UNVERIFIED: HypoPG is not installed in this database (CREATE EXTENSION hypopg to verify), estimated from column statistics"
@@ -131,6 +145,10 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     unplannable = (advice.get("unplannable") or 0) - denied
     if unplannable > 0:
         partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
+    unrecovered = sum((advice.get("unrecovered") or {}).values())
+    if unrecovered:
+        partial += (f"; {unrecovered} statement(s) whose expression constant pg_stat_statements normalised away "
+                    f"(date_trunc($1, …), ->>$1) could not be recovered: no expression index for them (metrics.unrecovered)")
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics)
@@ -148,6 +166,9 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     score = min(BELOW_PASS, lognormal(share, t["workload_share_p10"], t["workload_share_median"]))
     findings = [_finding(r, verified, t["workload_share_median"], workload_ms) for r in recs]
     effect = "would save an estimated" if verified else "would speed up statements taking"
+    unverified = sum(1 for r in recs if not r.get("verified", True)) if verified else 0
+    if unverified:
+        how += f"; {unverified} of them UNVERIFIED, of a kind HypoPG cannot simulate (GIN), not counted in the saving"
     summary = (f"{len(recs)} missing index(es) for {len(helped)} statement(s): {effect} {share:.0%} of the analysed "
                f"workload's time ({how}){partial}; build them with `perfcheck apply-indexes`")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)

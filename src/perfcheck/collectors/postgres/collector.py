@@ -59,6 +59,7 @@ class PostgresCollector(Collector):
         "postgres.tables": "_tables",
         "postgres.indexes": "_indexes",
         "postgres.foreign_keys": "_foreign_keys",
+        "postgres.partitions": "_partitions",
         "postgres.columns": "_columns",
         "postgres.connect_latency": "_connect_latency",
         "postgres.index_advice": "_index_advice",
@@ -132,6 +133,9 @@ class PostgresCollector(Collector):
     def _foreign_keys(self) -> list[dict[str, Any]]:
         return self.query("foreign_keys", self._schemas)
 
+    def _partitions(self) -> list[dict[str, Any]]:
+        return self.query("partitions", self._schemas)
+
     def _columns(self) -> list[dict[str, Any]]:
         return self.query("columns", self._schemas)
 
@@ -198,7 +202,8 @@ class PostgresCollector(Collector):
         assert self.session is not None
         statements = self.fact("postgres.statements")
         options = advisor.Options.from_thresholds(self.thresholds.get(advisor.CHECK_ID))
-        return advisor.analyse(self.session, statements, self.fact("postgres.extensions"), options).to_dict()
+        with self.session.pinned():  # HypoPG's indexes live in one backend, also behind a pooler
+            return advisor.analyse(self.session, statements, self.fact("postgres.extensions"), options).to_dict()
 
     def _connect_latency(self) -> dict[str, Any]:
         """Time to open a new session vs a round trip on an open one: the cost a pool saves."""
@@ -212,8 +217,9 @@ class PostgresCollector(Collector):
                 raise FactUnavailable(scrub(one_line(exc), self.secrets), Status.ERROR) from None
             connects.append((time.perf_counter() - start) * 1000)
         trips = []
+        probe = psycopg.Cursor(self.conn)  # one round trip, even where statements are wrapped (pg.pooled)
         for _ in range(5):
             start = time.perf_counter()
-            self.conn.execute(tagged("SELECT 1"))
+            probe.execute(tagged("SELECT 1"), prepare=False)
             trips.append((time.perf_counter() - start) * 1000)
         return {"connect_ms": sorted(connects)[len(connects) // 2], "round_trip_ms": sorted(trips)[len(trips) // 2]}

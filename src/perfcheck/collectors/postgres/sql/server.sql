@@ -9,4 +9,5 @@ SELECT current_setting('server_version_num')::int AS version_num,
        pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS read_all_stats,
        pg_is_in_recovery() AS in_recovery,
        (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()) AS stats_reset,
+       pg_postmaster_start_time() AS started,
        now() AS now
