@@ -1,7 +1,7 @@
 """How long does `perfcheck demo` take to show its report? (Goal: under 90 s on a 2-core
 machine, package downloads excluded.)
 
-    .venv/bin/python benchmarks/demo_time.py [--runs 3] [--fix] [--embedded]
+    .venv/bin/python benchmarks/demo_time.py [--runs 3] [--fix | --fixed] [--embedded]
 
 Runs the demo as a user would (a subprocess, `python -m perfcheck demo`), reads its
 progress lines on stderr, and prints each step's time and the time from start to the
@@ -29,10 +29,10 @@ from pathlib import Path
 STEP = re.compile(r"^demo: (?P<name>[^(]+?) \((?P<seconds>[\d.]+) s")
 
 
-def one_run(fix: bool, embedded: bool = False) -> dict[str, float]:
+def one_run(fix: bool, embedded: bool = False, fixed: bool = False) -> dict[str, float]:
     tmpdir = Path(tempfile.mkdtemp(prefix="perfcheck-demo-bench-", dir="/tmp"))
     tmpdir.chmod(0o755)
-    args = [sys.executable, "-m", "perfcheck", "demo"] + (["--fix"] if fix else [])
+    args = [sys.executable, "-m", "perfcheck", "demo"] + (["--fix"] if fix else []) + (["--fixed"] if fixed else [])
     started = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(tmpdir),
@@ -73,16 +73,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fix", action="store_true", help="time `perfcheck demo --fix`")
+    parser.add_argument("--fixed", action="store_true", help="time `perfcheck demo --fixed` (the healthy form)")
     parser.add_argument("--embedded", action="store_true",
                         help="on the demo extra's servers from wheels, not the system's")
     args = parser.parse_args()
+    if args.fix and args.fixed:
+        parser.error("--fix and --fixed are two different demos: time one at a time")
     if args.fix and args.embedded:
         parser.error("--fix needs HypoPG, which the embedded PostgreSQL lacks")
     servers = "the wheels' servers" if args.embedded else "the system's servers"
-    print(f"perfcheck demo{' --fix' if args.fix else ''} on {servers}: {args.runs} run(s) on {os.cpu_count()} cores")
+    print(f"perfcheck demo{' --fix' if args.fix else ''}{' --fixed' if args.fixed else ''} on {servers}: {args.runs} run(s) on {os.cpu_count()} cores")
     runs = []
     for i in range(args.runs):
-        figures = one_run(args.fix, args.embedded)
+        figures = one_run(args.fix, args.embedded, args.fixed)
         runs.append(figures)
         print(f"run {i + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items()))
     keys = list(runs[0])

@@ -5,25 +5,17 @@ writes (its own prefix, pid and log paths in a temp dir, run in the foreground).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 
 from helpers import unavailable
+from perfcheck.demo import proxies
+from perfcheck.demo.proxies import stop_process as stop
 from perfcheck.demo.sandbox import free_port, wait_for_port
 
 APP = Path(__file__).parent / "apps" / "sample_api.py"
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 class SampleApi:
@@ -47,58 +39,19 @@ class SampleApi:
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    found = proxies.nginx_binary()
     if not found:
-        message = "nginx is not installed: apt-get install -y nginx (scripts/bootstrap does)"
-        unavailable(message)
+        unavailable("nginx is not installed: apt-get install -y nginx (scripts/bootstrap does)")
     return found
 
 
-class Nginx:
-    """nginx in the foreground with the `http { … }` body given; ports are chosen first
-    so the body can name them ({port0}, {port1}…, and {root} for the temp dir)."""
-
-    def __init__(self, root: Path, http_body: str, ports: int = 1):
-        self.root = root
-        self.ports = [free_port() for _ in range(ports)]
-        self.body = http_body.format(root=root, **{f"port{i}": p for i, p in enumerate(self.ports)})
-        self.proc: subprocess.Popen | None = None
-
-    def url(self, i: int = 0, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.ports[i]}{path}"
+class Nginx(proxies.Nginx):
+    """nginx in the foreground with the `http { … }` body given (the demo's own server class,
+    perfcheck.demo.proxies): a test without nginx installed is skipped, not failed."""
 
     def __enter__(self) -> Nginx:
-        binary = nginx_binary()
-        (self.root / "tmp").mkdir(exist_ok=True)
-        user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's private temp dir
-        conf = self.root / "nginx.conf"
-        conf.write_text(f"""
-{user}
-daemon off; worker_processes 1; pid {self.root}/nginx.pid; error_log {self.root}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_body_temp_path {self.root}/tmp/body; proxy_temp_path {self.root}/tmp/proxy;
-  fastcgi_temp_path {self.root}/tmp/fcgi; uwsgi_temp_path {self.root}/tmp/uwsgi; scgi_temp_path {self.root}/tmp/scgi;
-  types {{ text/html html; text/css css; application/javascript js; image/jpeg jpg; image/webp webp;
-          audio/mpeg mp3; text/plain txt; application/json json; }}
-  default_type application/octet-stream;
-{self.body}
-}}
-""")
-        self.proc = subprocess.Popen([binary, "-p", str(self.root), "-c", str(conf), "-e", str(self.root / "error.log")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            for port in self.ports:
-                wait_for_port(port, self.proc, 10)
-        except RuntimeError as exc:
-            err = self.proc.stderr.read() if self.proc.poll() is not None else ""
-            raise RuntimeError(f"nginx did not start: {exc}: {err} {(self.root / 'error.log').read_text()}") from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self.proc:
-            stop(self.proc)
+        nginx_binary()
+        return self.start()
 
 
 def write_site(root: Path, *, big_image: bool = False, webp: bool = True) -> Path:

@@ -2,7 +2,9 @@
 fail in the categories it exercises, and a failure lists each check that fired. The Python
 sample API (tests/apps/sample_api.py) and an nginx site built the way the major bundlers name
 their files (webpack, Vite/Rollup, esbuild, Parcel, Next.js, Angular) behind an edge cache; the
-Node backend's profile is in tests/test_node_backend.py. Beside each look-alike, its planted twin."""
+Node backend's profile is in tests/test_node_backend.py, and the demo's music API in its healthy
+form (`perfcheck demo --fixed`, behind PgBouncer and nginx) in tests/test_demo_fixed.py, beside
+its planted form in tests/test_demo.py. Beside each look-alike, its planted twin."""
 
 from __future__ import annotations
 

@@ -553,6 +553,7 @@ def demo(
     fix: bool = typer.Option(False, "--fix", help="Then build the recommended indexes, run again, and show before → after."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Leave the servers up after the report, until Ctrl-C."),
     show_after: bool = typer.Option(False, "--show-after", help="With --fix: print the whole report of the run after the indexes too."),
+    fixed: bool = typer.Option(False, "--fixed", help="The music API in its healthy form, behind PgBouncer and an nginx edge: a clean audit."),
     color: Color = _color_option(),
     quiet: bool = _quiet_option(),
     verbose: bool = _verbose_option(),
@@ -560,10 +561,12 @@ def demo(
     """A throwaway PostgreSQL + Redis + sample music API with known problems, audited end to end."""
     from perfcheck.demo.run import main as run_demo
 
+    if fixed and fix:
+        raise fail("--fixed starts the healthy form, which has nothing to fix: use --fix or --fixed")
     if show_after and not fix:
         raise fail("--show-after shows the report after --fix; add --fix")
     raise typer.Exit(run_demo(fix=fix, keep_running=keep_running, show_after=show_after,
-                              display=_display(color, quiet, verbose)))
+                              display=_display(color, quiet, verbose), fixed=fixed))
 
 
 def _full_short_help() -> None:

@@ -9,6 +9,7 @@ A target that cannot be reached at all raises `TargetError` (one line, no secret
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -34,6 +35,50 @@ class Unavailable:
     status: Status = Status.ERROR
 
 
+class QuietPhase:
+    """perfcheck's own timing samples (Redis round trips, the time to open a PostgreSQL
+    connection) are taken before its HTTP load starts: the collectors run at once on one
+    machine, and a latency run crowding its CPU made healthy targets' timings warn. A collector
+    with timing facts announces them as its gathering starts (before it connects) and is done
+    once they are measured; the HTTP collector starts after that, waiting at most a few seconds
+    (its load would crowd the CPU, its probes the GIL of this process)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: list[float] = []  # when each pending sample was announced
+
+    def expect(self) -> float:
+        token = time.monotonic()
+        with self._cond:
+            self._pending.append(token)
+        return token
+
+    def done(self, token: float) -> None:
+        with self._cond:
+            if token in self._pending:
+                self._pending.remove(token)
+            self._cond.notify_all()
+
+    def wait(self, timeout_s: float) -> bool:
+        """True once no timing sample is pending; False if `timeout_s` passed first. A sample
+        announced QUIET_WAIT_S or more ago is not waited for (one stuck in an earlier audit of
+        this process, left behind at its deadline, must not slow every later one)."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                live = [t for t in self._pending if now - t < QUIET_WAIT_S]
+                if not live:
+                    return True
+                if now >= deadline:
+                    return False
+                self._cond.wait(min(deadline, max(live) + QUIET_WAIT_S) - now)
+
+
+QUIET_WAIT_S = 5.0
+QUIET = QuietPhase()  # one per process: audits side by side only ever wait the timeout
+
+
 def collector_class(target: str) -> type:
     """The collector of a target ("postgres"), imported only when that target is audited
     (checks never import drivers)."""
@@ -47,6 +92,10 @@ class Collector:
 
     target = ""
     providers: dict[str, str] = {}
+    # Facts that time the target: gathered first, before perfcheck's HTTP traffic (QuietPhase).
+    timing_facts: tuple[str, ...] = ()
+    # True for a collector whose traffic would crowd those samples: it starts once they are taken.
+    waits_for_timing = False
 
     def __init__(self, url: str, options: dict[str, Any], secrets: list[str]):
         self.url = url
@@ -99,9 +148,23 @@ class Collector:
         unknown = needed - self.providers.keys()
         for name in unknown:
             self.facts[name] = Unavailable(f"no collector provides the fact {name!r}", Status.ERROR)
-        self.open()
+        timed = [name for name in self.timing_facts if name in needed]
+        token = QUIET.expect() if timed else 0.0
+        if self.waits_for_timing:
+            left = self.remaining()
+            QUIET.wait(QUIET_WAIT_S if left is None else min(QUIET_WAIT_S, left / 4))
+        ordered = self.order(needed - unknown)
         try:
-            for name in self.order(needed - unknown):
+            self.open()
+        except BaseException:
+            if timed:
+                QUIET.done(token)
+            raise
+        try:
+            for name in [n for n in ordered if n in timed] + [n for n in ordered if n not in timed]:
+                if timed and name not in timed:
+                    QUIET.done(token)  # the timing samples are taken: the HTTP requests may start
+                    timed = []
                 if self.remaining() == 0:
                     # Out of time: don't start what can't finish; the runner reports the rest.
                     self.facts.setdefault(name, Unavailable("not gathered: the time budget (max_seconds) ran out",
@@ -113,5 +176,7 @@ class Collector:
                 except FactUnavailable:
                     pass
         finally:
+            if timed:
+                QUIET.done(token)
             self.close()
         return {name: self.facts[name] for name in needed}

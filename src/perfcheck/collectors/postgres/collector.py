@@ -48,6 +48,7 @@ def query_text(name: str) -> str:
 
 class PostgresCollector(Collector):
     target = "postgres"
+    timing_facts = ("postgres.connect_latency",)
     providers = {
         "postgres.server": "_server",
         "postgres.settings": "_settings",

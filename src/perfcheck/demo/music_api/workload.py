@@ -102,7 +102,7 @@ class WorkloadResult:
 
 
 async def _drive(base_url: str, requests: int, seconds: float, concurrency: int, seed: int,
-                 stop: threading.Event | None) -> WorkloadResult:
+                 stop: threading.Event | None, rate: float | None = None) -> WorkloadResult:
     result = WorkloadResult()
     rng = random.Random(seed)
     names = [name for name, _, _ in MIX]
@@ -110,11 +110,13 @@ async def _drive(base_url: str, requests: int, seconds: float, concurrency: int,
     builders = {name: build for name, _, build in MIX}
     plan = [(name, builders[name](rng)) for name in rng.choices(names, weights, k=requests)]
     deadline = time.monotonic() + seconds
-    cursor = iter(plan)
+    cursor = iter(enumerate(plan))
     started = time.perf_counter()
 
     async def worker(client: httpx.AsyncClient) -> None:
-        for name, (method, path, body) in cursor:  # the shared iterator hands out each request once
+        for i, (name, (method, path, body)) in cursor:  # the shared iterator hands out each request once
+            if rate:  # request i is due i / rate seconds after the start: a bounded request rate
+                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 return
             sent = time.perf_counter()
@@ -135,12 +137,12 @@ async def _drive(base_url: str, requests: int, seconds: float, concurrency: int,
 
 
 def run(base_url: str, *, requests: int = 600, seconds: float = 15, concurrency: int = 8, seed: int = 1,
-        stop: threading.Event | None = None) -> WorkloadResult:
+        stop: threading.Event | None = None, rate: float | None = None) -> WorkloadResult:
     """Drive the API; bounded by `requests` and `seconds`, whichever comes first (or until
-    `stop` is set, for background traffic)."""
-    if requests < 1 or seconds <= 0 or concurrency < 1:
-        raise ValueError("requests, seconds and concurrency must be positive")
-    return asyncio.run(_drive(base_url.rstrip("/"), requests, seconds, concurrency, seed, stop))
+    `stop` is set, for background traffic), and with `rate` by requests per second."""
+    if requests < 1 or seconds <= 0 or concurrency < 1 or (rate is not None and rate <= 0):
+        raise ValueError("requests, seconds, concurrency and rate must be positive")
+    return asyncio.run(_drive(base_url.rstrip("/"), requests, seconds, concurrency, seed, stop, rate))
 
 
 def main() -> None:
@@ -150,8 +152,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="stop after this many seconds (default 15)")
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight at once (default 8)")
     parser.add_argument("--seed", type=int, default=1, help="random seed: the same seed sends the same requests")
+    parser.add_argument("--rate", type=float, default=None, help="at most this many requests per second (default: no cap)")
     args = parser.parse_args()
-    result = run(args.url, requests=args.requests, seconds=args.seconds, concurrency=args.concurrency, seed=args.seed)
+    result = run(args.url, requests=args.requests, seconds=args.seconds, concurrency=args.concurrency, seed=args.seed,
+                 rate=args.rate)
     print(result.summary())
     for name in sorted(result.latencies_ms):
         print(f"  {name:<16} {len(result.latencies_ms[name]):>5} requests, p50 {result.percentile(50, name):7.1f} ms,"
