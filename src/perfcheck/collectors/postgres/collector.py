@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from perfcheck import advisor
 from perfcheck.collectors import Collector, FactUnavailable
 from perfcheck.model import Status
 from perfcheck.pg import dsn, pooler, queries
@@ -194,6 +193,8 @@ class PostgresCollector(Collector):
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);
         hypothetical indexes only, on this read-only session."""
+        from perfcheck import advisor  # why: the advisor and pglast cost ~0.3 s to import; only db.missing_indexes needs them
+
         assert self.session is not None
         statements = self.fact("postgres.statements")
         options = advisor.Options.from_thresholds(self.thresholds.get(advisor.CHECK_ID))
