@@ -45,6 +45,29 @@ def query_text(name: str) -> str:
     return sql_text(PACKAGE, name)
 
 
+def printable_indexes(rows: list[dict[str, Any]], thresholds: dict[str, dict[str, Any]]) -> set[int]:
+    """The oids of the indexes whose definition a selected check may print (`thresholds`:
+    the selected checks'): invalid or unready ones (db.invalid_indexes), unscanned ones that
+    db.unused_indexes may report, and those sharing table and leading key column with
+    another valid index (db.duplicate_indexes pairs only such: a prefix, or a hash beside a
+    btree, starts with the same column)."""
+    shown: set[int] = set()
+    if "db.invalid_indexes" in thresholds:
+        shown.update(row["oid"] for row in rows if not row["is_valid"] or not row["is_ready"])
+    if "db.unused_indexes" in thresholds:
+        least = int(thresholds["db.unused_indexes"].get("min_size_bytes", 0))
+        shown.update(row["oid"] for row in rows if not row["scans"] and row["size_bytes"] >= least
+                     and not (row["is_unique"] or row["is_primary"] or row["backs_constraint"]))
+    if "db.duplicate_indexes" in thresholds:
+        leading: dict[tuple[str, str, int | None], list[int]] = {}
+        for row in rows:
+            if row["is_valid"]:
+                first = row["attnums"][0] if row["attnums"] else None
+                leading.setdefault((row["schema"], row["table"], first), []).append(row["oid"])
+        shown.update(oid for oids in leading.values() if len(oids) > 1 for oid in oids)
+    return shown
+
+
 class PostgresCollector(Collector):
     target = "postgres"
     providers = {
@@ -68,7 +91,20 @@ class PostgresCollector(Collector):
         "postgres.primary_keys": "_primary_keys",
     }
 
+    # Quick facts first, the slow catalog queries after, the advisor last: the runner judges a
+    # check as soon as its facts are in, so the statements' checks are judged while the server
+    # works on columns, and select_star / n_plus_one while it works on indexes.
+    ORDER = ("postgres.server", "postgres.settings", "postgres.role_settings", "postgres.extensions",
+             "postgres.connection", "postgres.activity", "postgres.database_stats", "postgres.statements",
+             "postgres.columns", "postgres.foreign_keys", "postgres.tables", "postgres.indexes",
+             "postgres.sequences", "postgres.primary_keys", "postgres.bloat", "postgres.connect_latency",
+             "postgres.pooler", "postgres.index_advice")
+
     session: Session | None = None
+
+    def order(self, names: set[str]) -> list[str]:
+        rank = {name: i for i, name in enumerate(self.ORDER)}
+        return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
     @property
     def conn(self) -> psycopg.Connection | None:
@@ -125,7 +161,16 @@ class PostgresCollector(Collector):
         return self.query("tables", self._schemas)
 
     def _indexes(self) -> list[dict[str, Any]]:
-        return self.query("indexes", self._schemas)
+        """The indexes, with `definition` (pg_get_indexdef) only for those a selected check may
+        print: it is most of the query's server time on a big catalog (1.35 s of 1.9 s at
+        66,000 indexes), and checks print few. The others' `definition` is None."""
+        rows = self.query("indexes", self._schemas)
+        shown = printable_indexes(rows, self.thresholds)
+        found = {row["oid"]: row["definition"] for row in self.query("index_definitions", {"oids": sorted(shown)})} \
+            if shown else {}
+        for row in rows:
+            row["definition"] = found.get(row["oid"])
+        return rows
 
     def _foreign_keys(self) -> list[dict[str, Any]]:
         return self.query("foreign_keys", self._schemas)
