@@ -84,12 +84,12 @@ def main() -> None:
         total = collector.budget.sent
         print(f"\nall facts: {total} requests by the budget in {time.perf_counter() - started:.2f} s; "
               f"this process's peak RSS {peak_kb / 1024:.0f} MB")
+        print(f"(the server's count includes the benchmark's own {len(HttpCollector.providers) * 2 + 1} reads of /metrics: "
+              f"{server_count(app.url) - before:.0f} in all)")
         reference = hey_seconds(app.url, ordinary, options["max_rate"])
         print(f"ordinary probes (no latency run, no burst): {ordinary} requests in {ordinary_s * 1000:.0f} ms; "
               f"hey, {ordinary} requests at {options['max_rate']}/s from one worker: {reference * 1000:.0f} ms "
               f"(reference); ratio {ordinary_s / reference:.2f}x")
-        print(f"(the server's count includes the benchmark's own {len(HttpCollector.providers) * 2 + 1} reads of /metrics: "
-              f"{server_count(app.url) - before:.0f} in all)")
 
         config = Path(__file__).with_name(".http_probe_cost.yaml")
         config.write_text("http:\n  endpoints:\n" + "".join(
