@@ -75,7 +75,7 @@ class _Job(threading.Thread):
     is left behind, and can't keep the process alive after the report is out."""
 
     def __init__(self, target: str, url: str, needed: set[str], config: Config, progress: Progress,
-                 thresholds: dict[str, dict[str, Any]], deadline: float, arrived: threading.Event):
+                 thresholds: dict[str, dict[str, Any]], deadline: float):
         super().__init__(daemon=True, name=f"perfcheck-{target}")
         self.target, self.needed, self.progress = target, needed, progress
         self.current = ""  # the fact being gathered, to name it if time runs out
@@ -85,7 +85,6 @@ class _Job(threading.Thread):
         self.deadline = deadline
         self.within = ""  # the budget as the user set it, for the message
         self.args = (url, config, thresholds, deadline)
-        self.arrived = arrived  # set as each fact is done (one event for all the jobs: see _collect)
 
     def run(self) -> None:
         url, config, thresholds, deadline = self.args
@@ -100,7 +99,6 @@ class _Job(threading.Thread):
 
             def step(fact: str) -> None:
                 self.current = fact
-                self.arrived.set()  # the fact before this one is done
                 progress.step(target, fact)
 
             try:
@@ -109,12 +107,6 @@ class _Job(threading.Thread):
                 progress.done(target)
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
-        finally:
-            self.arrived.set()
-
-    def has(self, fact: str) -> bool:
-        """Whether the fact is gathered (or known unavailable) already."""
-        return self.collector is not None and fact in self.collector.facts
 
     def partial(self, reason: str) -> dict[str, Any]:
         """The facts gathered before time ran out; the others are `error` with the reason."""
@@ -123,16 +115,15 @@ class _Job(threading.Thread):
 
 
 def _result(check: Check, facts: dict[str, Any], thresholds: dict[str, dict[str, Any]],
-            target_status: dict[str, Outcome], config: Config, early: Outcome | None = None) -> CheckResult:
-    """One check's result: blocked by its target's state (not configured, unreachable), or
-    judged (`early`: judged already, while the collectors gathered)."""
+            target_status: dict[str, Outcome], config: Config) -> CheckResult:
+    """One check's result: blocked by its target's state (not configured, unreachable), or judged."""
     meta = check.meta
     weight = float(config.check_overrides(check.id).get("weight", meta.weight))
     wanted = {fact.partition(".")[0] for fact in check.requires}
     blocked = next((target_status[t] for t in sorted(wanted) if t in target_status), None)
     if meta.target in target_status and not wanted:
         blocked = target_status[meta.target]
-    outcome = blocked or early or judge(check, facts, thresholds[check.id], config.secrets)
+    outcome = blocked or judge(check, facts, thresholds[check.id], config.secrets)
     title = meta.title if outcome.status in (Status.PASS, Status.SKIP, Status.MANUAL) or not meta.failure_title else meta.failure_title
     return CheckResult(
         id=meta.id, category=meta.category, target=meta.target, title=title,
@@ -154,16 +145,15 @@ def run_audit(config: Config, loaded: dict[str, Check], progress: Progress | Non
     # The collectors' share of the audit's time; what is left is for judging and the report.
     deadline = (deadline if deadline is not None else started + float(config.data["max_seconds"]))
     jobs = _start_jobs(_needed(selected), config, progress, thresholds, started, deadline, target_status)
-    early: dict[str, Outcome] = {}
-    # The facts are read-only while checks judge them: frozen, the garbage collector stops
+    _collect(jobs, config, facts, target_status, errors)
+    if jobs and all(target in target_status for target in jobs):
+        raise NoTargetReached("; ".join(errors[-len(jobs):]))
+
+    # The facts are read-only while checks judge them: frozen once, the garbage collector stops
     # re-scanning them on every burst of allocations (half the judging time on a big catalog).
+    gc.freeze()
     try:
-        _collect(jobs, config, facts, target_status, errors,
-                 lambda: _judge_arrived(selected, jobs, thresholds, config.secrets, early))
-        if jobs and all(target in target_status for target in jobs):
-            raise NoTargetReached("; ".join(errors[-len(jobs):]))
-        gc.freeze()
-        results = [_result(check, facts, thresholds, target_status, config, early.get(check.id)) for check in selected]
+        results = [_result(check, facts, thresholds, target_status, config) for check in selected]
     finally:
         gc.unfreeze()
     report = _report(results, config, errors, started)
@@ -187,7 +177,6 @@ def _start_jobs(needed: dict[str, set[str]], config: Config, progress: Progress,
                 started: float, deadline: float, target_status: dict[str, Outcome]) -> dict[str, _Job]:
     """A gathering thread per configured target; a target without a URL is skipped."""
     jobs: dict[str, _Job] = {}
-    arrived = threading.Event()
     budget = float(config.data["max_seconds"])
     gather_until = deadline - min(1.0, 0.1 * budget)
     for target, names in needed.items():
@@ -203,40 +192,15 @@ def _start_jobs(needed: dict[str, set[str]], config: Config, progress: Progress,
         until, within = gather_until, f"{budget:g} s (the audit's max_seconds)"
         if own is not None and started + float(own) < gather_until:
             until, within = started + float(own), f"{float(own):g} s ({target}.max_seconds)"
-        jobs[target] = _Job(target, url, names, config, progress, thresholds, until, arrived)
+        jobs[target] = _Job(target, url, names, config, progress, thresholds, until)
         jobs[target].within = within
         jobs[target].start()
     return jobs
 
 
-def _judge_arrived(selected: list[Check], jobs: dict[str, _Job], thresholds: dict[str, dict[str, Any]],
-                   secrets: list[str], early: dict[str, Outcome]) -> None:
-    """Judge, while the collectors still gather, each check whose facts have all arrived:
-    judging then overlaps the servers' time on the slow catalog queries. A target that fails
-    later still blocks the check (see _result)."""
-    for check in selected:
-        if check.id in early or not check.requires:
-            continue
-        owners = [jobs.get(fact.partition(".")[0]) for fact in check.requires]
-        if all(job is not None and job.has(fact) for job, fact in zip(owners, check.requires)):
-            gc.freeze()  # what has arrived is read-only from now on (see run_audit)
-            found = {fact: job.collector.facts[fact] for job, fact in zip(owners, check.requires)}
-            early[check.id] = judge(check, found, thresholds[check.id], secrets)
-
-
 def _collect(jobs: dict[str, _Job], config: Config, facts: dict[str, Any], target_status: dict[str, Outcome],
-             errors: list[str], arrived: Callable[[], None] = lambda: None) -> None:
-    """Wait for each job until its deadline (calling `arrived` as facts come in); its facts,
-    or why the target has none."""
-    while True:
-        running = [job.deadline for job in jobs.values() if job.is_alive() and time.monotonic() < job.deadline]
-        if not running:
-            break
-        event = next(iter(jobs.values())).arrived  # the jobs share it
-        if event.wait(max(0.0, min(running) - time.monotonic())):
-            event.clear()
-            arrived()
-    arrived()
+             errors: list[str]) -> None:
+    """Wait for each job until its deadline; its facts, or why the target has none."""
     for target, job in jobs.items():
         job.join(max(0.0, job.deadline - time.monotonic()))
         if job.is_alive():

@@ -91,20 +91,7 @@ class PostgresCollector(Collector):
         "postgres.primary_keys": "_primary_keys",
     }
 
-    # Quick facts first, the slow catalog queries after, the advisor last: the runner judges a
-    # check as soon as its facts are in, so the statements' checks are judged while the server
-    # works on columns, and select_star / n_plus_one while it works on indexes.
-    ORDER = ("postgres.server", "postgres.settings", "postgres.role_settings", "postgres.extensions",
-             "postgres.connection", "postgres.activity", "postgres.database_stats", "postgres.statements",
-             "postgres.columns", "postgres.foreign_keys", "postgres.tables", "postgres.indexes",
-             "postgres.sequences", "postgres.primary_keys", "postgres.bloat", "postgres.connect_latency",
-             "postgres.pooler", "postgres.index_advice")
-
     session: Session | None = None
-
-    def order(self, names: set[str]) -> list[str]:
-        rank = {name: i for i, name in enumerate(self.ORDER)}
-        return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))
 
     @property
     def conn(self) -> psycopg.Connection | None:
