@@ -10,14 +10,16 @@ pg_stat_statements; then prints
     database and HOT_TABLES tables of HOT_ROWS rows get statements filtering on an
     unindexed column, called often and slowly enough to pass min_calls / min_mean_ms;
     the script prints what the advisor analysed and recommended, from the report;
-  * the wall time of the same catalog queries run directly in one psql session
-    (goal, issue 13: perfcheck's catalog checks within 1.5x of it),
+  * the wall time of the same catalog queries run directly in one psql session: the
+    statements the audit without the advisor sent, recorded from the server's log and
+    replayed (recorded.py; goal, issue 13: perfcheck's catalog checks within 1.5x of it),
   * perfcheck's peak memory, the maximum resident set of the audit process alone
     (GNU time; goal < 150 MB).
 Every figure is the median of --runs runs, interleaved; the last line is the GOAL verdict.
 
 Run: .venv/bin/python benchmarks/audit_speed.py [--tables 2000] [--runs 3]
-     (--url URL measures an existing database built by an earlier run instead)
+     (--url URL --log FILE measures an existing database built by an earlier run instead,
+     FILE being that server's log)
 """
 
 from __future__ import annotations
@@ -35,17 +37,10 @@ import psycopg
 
 from measure import run_measured
 
-from perfcheck.collectors.postgres.collector import SETTINGS
-from perfcheck.collectors.postgres.collector import query_text as collector_query
 from perfcheck.demo.sandbox import PostgresServer, postgres_bindir
-from perfcheck.pg.session import sql_text
+from recorded import psql_reference
 
 HOT_TABLES, HOT_ROWS = 20, 30_000  # tables the index advisor has work on
-
-
-def query_text(name: str) -> str:
-    """The collector's query, or one it shares with the advisor (perfcheck/pg/sql/)."""
-    return sql_text("perfcheck.pg", name) if name in ("extensions", "statements") else collector_query(name)
 
 
 COLUMNS = ", ".join(["a int", "b text", "c timestamptz", "d jsonb", "e int", "f text", "g numeric", "h boolean"])
@@ -98,26 +93,6 @@ def run_workload(url: str, tables: int, statements: int) -> None:
                 made += 1
 
 
-def catalog_script(url: str) -> str:
-    """The catalog queries the audit runs, as one psql script with the parameters filled in."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = psycopg.ClientCursor(conn)
-        schemas = {"schemas": []}
-        # The session settings perfcheck's own session uses (jit off among them).
-        parts = ["SET application_name = 'perfcheck-bench'; SET default_transaction_read_only = on; SET jit = off;"]
-        for name, params in [("server", {}), ("settings", {"names": SETTINGS}), ("role_settings", {}),
-                             ("extensions", {}), ("activity", {}), ("tables", schemas), ("indexes", schemas),
-                             ("foreign_keys", schemas), ("columns", schemas), ("connection", {}), ("database_stats", {})]:
-            parts.append(cur.mogrify(query_text(name), params) + ";")
-        parts.append("SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
-                     "AND table_name = 'pg_stat_statements';")
-        statements = query_text("statements").format(total_ms="s.total_exec_time", mean_ms="s.mean_exec_time",
-                                                      plans="s.plans", plan_ms="s.total_plan_time", schema="public")
-        parts.append(cur.mogrify(statements, {"limit": 5000}) + ";")
-        parts += ["SELECT 1;"] * 5  # the pooled round trips perfcheck times
-    return "\n".join(parts)
-
-
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB (the process alone), stdout of one process."""
     return run_measured(cmd)
@@ -136,6 +111,7 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=5000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)  # with --url: that server's log file
     args = parser.parse_args()
 
     server = PostgresServer(settings={"pg_stat_statements.max": "10000"})
@@ -145,6 +121,7 @@ def main() -> None:
         server.port, server.bindir = urlsplit(args.url).port, postgres_bindir()
     else:
         server.start()
+    log = args.log or (server.root / "log" if server.root else None)  # the server's log, for the recording
     try:
         url = args.url or server.url_for("bench")
         start = time.perf_counter()
@@ -163,15 +140,14 @@ def main() -> None:
         print(f"catalog: {counts} (built in {time.perf_counter() - start:.1f} s, PostgreSQL {server.psql('SHOW server_version')})")
 
         scratch = tempfile.TemporaryDirectory(prefix="perfcheck-bench-")  # removed when the run ends
-        script = Path(scratch.name) / "catalog.sql"
-        script.write_text(catalog_script(url))
-        psql = [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1",
-                "-d", url, "-f", str(script)]
         audit = [sys.executable, "-m", "perfcheck", "audit", "--db", url, "--only", "database", "--format", "json"]
         without_advisor = [*audit, "--skip", "db.missing_indexes"]
         trivial = [*audit[:-4], "--only", "db.timeouts", "--format", "json"]  # start-up, connect, report: the fixed cost
 
         timed(audit)  # warm-up: bytecode, the server's catalog caches
+        # The reference replays what the catalog checks (the audit without the advisor) send.
+        psql, what = psql_reference(server.bindir, url, log, without_advisor, Path(scratch.name))
+        print(f"psql reference: {what}")
         results: dict[str, list[tuple[float, float, str]]] = {"audit": [], "no_advisor": [], "psql": [], "trivial": []}
         for _ in range(args.runs):
             for key, cmd in (("audit", audit), ("no_advisor", without_advisor), ("psql", psql), ("trivial", trivial)):

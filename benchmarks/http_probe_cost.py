@@ -8,6 +8,13 @@ and prints for each fact the requests it sent (counted by perfcheck's budget and
 independently, by the server) and the time it took; then the whole
 `perfcheck audit --only api --only cdn --only realtime --only monitoring` wall time.
 The opt-in bursts are shown separately: an ordinary audit does not send them.
+
+References measured in the same run: the server's own request count (every request
+perfcheck sends must be one its budget counted), and `hey` sending as many requests as
+the ordinary probes (every fact but the latency run and the opt-in bursts) at perfcheck's
+rate cap (http.max_rate) from one worker: the time a plain client needs for that many
+requests at that rate. The last line is the GOAL verdict: budget and server counts equal
+for every fact, and the ordinary probes within 2x of hey's time.
 """
 
 from __future__ import annotations
@@ -56,24 +63,33 @@ def main() -> None:
         collector.open()
         sent = collector.budget.sent
         print(f"{'(open: base page)':24} {sent:>9} {'':>11} {(time.perf_counter() - started) * 1000:>9.1f}")
-        ordinary = 0
+        ordinary, ordinary_s, mismatched = sent, time.perf_counter() - started, []
         for name in collector.order(set(HttpCollector.providers)):
-            t0, s0, c0 = time.perf_counter(), collector.budget.sent, server_count(app.url)
+            c0 = server_count(app.url)  # read before the clock starts: the fact's time is its own
+            t0, s0 = time.perf_counter(), collector.budget.sent
             try:
                 collector.fact(name)
             except Exception as exc:  # an unavailable fact still shows its cost
                 print(f"   {name}: {exc}")
+            took = time.perf_counter() - t0
             seen = server_count(app.url) - c0 - 1
             n = collector.budget.sent - s0
-            ordinary += n if "burst" not in name else 0
-            print(f"{name:24} {n:>9} {seen:>11.0f} {(time.perf_counter() - t0) * 1000:>9.1f}")
+            if seen != n:
+                mismatched.append(name)
+            if "burst" not in name and name != "http.latency":
+                ordinary, ordinary_s = ordinary + n, ordinary_s + took
+            print(f"{name:24} {n:>9} {seen:>11.0f} {took * 1000:>9.1f}")
         collector.close()
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         total = collector.budget.sent
-        print(f"\nall facts: {total} requests by the budget in {time.perf_counter() - started:.2f} s "
-              f"({ordinary} without the opt-in bursts); this process's peak RSS {peak_kb / 1024:.0f} MB")
+        print(f"\nall facts: {total} requests by the budget in {time.perf_counter() - started:.2f} s; "
+              f"this process's peak RSS {peak_kb / 1024:.0f} MB")
         print(f"(the server's count includes the benchmark's own {len(HttpCollector.providers) * 2 + 1} reads of /metrics: "
               f"{server_count(app.url) - before:.0f} in all)")
+        reference = hey_seconds(app.url, ordinary, options["max_rate"])
+        print(f"ordinary probes (no latency run, no burst): {ordinary} requests in {ordinary_s * 1000:.0f} ms; "
+              f"hey, {ordinary} requests at {options['max_rate']}/s from one worker: {reference * 1000:.0f} ms "
+              f"(reference); ratio {ordinary_s / reference:.2f}x")
 
         config = Path(__file__).with_name(".http_probe_cost.yaml")
         config.write_text("http:\n  endpoints:\n" + "".join(
@@ -89,6 +105,18 @@ def main() -> None:
                 print(f"perfcheck audit, HTTP checks {label}: {time.perf_counter() - t0:.2f} s wall, exit {proc.returncode}")
         finally:
             config.unlink(missing_ok=True)
+        met = not mismatched and ordinary_s <= 2 * reference
+        print(f"GOAL {'met' if met else 'missed'}: every request counted by perfcheck's budget "
+              f"({'yes' if not mismatched else 'no: ' + ', '.join(mismatched)}; goal: budget = server's count for "
+              f"every fact), ordinary probes {ordinary} requests in {ordinary_s * 1000:.0f} ms = "
+              f"{ordinary_s / reference:.2f}x hey's {reference * 1000:.0f} ms at the same count and rate (goal <= 2x)")
+
+
+def hey_seconds(url: str, requests: int, rate: float) -> float:
+    """Wall time of `hey` sending `requests` GETs of the base page at `rate`/s from one worker."""
+    started = time.perf_counter()
+    subprocess.run(["hey", "-n", str(requests), "-c", "1", "-q", f"{rate:g}", url], check=True, capture_output=True)
+    return time.perf_counter() - started
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ tables throughout. At each size, --runs times, interleaved:
 
 * `perfcheck audit --db URL --only database --skip db.missing_indexes --format json`:
   wall time and peak RSS of the process alone (GNU time);
-* the reference: the same catalog queries in one psql session (audit_speed.py's script).
+* the reference: the same catalog queries in one psql session: the statements the
+  audit sent, recorded from the server's log and replayed (recorded.py).
 
 It prints the curve (seconds and MB against relations, and the cost per 1,000 relations
 beyond the fixed cost, which should stay flat if the cost grows linearly) and a last line
@@ -31,9 +32,9 @@ from pathlib import Path
 
 import psycopg
 
-from audit_speed import catalog_script
 from measure import median, run_measured, spread
 from perfcheck.demo.sandbox import PostgresServer
+from recorded import psql_reference
 
 TABLES_PER_TENANT = 10
 RELATIONS_PER_TABLE = 3
@@ -82,15 +83,14 @@ def relations(server: PostgresServer) -> int:
 
 
 def measure_size(server: PostgresServer, url: str, runs: int, workdir: Path) -> dict:
-    script = workdir / "catalog.sql"
-    script.write_text(catalog_script(url))
-    psql = [str(server.bindir / "psql"), "-X", "-q", "-A", "-t", "-o", "/dev/null", "-v", "ON_ERROR_STOP=1",
-            "-d", url, "-f", str(script)]
     audit = [sys.executable, "-m", "perfcheck", "audit", "--db", url, "--only", "database",
              "--skip", "db.missing_indexes", "--format", "json"]
     trivial = [*audit[:6], "--only", "db.timeouts", "--format", "json"]  # start-up, connect, report: the fixed cost
     ours, theirs, fixed, errors = [], [], [], {}
     run_measured(audit)  # warm-up: the server's catalog caches
+    # The reference replays the statements this audit sends, recorded from the server's log.
+    psql, what = psql_reference(server.bindir, url, server.root / "log", audit, workdir)
+    print(f"  psql reference: {what}", flush=True)
     for _ in range(runs):
         wall, rss, out = run_measured(audit)
         ours.append((wall, rss or 0))

@@ -53,3 +53,14 @@ def test_loading_the_checks_does_not_import_pglast():
     # pglast is imported by the code that parses SQL, when it first parses, not by the registry
     modules = imported_after("from perfcheck.registry import load_checks\nload_checks()")
     assert not {m for m in modules if m == "pglast" or m.startswith("pglast.")}
+
+
+def test_an_audit_of_one_category_imports_that_categorys_check_modules_alone():
+    # the registry knows every check (ids, categories, thresholds) from the checklist data;
+    # a check's module is imported when the audit reads its facts or judges it
+    modules = imported_after("from perfcheck.registry import load_checks\nchecks = load_checks().checks\n"
+                             "assert len(checks) > 40\n"
+                             "[c.requires for c in checks.values() if c.meta.category == 'database']")
+    loaded = {m.removeprefix("perfcheck.checks.") for m in modules if m.startswith("perfcheck.checks.")}
+    assert "db.pool" in loaded and "db.fk_indexes" in loaded
+    assert not {m for m in loaded if m.split(".")[0] in ("cache", "api", "cdn", "rt", "mon")}, sorted(loaded)

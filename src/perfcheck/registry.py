@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import pkgutil
 import types
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 from perfcheck import checklist, targets
@@ -104,19 +106,67 @@ def checks_in(module: types.ModuleType) -> list[Check]:
     return found
 
 
+class DeferredCheck:
+    """A built-in check whose module is imported only when its `requires` or `judge` is
+    first read: an audit of one category imports that category's check modules alone
+    (start-up time). Its metadata is the checklist's, as the decorator's is for a built-in."""
+
+    def __init__(self, meta: CheckMeta):
+        self.meta = meta
+
+    @property
+    def id(self) -> str:
+        return self.meta.id
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return self.loaded.requires
+
+    @property
+    def judge(self) -> Judge:
+        return self.loaded.judge
+
+    @cached_property
+    def loaded(self) -> Check:
+        module = importlib.import_module(f"{BUILT_IN}.{self.meta.id}")
+        found = next((c for c in vars(module).values() if isinstance(c, Check) and c.id == self.meta.id), None)
+        if found is None:
+            raise LookupError(f"{module.__name__} defines no check {self.meta.id}")
+        return found
+
+
+BUILT_IN = "perfcheck.checks"  # its packages hold one module per check, named after the id (db.x → db/x.py)
+
+
+def _deferred(ep: importlib.metadata.EntryPoint) -> list[DeferredCheck] | None:
+    """The checks of a built-in category package, without importing their modules; None
+    when a module is not named after a checklist id (then they are imported as a plugin's)."""
+    package, _, category = ep.value.rpartition(".")
+    if package != BUILT_IN or ":" in ep.value:
+        return None
+    spec = importlib.util.find_spec(ep.value)
+    names = [info.name for info in pkgutil.iter_modules(spec.submodule_search_locations or [])] if spec else []
+    metas = [checklist.meta(f"{category}.{name}") for name in names]
+    if not names or any(meta is None for meta in metas):
+        return None
+    return [DeferredCheck(meta) for meta in metas if meta is not None]
+
+
 def load_checks() -> LoadedChecks:
     """Every check from every `perfcheck.checks` entry point; a broken plugin is reported, not fatal."""
     found: dict[str, Check] = {}
     problems: list[str] = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
-            obj = ep.load()
-            items = checks_in(obj) if isinstance(obj, types.ModuleType) else list(obj() if callable(obj) and not isinstance(obj, Check) else [obj])
+            deferred = _deferred(ep)
+            obj = ep.load() if deferred is None else None
+            items = deferred if deferred is not None else checks_in(obj) if isinstance(obj, types.ModuleType) \
+                else list(obj() if callable(obj) and not isinstance(obj, Check) else [obj])
         except Exception as exc:  # a plugin's bug must not stop the audit
             problems.append(f"plugin {ep.name!r} ({ep.value}) could not be loaded: {type(exc).__name__}: {exc}")
             continue
         for item in items:
-            if not isinstance(item, Check):
+            if not isinstance(item, (Check, DeferredCheck)):
                 problems.append(f"plugin {ep.name!r} gave {type(item).__name__}, not a check")
             elif item.id in found and found[item.id] is not item:
                 problems.append(f"plugin {ep.name!r}: check id {item.id} is already registered; ignored")

