@@ -99,7 +99,7 @@ def plan(config: Config, url: str, *, allow_locking: bool = False) -> DropPlan:
     """The drop plan for this database (raises TargetError when it can't be reached)."""
     checks = {cid: check for cid, check in load_checks().checks.items() if cid in SOURCES}
     thresholds = {cid: thresholds_for(check, config) for cid, check in checks.items()}
-    facts = _facts(config, url)
+    facts = _facts(config, url, thresholds)
     out = DropPlan(stats_age_days=stats_age_days(facts["postgres.server"]))
     items = _candidates(checks, thresholds, facts, out)
     conn = connect(url, config.section("postgres"))
@@ -116,8 +116,9 @@ class PlanError(Exception):
     """The indexes could not be read (a fact the plan needs is unavailable); one line."""
 
 
-def _facts(config: Config, url: str) -> dict[str, Any]:
+def _facts(config: Config, url: str, thresholds: dict[str, dict[str, Any]]) -> dict[str, Any]:
     collector = PostgresCollector(url, config.section("postgres"), config.secrets)
+    collector.thresholds = thresholds  # the checks it judges: their indexes come with their definitions
     collector.open()
     try:
         facts = {name: collector.fact(name) for name in FACTS}

@@ -155,8 +155,6 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     }
     how = "verified with HypoPG" if verified else \
         "UNVERIFIED: HypoPG is not installed in this database (CREATE EXTENSION hypopg to verify), estimated from column statistics"
-    partial = (f"; the advisor's {advice['options'].get('max_seconds')} s budget ran out before every statement was analysed"
-               if advice["partial"] else "")
     if advice["statements_total"] == 0:
         return Outcome.skip("pg_stat_statements has no statement for this database yet: run the application's "
                             "workload, then audit again", metrics=metrics)
@@ -166,23 +164,9 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
         return Outcome.error(f"none of the workload's statements could be planned: permission denied for {denied} of them; "
                              "the audit role needs SELECT on the application's tables (EXPLAIN reads no rows)",
                              metrics=metrics)
-    if denied:
-        partial += f"; {denied} statement(s) could not be planned (permission denied)"
-    unplannable = (advice.get("unplannable") or 0) - denied
-    if unplannable > 0:
-        partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
-    unrecovered = sum((advice.get("unrecovered") or {}).values())
-    if unrecovered:
-        partial += (f"; {unrecovered} statement(s) whose expression constant pg_stat_statements normalised away "
-                    f"(date_trunc($1, …), ->>$1) could not be recovered: no expression index for them (metrics.unrecovered)")
     set_aside = [_write_heavy(r, t) for r in advice.get("write_heavy") or ()]
     metrics["write_heavy"], metrics["write_stats_s"] = len(set_aside), advice.get("write_stats_s")
-    if set_aside:
-        partial += f"; {len(set_aside)} index(es) not recommended: their table's writes outweigh them"
-    young = advice.get("write_stats_s")
-    if recs and young is not None and young < t["min_write_stats_s"]:
-        partial += (f"; write rates not weighed: the statistics are {young:,.0f} s old "
-                    f"(under min_write_stats_s, {t['min_write_stats_s']:g} s)")
+    partial = _left_out(advice, t, bool(recs), denied, len(set_aside))
     if not recs:
         return Outcome.passed(f"no missing index for the {advice['statements_analysed']} statement(s) analysed "
                               f"(top by total time, of {advice['statements_total']}; {how}){partial}", metrics=metrics,
@@ -207,3 +191,26 @@ def _missing_indexes(advice: dict[str, Any], t) -> Outcome:
     summary = (f"{len(recs)} missing index(es) for {len(helped)} statement(s): {effect} {share:.0%} of the analysed "
                f"workload's time ({how}){partial}; build them with `perfcheck apply-indexes`")
     return Outcome.scored(score, summary, metrics=metrics, findings=findings)
+
+
+def _left_out(advice: dict[str, Any], t, any_recs: bool, denied: int, set_aside: int) -> str:
+    """What the summary adds after its verdict: statements not analysed or not recovered,
+    indexes set aside for their writes, write rates not weighed."""
+    partial = (f"; the advisor's {advice['options'].get('max_seconds')} s budget ran out before every statement was analysed"
+               if advice["partial"] else "")
+    if denied:
+        partial += f"; {denied} statement(s) could not be planned (permission denied)"
+    unplannable = (advice.get("unplannable") or 0) - denied
+    if unplannable > 0:
+        partial += f"; {unplannable} statement(s) the planner refused (reasons under metrics.skipped)"
+    unrecovered = sum((advice.get("unrecovered") or {}).values())
+    if unrecovered:
+        partial += (f"; {unrecovered} statement(s) whose expression constant pg_stat_statements normalised away "
+                    f"(date_trunc($1, …), ->>$1) could not be recovered: no expression index for them (metrics.unrecovered)")
+    if set_aside:
+        partial += f"; {set_aside} index(es) not recommended: their table's writes outweigh them"
+    young = advice.get("write_stats_s")
+    if any_recs and young is not None and young < t["min_write_stats_s"]:
+        partial += (f"; write rates not weighed: the statistics are {young:,.0f} s old "
+                    f"(under min_write_stats_s, {t['min_write_stats_s']:g} s)")
+    return partial
