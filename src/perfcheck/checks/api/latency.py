@@ -14,7 +14,7 @@ from perfcheck.checks.support.latency import (
 )
 from perfcheck.model import Finding, Fix
 from perfcheck.registry import Outcome, check
-from perfcheck.scoring import BELOW_PASS
+from perfcheck.scoring import BELOW_PASS, BELOW_WARN
 
 PERCENTILES = ("p50_ms", "p95_ms", "p99_ms")
 
@@ -154,7 +154,12 @@ def latency(facts, t):
     during = "in the window, by the service's own histogram" if kind in ("metrics", "prometheus") else \
         "during the Locust run" if kind == "locust" else "during the latency run"
     for name, run in endpoints_of(fact).items():
-        findings += _reliability_findings(name, run, during)
+        reliability = _reliability_findings(name, run, during)
+        if score is not None and any(f.severity == "fail" for f in reliability):
+            # Over ERROR_FAIL_SHARE of its requests failed: the check fails with its finding,
+            # whatever the time-weighted score (half the answers 500 scored exactly 0.5, a warning).
+            score = min(score, BELOW_WARN)
+        findings += reliability
     findings += _lag_note(endpoints_of(fact))
     for name, run in endpoints_of(fact).items():
         floors = _histogram_findings(name, run, targets)
