@@ -419,3 +419,37 @@ def test_db_unused_indexes_says_when_its_statistics_are_too_young(server, caveat
     assert out.metrics["stats_age_days"] == age and [f.object for f in out.findings] == ["public.t_note_idx"]
     assert ("too young to prove an index unused" in out.summary) is caveat
     assert ("under drop_min_stats_days (7)" in out.summary) is caveat
+
+
+def test_an_invalid_unique_index_that_still_checks_new_rows_is_kept(database, tmp_path):
+    """A CREATE UNIQUE INDEX CONCURRENTLY cancelled after its build (here while it waited
+    for an old snapshot) leaves an INVALID index that is ready: PostgreSQL keeps checking
+    new rows against it, so dropping it would let in duplicates that are refused today."""
+    seed(database)
+    holder = psycopg.connect(database.url)  # an old snapshot the build's last phase waits for
+    holder.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+    holder.execute("SELECT count(*) FROM pg_class")
+    try:
+        with database.connect() as conn:
+            conn.execute("SET statement_timeout = '2s'")
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute("CREATE UNIQUE INDEX CONCURRENTLY orders_note_key ON orders (note)")
+    finally:
+        holder.rollback()
+        holder.close()
+    ready, valid = database.execute("SELECT indisready, indisvalid FROM pg_index WHERE indexrelid = 'orders_note_key'::regclass")[0]
+    assert ready and not valid
+    note = database.execute("SELECT note FROM orders WHERE id = 1")[0][0]
+    with database.connect() as conn:  # INVALID, and yet it refuses a new duplicate
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO orders (id, note) VALUES (40001, %s)", (note,))
+    cfg = config(tmp_path)
+    dry = perfcheck("apply-indexes", "--drop", "--db", database.url, "--config", cfg)
+    assert dry.code == 0, dry.err
+    drops, kept = dry.out.split("\nkept:\n")
+    assert "orders_note_key" not in drops
+    assert "= public.orders_note_key on orders (invalid" in kept
+    assert "an INVALID unique index still checks new rows for duplicates: rebuild it rather than drop it" in kept
+    done = perfcheck("apply-indexes", "--drop", "--yes", "--db", database.url, "--config", cfg)
+    assert done.code == 0, done.err
+    assert "orders_note_key" in definitions(database)  # still there after a real run
