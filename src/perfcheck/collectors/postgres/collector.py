@@ -242,14 +242,12 @@ class PostgresCollector(Collector):
 
     def _connect_latency(self) -> dict[str, Any]:
         """Time to open a new session vs a round trip on an open one: the cost a pool saves.
-        Two rounds of CONNECT_ROUNDS connects, 0.1 s apart, and the quieter round's median:
-        a burst of load elsewhere on the host hits one round, a slow connect path both."""
+        Two rounds of CONNECT_ROUNDS connects and the quieter round's median: a burst of
+        load elsewhere on the host slows one round, a slow connect path both."""
         assert self.conn is not None
         conninfo = dsn.parse(self.url, os.environ).conninfo
         rounds = []
-        for round_no in range(2):
-            if round_no:
-                time.sleep(0.1)
+        for _ in range(2):
             connects = []
             for _ in range(CONNECT_ROUNDS):
                 start = time.perf_counter()
