@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psycopg
 
-from measure import median, run_measured, spread
+from measure import installed_env, median, run_measured, spread
 from perfcheck.demo.sandbox import PostgresServer
 from recorded import psql_reference
 
@@ -87,16 +87,17 @@ def measure_size(server: PostgresServer, url: str, runs: int, workdir: Path) -> 
              "--skip", "db.missing_indexes", "--format", "json"]
     trivial = [*audit[:6], "--only", "db.timeouts", "--format", "json"]  # start-up, connect, report: the fixed cost
     ours, theirs, fixed, errors = [], [], [], {}
-    run_measured(audit)  # warm-up: the server's catalog caches
+    env = installed_env()  # perfcheck as installed: bytecode cached
+    run_measured(audit, env=env)  # warm-up: the server's catalog caches
     # The reference replays the statements this audit sends, recorded from the server's log.
     psql, what = psql_reference(server.bindir, url, server.root / "log", audit, workdir)
     print(f"  psql reference: {what}", flush=True)
     for _ in range(runs):
-        wall, rss, out = run_measured(audit)
+        wall, rss, out = run_measured(audit, env=env)
         ours.append((wall, rss or 0))
         errors.update({c["id"]: c["summary"][:160] for c in json.loads(out)["checks"] if c["status"] == "error"})
         theirs.append(run_measured(psql)[0])
-        fixed.append(run_measured(trivial)[0])
+        fixed.append(run_measured(trivial, env=env)[0])
     return {"wall": [w for w, _ in ours], "rss": [r for _, r in ours], "psql": theirs, "fixed": fixed,
             "errors": errors}
 
