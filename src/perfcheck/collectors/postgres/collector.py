@@ -1,23 +1,26 @@
-"""The PostgreSQL collector: one read-only session, each catalog query once.
+"""The PostgreSQL collector: read-only sessions, each catalog query once.
 
 The session (perfcheck.pg.session) is set up so that the audit cannot harm the target:
 application_name 'perfcheck' (so it is recognisable in pg_stat_activity), every
 transaction read-only, short statement and lock timeouts. Queries live in `sql/*.sql`
 beside this module, one per fact (those the advisor shares in `perfcheck/pg/sql/`), each
 tagged `/* perfcheck */` so that perfcheck's own statements are left out of the workload
-it judges. The index advice fact is the advisor's `analyse()` on this same session.
+it judges. The index advice fact is the advisor's `analyse()` on this same session. The
+slowest catalog query, postgres.columns, runs meanwhile on a second session set up the same
+way (side_query), and is read last.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 from psycopg import sql
 
 from perfcheck.collectors import Collector, FactUnavailable
+from perfcheck.collectors.postgres.side_query import SideQuery
 from perfcheck.model import Status
 from perfcheck.pg import dsn, pooler, queries
 from perfcheck.pg.names import tagged
@@ -96,15 +99,30 @@ class PostgresCollector(Collector):
     }
 
     session: Session | None = None
+    side: SideQuery | None = None  # postgres.columns, on a session of its own (see side_query)
 
     @property
     def conn(self) -> psycopg.Connection | None:
         return self.session.conn if self.session is not None else None
 
+    def order(self, names: set[str]) -> list[str]:
+        """postgres.columns last: its query runs on the side session meanwhile."""
+        return sorted(names, key=lambda name: (name == "postgres.columns", name))
+
+    def gather(self, needed: set[str], step: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+        def started(name: str) -> None:
+            # After the timing samples (a second session's query would disturb them).
+            if self.side is None and "postgres.columns" in needed and name not in self.timing_facts:
+                self.side = SideQuery(self.url, self.options, PACKAGE, "columns", self._schemas)
+            step(name)
+        return super().gather(needed, started)
+
     def open(self) -> None:
         self.session = Session(connect(self.url, self.options), PACKAGE)
 
     def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
         if self.session is not None:
             self.session.close()
             self.session = None
@@ -170,7 +188,8 @@ class PostgresCollector(Collector):
         return self.query("partitions", self._schemas)
 
     def _columns(self) -> list[dict[str, Any]]:
-        return self.query("columns", self._schemas)
+        rows = self.side.rows(self.remaining()) if self.side is not None else None
+        return rows if rows is not None else self.query("columns", self._schemas)
 
     def _connection(self) -> dict[str, Any]:
         """The URL's port and parameters against the port the server itself listens on
