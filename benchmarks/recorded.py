@@ -5,8 +5,10 @@ The audit runs once with the server logging every statement and connection
 set with ALTER SYSTEM and a reload, reset afterwards). `replay_script()` turns the log's
 records from application `perfcheck` into one psql script: each statement with its bound
 parameters written in as literals, in the order sent, and a `\\connect` wherever perfcheck
-opened another session (its connect-latency and pooler probes). So the reference runs the
-statements the collector sends, never a list kept by hand that drifts from it.
+opened another session (its connect-latency and pooler probes, and the side session that
+runs postgres.columns beside the rest: psql replays that query in sequence, where perfcheck
+overlaps it). So the reference runs the statements the collector sends, never a list kept
+by hand that drifts from it.
 
 A connection attempt that failed (the pooler probe's try of a `pgbouncer` database on a
 plain PostgreSQL) is left out: psql would drop its session on it. That makes the
