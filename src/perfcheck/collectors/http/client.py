@@ -27,6 +27,7 @@ import httpx
 
 
 BODY_LIMIT = 4 * 1024 * 1024  # bytes of one answer's body read during the latency run
+READ_SIZE = 64 * 1024  # bytes read from a connection at once
 
 
 class BodyTooLarge(Exception):
@@ -53,9 +54,13 @@ class Answer:
     first_byte: float  # loop.time() of the first response byte
     done: float  # loop.time() of the last one
     protocol: str
+    # loop.time() when the event loop learnt the last bytes had come (its select() returned),
+    # <= done: done - noticed is the loop's own delay in reading them; None when not known
+    noticed: float | None = None
 
 
 Sent = Callable[[float], None]  # called with loop.time() right before the request's bytes go out
+Woke = Callable[[], float]  # loop.time() when the event loop's select() last returned
 
 
 class Pool(Protocol):
@@ -87,16 +92,19 @@ def tls_context(verify: bool, alpn: list[str]) -> ssl.SSLContext:
     return context
 
 
-class _H1Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; one exchange at a time."""
+class _H1Connection(asyncio.BufferedProtocol):
+    """One keep-alive HTTP/1.1 connection; one exchange at a time. A buffered protocol: the
+    transport reads into one buffer of ours (recv_into) where a plain protocol's recv
+    allocates 256 KiB, mapped and unmapped by the allocator, for every read."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
+    def __init__(self, loop: asyncio.AbstractEventLoop, woke: Woke | None = None):
+        self.loop, self.woke = loop, woke
         self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[float] | None = None
         self.first_byte: float | None = None
         self.last_read = 0.0  # loop.time() when the latest bytes were read, before parsing them
+        self.noticed = 0.0  # when the loop learnt they were there (Woke), else last_read
         self.status = 0
         self.body_bytes = 0
         self.lost = False
@@ -104,12 +112,20 @@ class _H1Connection(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.buffer = memoryview(bytearray(READ_SIZE))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
             self.close()  # bytes nobody asked for (a 408 on idle): the connection can't be reused
             return
         self.last_read = self.loop.time()
+        self.noticed = min(self.woke(), self.last_read) if self.woke else self.last_read
         if self.first_byte is None:
             self.first_byte = self.last_read
         self.h11.receive_data(data)
@@ -117,7 +133,7 @@ class _H1Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         if self.waiter is not None and not self.waiter.done():
-            self.last_read = self.loop.time()  # a body that ends with the connection ends now
+            self.last_read = self.noticed = self.loop.time()  # a body that ends with the connection ends now
             self.h11.receive_data(b"")
             self._pump()
         return False
@@ -172,7 +188,7 @@ class _H1Connection(asyncio.Protocol):
 
     async def exchange(self, events: tuple, at: float, sent: Sent) -> Answer:
         """`events`: the request as h11 events (built once per request by the pool)."""
-        self.first_byte, self.last_read, self.status, self.body_bytes = None, 0.0, 0, 0
+        self.first_byte, self.last_read, self.noticed, self.status, self.body_bytes = None, 0.0, 0.0, 0, 0
         out = b"".join(self.h11.send(event) for event in events)  # framed before the send time
         await until(self.loop, at)
         if self.lost:
@@ -181,7 +197,7 @@ class _H1Connection(asyncio.Protocol):
         sent(self.loop.time())
         self.transport.write(out)
         done = await self.waiter
-        return Answer(self.status, self.first_byte or done, done, "HTTP/1.1")
+        return Answer(self.status, self.first_byte or done, done, "HTTP/1.1", min(self.noticed or done, done))
 
 
 class H1Pool:
@@ -189,8 +205,8 @@ class H1Pool:
 
     protocol = "HTTP/1.1"
 
-    def __init__(self, host: str, port: int, host_header: str, tls: ssl.SSLContext | None):
-        self.host, self.port, self.host_header, self.tls = host, port, host_header, tls
+    def __init__(self, host: str, port: int, host_header: str, tls: ssl.SSLContext | None, woke: Woke | None = None):
+        self.host, self.port, self.host_header, self.tls, self.woke = host, port, host_header, tls, woke
         self.idle: list[_H1Connection] = []
         self.loop = asyncio.get_running_loop()
         self.events: dict[Prepared, tuple] = {}  # each request's h11 events, built once
@@ -206,7 +222,7 @@ class H1Pool:
 
     async def _connect(self) -> _H1Connection:
         _, conn = await self.loop.create_connection(
-            lambda: _H1Connection(self.loop), self.host, self.port,
+            lambda: _H1Connection(self.loop, self.woke), self.host, self.port,
             ssl=self.tls, server_hostname=self.host if self.tls else None)
         return conn
 
@@ -334,8 +350,8 @@ async def _offers_h2(host: str, port: int, verify: bool, timeout_s: float) -> bo
 
 
 async def open_pool(scheme: str, host: str, port: int, host_header: str, *, verify: bool, http2: bool,
-                    concurrency: int, timeout_s: float) -> Pool:
+                    concurrency: int, timeout_s: float, woke: Woke | None = None) -> Pool:
     """The pool for this origin: HTTP/2 when asked for and offered (TLS with ALPN), else HTTP/1.1."""
     if scheme == "https" and http2 and await _offers_h2(host, port, verify, timeout_s):
         return HttpxPool(f"https://{host_header}", verify, concurrency)
-    return H1Pool(host, port, host_header, tls_context(verify, ["http/1.1"]) if scheme == "https" else None)
+    return H1Pool(host, port, host_header, tls_context(verify, ["http/1.1"]) if scheme == "https" else None, woke)

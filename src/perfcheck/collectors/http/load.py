@@ -46,12 +46,13 @@ Each result is plain JSON-serialisable data:
                      machine could not keep the rate
     own_ms          {"p50_ms", "p95_ms", "p99_ms"}: how much of each latency percentile was
                      perfcheck's own: the percentile minus the same percentile with each
-                     request's own lateness (as in sender_lag_ms) taken out. The clock
-                     starts right before the bytes are written and stops when the bytes
-                     that end the response are read, so framing and parsing are not in
-                     the figure (HTTP/1.1; through httpx, HTTP/2, its own time is); what
-                     is left and not counted here is the wake-up of the event loop when
-                     the answer arrives, as any client pays it
+                     request's own time taken out: its lateness (as in sender_lag_ms)
+                     and, over HTTP/1.1, the event loop's delay between learning that the
+                     answer's last bytes had come (select() returned) and reading them.
+                     The clock starts right before the bytes are written and stops when
+                     the bytes that end the answer are read, so framing and parsing are
+                     not in the figure (HTTP/1.1; through httpx, HTTP/2, its own time is);
+                     the kernel's wake-up of the process is not counted as its own
     histogram       [{"le_ms": upper bound, "count": n}, ...]  about 12 buckets for display
     duration_s      the measured phase's length
     stopped_by      "budget" | "max_seconds"
@@ -67,6 +68,7 @@ import base64
 import json
 import re
 import selectors
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -129,12 +131,29 @@ def run_load(
                verify=verify, http2=http2, progress=progress)
     # select() sleeps to the microsecond; epoll rounds every timer up to the next
     # millisecond, which would make sends up to 1 ms late and show in the latency.
-    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    selector = _StampedSelector()
+    run.woke = selector.woke
+    loop = asyncio.SelectorEventLoop(selector)
     try:
         return loop.run_until_complete(run.run())
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+class _StampedSelector(selectors.SelectSelector):
+    """select() that notes when it returned: the event loop learnt then that an answer's bytes
+    had come, and what it does before reading them (other callbacks) is perfcheck's own time."""
+
+    returned = 0.0
+
+    def select(self, timeout: float | None = None):
+        ready = super().select(timeout)
+        self.returned = time.monotonic()  # asyncio's loop.time()
+        return ready
+
+    def woke(self) -> float:
+        return self.returned
 
 
 def _validate(endpoints: list[LoadEndpoint], *, requests: int, rate: float, warmup: int, concurrency: int,
@@ -370,6 +389,7 @@ class _Run:
         self.finished = 0
         self.last_progress = 0.0
         self.oversized: dict[int, str] = {}  # endpoints whose body passed the limit, and why
+        self.woke: Callable[[], float] | None = None  # when the loop's select() last returned
 
     def _tick(self, force: bool = False) -> None:
         self.finished += 0 if force else 1
@@ -423,7 +443,8 @@ class _Run:
     def _record(self, recorder: _Recorder, outcome: Answer | BaseException, intended: float, own: float) -> None:
         now = self.loop.time()
         if isinstance(outcome, Answer):
-            recorder.answered(outcome, intended, own)
+            # the loop's own delay in reading bytes that were there counts as perfcheck's too
+            recorder.answered(outcome, intended, own + outcome.done - (outcome.noticed or outcome.done))
         elif isinstance(outcome, TimeoutError):
             recorder.timed_out(intended, now, own)
         else:
@@ -435,7 +456,7 @@ class _Run:
         o = self.origin
         self.pool: Pool = await open_pool(o.scheme, o.host, o.port, o.host_header, verify=self.verify,
                                           http2=self.http2, concurrency=self.concurrency,
-                                          timeout_s=min(self.timeout_s, self.max_seconds))
+                                          timeout_s=min(self.timeout_s, self.max_seconds), woke=self.woke)
         n = len(self.endpoints)
         interval = 1.0 / self.rate
         start = loop.time() + 0.002
