@@ -5,8 +5,8 @@ HTTP/1.1 goes through a lean client: asyncio protocols driving h11 directly. A f
 client (httpx) spends about 1 ms of Python per request, which is more than a static
 file takes to serve on loopback and would swamp the measurement; this one spends about
 0.2 ms of CPU, and keeps it out of the figure: the request is framed (h11) before its
-send time, the clock starts right before its bytes are written, and it stops when the
-bytes that end the response are read from the socket, before h11 parses them. HTTP/2
+send time and written at it, stamped right before the write, and the answer is stamped
+when the bytes that end it are read from the socket, before h11 parses them. HTTP/2
 (offered only over TLS, found by ALPN) goes through httpx, whose h2 support is
 complete; its overhead is small next to a real network's round trip.
 
