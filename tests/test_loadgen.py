@@ -55,6 +55,7 @@ def test_a_known_delay_is_measured_within_a_few_percent(delay_server):
     assert result["ttfb_p50_ms"] <= result["p50_ms"]
     assert result["protocol"] == "HTTP/1.1"
     assert result["late_sends"]["p50_ms"] < 1  # 20/s on 10 connections: sends leave on time
+    assert set(result["own_ms"]) == {"p50_ms", "p95_ms", "p99_ms"} and result["own_ms"]["p50_ms"] < 1
     assert 18 <= result["achieved_rate"] <= 22
     buckets = result["histogram"]
     assert sum(b["count"] for b in buckets) == 40 and len(buckets) <= 12
@@ -88,6 +89,20 @@ def test_a_stall_shows_in_the_tail_where_a_closed_loop_hides_it(delay_server):
     assert result["p50_ms"] < 50  # the stall is a third of the run, not half
     assert result["late_sends"]["max_ms"] >= 300  # the 4 connections were stuck: sends waited
     assert result["count"] == 150 and result["errors"] == 0
+
+
+def test_perfcheck_s_own_lateness_is_told_apart_from_waiting_for_a_connection(delay_server):
+    # perfcheck blocks its own event loop (a progress callback that takes 30 ms, every 0.1 s):
+    # sends go out late through no fault of the server, and own_ms says how much of the tail
+    # that was.
+    (blocked,) = load(delay_server, "/delay/1?t=own-blocked", requests=60, rate=100, concurrency=4,
+                      progress=lambda done, planned: time.sleep(0.03))
+    assert blocked["count"] == 60 and blocked["sender_lag_ms"]["max_ms"] >= 15, blocked
+    assert blocked["own_ms"]["p99_ms"] >= 10 and blocked["own_ms"]["p99_ms"] <= blocked["p99_ms"], blocked
+    # A stalled server: the sends wait for a free connection, which is the server's doing.
+    (stalled,) = load(delay_server, "/stall?at=20&s=0.3&t=own-stall", requests=60, rate=100, concurrency=2)
+    assert stalled["late_sends"]["max_ms"] >= 200 and stalled["p99_ms"] >= 200, stalled
+    assert stalled["own_ms"]["p99_ms"] < 5 and stalled["sender_lag_ms"]["p99_ms"] < 5, stalled
 
 
 def test_warmup_requests_are_sent_but_not_measured(delay_server):

@@ -156,6 +156,9 @@ def test_median_of_runs_and_latency_trend(tmp_path):
     fast = result["metrics"]["endpoints"]["fast"]
     assert len(fast["runs_p95_ms"]) == 3 and fast["p95_ms"] == sorted(fast["runs_p95_ms"])[1]
     assert fast["count"] == 60  # three runs of 20
+    # perfcheck's own share of each percentile, the median over the runs like the figures
+    assert set(fast["own_ms"]) == {"p50_ms", "p95_ms", "p99_ms"}
+    assert all(0 <= fast["own_ms"][k] <= fast[k] for k in fast["own_ms"]), fast
     assert "median of 3 runs" in result["summary"]
     trend = perfcheck("trend", str(hist))
     assert trend.code == 0 and "2 runs" in trend.out and "P95 fast" in trend.out

@@ -28,7 +28,7 @@ SENDER_LAG_NOTE_MS = 5.0  # the load generator itself ran this late: the figures
 SLOT_WAIT_NOTE_MS = 10.0  # sends waited this long for a free connection
 
 
-SOURCE_KEYS = ("source", "runs_p95_ms", "above_top_bucket", "bucket_bounds_ms")  # per endpoint, when set
+SOURCE_KEYS = ("source", "runs_p95_ms", "above_top_bucket", "bucket_bounds_ms", "own_ms")  # per endpoint, when set
 
 
 def _reliability_findings(name: str, run: dict[str, Any], during: str = "during the latency run") -> list[Finding]:
@@ -145,7 +145,7 @@ def latency(facts, t):
     targets = {key: float(t[key]) for key in PERCENTILES}
     keys = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms", "count", "errors", "timeouts", "unfinished",
             "status_counts", "histogram", "protocol", "achieved_rate", "method", "path", "source", "runs_p95_ms",
-            "above_top_bucket", "bucket_bounds_ms")
+            "above_top_bucket", "bucket_bounds_ms", "own_ms")
     score, per_endpoint, findings, worst = judge_endpoints(
         fact, targets, keys, "budget",
         "Profile the slow requests (db.slow_queries, db.missing_indexes, cache.hit_rate) and remove the slow part",

@@ -4,8 +4,15 @@
 HTTP/1.1 goes through a lean client: asyncio protocols driving h11 directly. A full
 client (httpx) spends about 1 ms of Python per request, which is more than a static
 file takes to serve on loopback and would swamp the measurement; this one spends about
-0.2 ms. HTTP/2 (offered only over TLS, found by ALPN) goes through httpx, whose h2
-support is complete; its overhead is small next to a real network's round trip.
+0.2 ms of CPU, and keeps it out of the figure: the request is framed (h11) before its
+send time and written at it, stamped right before the write, and the answer is stamped
+when the bytes that end it are read from the socket, before h11 parses them. HTTP/2
+(offered only over TLS, found by ALPN) goes through httpx, whose h2 support is
+complete; its overhead is small next to a real network's round trip.
+
+`send(request, at, sent)` waits until loop time `at` (polling the last stretch, since a
+timer wakes ~0.1 ms late) with the connection ready and the bytes framed, then calls
+`sent(now)` right before the write.
 """
 
 from __future__ import annotations
@@ -13,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 import h11
 import httpx
 
 
 BODY_LIMIT = 4 * 1024 * 1024  # bytes of one answer's body read during the latency run
+READ_SIZE = 64 * 1024  # bytes read from a connection at once
 
 
 class BodyTooLarge(Exception):
@@ -46,14 +54,33 @@ class Answer:
     first_byte: float  # loop.time() of the first response byte
     done: float  # loop.time() of the last one
     protocol: str
+    # loop.time() when the event loop learnt the last bytes had come (its select() returned),
+    # <= done: done - noticed is the loop's own delay in reading them; None when not known
+    noticed: float | None = None
+
+
+Sent = Callable[[float], None]  # called with loop.time() right before the request's bytes go out
+Woke = Callable[[], float]  # loop.time() when the event loop's select() last returned
 
 
 class Pool(Protocol):
     protocol: str
 
-    async def send(self, request: Prepared) -> Answer: ...
+    async def send(self, request: Prepared, at: float, sent: Sent) -> Answer: ...
 
     async def close(self) -> None: ...
+
+
+POLL_S = 0.0005  # sleep until this much before a send time, then poll the clock
+
+
+async def until(loop: asyncio.AbstractEventLoop, at: float) -> None:
+    """Return at loop time `at`, to a few microseconds: the timer for most of the wait, then
+    the clock polled (yielding to other callbacks in between), as timers wake late."""
+    if at - loop.time() > POLL_S:
+        await asyncio.sleep(at - loop.time() - POLL_S)
+    while loop.time() < at:
+        await asyncio.sleep(0)
 
 
 def tls_context(verify: bool, alpn: list[str]) -> ssl.SSLContext:
@@ -65,15 +92,19 @@ def tls_context(verify: bool, alpn: list[str]) -> ssl.SSLContext:
     return context
 
 
-class _H1Connection(asyncio.Protocol):
-    """One keep-alive HTTP/1.1 connection; one exchange at a time."""
+class _H1Connection(asyncio.BufferedProtocol):
+    """One keep-alive HTTP/1.1 connection; one exchange at a time. A buffered protocol: the
+    transport reads into one buffer of ours (recv_into) where a plain protocol's recv
+    allocates 256 KiB, mapped and unmapped by the allocator, for every read."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop):
-        self.loop = loop
+    def __init__(self, loop: asyncio.AbstractEventLoop, woke: Woke | None = None):
+        self.loop, self.woke = loop, woke
         self.h11 = h11.Connection(h11.CLIENT)
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[float] | None = None
         self.first_byte: float | None = None
+        self.last_read = 0.0  # loop.time() when the latest bytes were read, before parsing them
+        self.noticed = 0.0  # when the loop learnt they were there (Woke), else last_read
         self.status = 0
         self.body_bytes = 0
         self.lost = False
@@ -81,18 +112,28 @@ class _H1Connection(asyncio.Protocol):
     # asyncio callbacks
     def connection_made(self, transport) -> None:
         self.transport = transport
+        self.buffer = memoryview(bytearray(READ_SIZE))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self.waiter is None or self.waiter.done():
             self.close()  # bytes nobody asked for (a 408 on idle): the connection can't be reused
             return
+        self.last_read = self.loop.time()
+        self.noticed = min(self.woke(), self.last_read) if self.woke else self.last_read
         if self.first_byte is None:
-            self.first_byte = self.loop.time()
+            self.first_byte = self.last_read
         self.h11.receive_data(data)
         self._pump()
 
     def eof_received(self) -> bool:
         if self.waiter is not None and not self.waiter.done():
+            self.last_read = self.noticed = self.loop.time()  # a body that ends with the connection ends now
             self.h11.receive_data(b"")
             self._pump()
         return False
@@ -123,7 +164,9 @@ class _H1Connection(asyncio.Protocol):
                     self.close()
                     return
             elif type(event) is h11.EndOfMessage:
-                self.waiter.set_result(self.loop.time())
+                # The bytes that ended it were read at last_read (or, for a response that ends
+                # when the server closes, just now): h11's parsing is not in the figure.
+                self.waiter.set_result(self.last_read or self.loop.time())
             elif type(event) is h11.ConnectionClosed:
                 self._fail(ConnectionResetError("the server closed the connection mid-response"))
 
@@ -143,17 +186,18 @@ class _H1Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    async def exchange(self, request: Prepared, host: str) -> Answer:
-        self.first_byte, self.status, self.body_bytes = None, 0, 0
+    async def exchange(self, events: tuple, at: float, sent: Sent) -> Answer:
+        """`events`: the request as h11 events (built once per request by the pool)."""
+        self.first_byte, self.last_read, self.noticed, self.status, self.body_bytes = None, 0.0, 0.0, 0, 0
+        out = b"".join(self.h11.send(event) for event in events)  # framed before the send time
+        await until(self.loop, at)
+        if self.lost:
+            raise ConnectionResetError("the server closed the connection")
         self.waiter = self.loop.create_future()
-        out = self.h11.send(h11.Request(method=request.method, target=request.target,
-                                        headers=[("Host", host), *request.headers]))
-        if request.body:
-            out += self.h11.send(h11.Data(data=request.body))
-        out += self.h11.send(h11.EndOfMessage())
+        sent(self.loop.time())
         self.transport.write(out)
         done = await self.waiter
-        return Answer(self.status, self.first_byte or done, done, "HTTP/1.1")
+        return Answer(self.status, self.first_byte or done, done, "HTTP/1.1", min(self.noticed or done, done))
 
 
 class H1Pool:
@@ -161,18 +205,29 @@ class H1Pool:
 
     protocol = "HTTP/1.1"
 
-    def __init__(self, host: str, port: int, host_header: str, tls: ssl.SSLContext | None):
-        self.host, self.port, self.host_header, self.tls = host, port, host_header, tls
+    def __init__(self, host: str, port: int, host_header: str, tls: ssl.SSLContext | None, woke: Woke | None = None):
+        self.host, self.port, self.host_header, self.tls, self.woke = host, port, host_header, tls, woke
         self.idle: list[_H1Connection] = []
         self.loop = asyncio.get_running_loop()
+        self.events: dict[Prepared, tuple] = {}  # each request's h11 events, built once
+
+    def _events(self, request: Prepared) -> tuple:
+        events = self.events.get(request)
+        if events is None:
+            head = h11.Request(method=request.method, target=request.target,
+                               headers=[("Host", self.host_header), *request.headers])
+            body = (h11.Data(data=request.body),) if request.body else ()
+            events = self.events[request] = (head, *body, h11.EndOfMessage())
+        return events
 
     async def _connect(self) -> _H1Connection:
         _, conn = await self.loop.create_connection(
-            lambda: _H1Connection(self.loop), self.host, self.port,
+            lambda: _H1Connection(self.loop, self.woke), self.host, self.port,
             ssl=self.tls, server_hostname=self.host if self.tls else None)
         return conn
 
-    async def send(self, request: Prepared) -> Answer:
+    async def send(self, request: Prepared, at: float, sent: Sent) -> Answer:
+        events = self._events(request)
         conn, reused = None, False
         while self.idle and conn is None:
             candidate = self.idle.pop()
@@ -181,7 +236,7 @@ class H1Pool:
             conn = await self._connect()
         try:
             try:
-                answer = await conn.exchange(request, self.host_header)
+                answer = await conn.exchange(events, at, sent)
             except (ConnectionError, ValueError):
                 # A kept-alive connection the server closed while idle: retry once on a new
                 # one, as browsers do; the time lost stays in the measurement.
@@ -189,7 +244,7 @@ class H1Pool:
                     raise
                 conn.close()
                 conn = await self._connect()
-                answer = await conn.exchange(request, self.host_header)
+                answer = await conn.exchange(events, at, sent)
         except BaseException:
             conn.close()  # mid-exchange (an error, a timeout): its state is unknown
             raise
@@ -240,7 +295,9 @@ class HttpxPool:
         finally:
             await response.aclose()
 
-    async def send(self, request: Prepared) -> Answer:
+    async def send(self, request: Prepared, at: float, sent: Sent) -> Answer:
+        await until(self.loop, at)
+        sent(self.loop.time())  # httpx builds, frames and writes the request after this
         for attempt in (1, 2):
             client = self.client
             inner = self.loop.create_task(self._send(client, request))
@@ -293,8 +350,8 @@ async def _offers_h2(host: str, port: int, verify: bool, timeout_s: float) -> bo
 
 
 async def open_pool(scheme: str, host: str, port: int, host_header: str, *, verify: bool, http2: bool,
-                    concurrency: int, timeout_s: float) -> Pool:
+                    concurrency: int, timeout_s: float, woke: Woke | None = None) -> Pool:
     """The pool for this origin: HTTP/2 when asked for and offered (TLS with ALPN), else HTTP/1.1."""
     if scheme == "https" and http2 and await _offers_h2(host, port, verify, timeout_s):
         return HttpxPool(f"https://{host_header}", verify, concurrency)
-    return H1Pool(host, port, host_header, tls_context(verify, ["http/1.1"]) if scheme == "https" else None)
+    return H1Pool(host, port, host_header, tls_context(verify, ["http/1.1"]) if scheme == "https" else None, woke)

@@ -40,8 +40,19 @@ Each result is plain JSON-serialisable data:
     late_sends      {"count": sends more than 1 ms behind schedule, "p50_ms", "p99_ms",
                      "max_ms"}: how far behind schedule requests went out, whether the
                      sender lagged or all `concurrency` connections were busy
-    sender_lag_ms   {"p50_ms", "p99_ms", "max_ms"}: the scheduler's own lateness alone;
-                     a high value means this machine could not keep the rate
+    sender_lag_ms   {"p50_ms", "p99_ms", "max_ms"}: perfcheck's own lateness alone: from
+                     when a request could go (its send time, or a connection freeing up
+                     after it) to its bytes being written; a high value means this
+                     machine could not keep the rate
+    own_ms          {"p50_ms", "p95_ms", "p99_ms"}: how much of each latency percentile was
+                     perfcheck's own: the percentile minus the same percentile with each
+                     request's own time taken out: its lateness (as in sender_lag_ms)
+                     and, over HTTP/1.1, the event loop's delay between learning that the
+                     answer's last bytes had come (select() returned) and reading them.
+                     The clock starts right before the bytes are written and stops when
+                     the bytes that end the answer are read, so framing and parsing are
+                     not in the figure (HTTP/1.1; through httpx, HTTP/2, its own time is);
+                     the kernel's wake-up of the process is not counted as its own
     histogram       [{"le_ms": upper bound, "count": n}, ...]  about 12 buckets for display
     duration_s      the measured phase's length
     stopped_by      "budget" | "max_seconds"
@@ -57,6 +68,7 @@ import base64
 import json
 import re
 import selectors
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -65,13 +77,14 @@ from urllib.parse import unquote, urlsplit
 from hdrh.histogram import HdrHistogram
 
 from perfcheck import __version__
-from perfcheck.collectors.http.client import Answer, BodyTooLarge, Pool, Prepared, open_pool
+from perfcheck.collectors.http.client import Answer, BodyTooLarge, Pool, Prepared, Sent, open_pool
 
 Progress = Callable[[int, int], None]  # (requests done, requests planned), warm-up included
 
 MAX_CONCURRENCY = 512  # select() watches at most 1024 descriptors
 GRACE_S = 1.0  # how long in-flight requests may finish after max_seconds (capped by timeout_s)
-WAKE_EARLY_S = 0.0005  # wake this much before a send is due, then poll the clock
+WAKE_EARLY_S = 0.0005  # start a request this much before its send time: it gets its connection
+# and frames its bytes, then polls the clock (client.until) and writes them on time
 LATE_MS = 1.0  # a send this far behind schedule counts as late
 _HIGHEST_US = 3_600_000_000  # one hour, in microseconds
 _DISPLAY_EDGES_MS = [m * 10.0 ** e for e in range(-2, 6) for m in (1, 2, 5)]
@@ -118,12 +131,29 @@ def run_load(
                verify=verify, http2=http2, progress=progress)
     # select() sleeps to the microsecond; epoll rounds every timer up to the next
     # millisecond, which would make sends up to 1 ms late and show in the latency.
-    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    selector = _StampedSelector()
+    run.woke = selector.woke
+    loop = asyncio.SelectorEventLoop(selector)
     try:
         return loop.run_until_complete(run.run())
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+class _StampedSelector(selectors.SelectSelector):
+    """select() that notes when it returned: the event loop learnt then that an answer's bytes
+    had come, and what it does before reading them (other callbacks) is perfcheck's own time."""
+
+    returned = 0.0
+
+    def select(self, timeout: float | None = None):
+        ready = super().select(timeout)
+        self.returned = time.monotonic()  # asyncio's loop.time()
+        return ready
+
+    def woke(self) -> float:
+        return self.returned
 
 
 def _validate(endpoints: list[LoadEndpoint], *, requests: int, rate: float, warmup: int, concurrency: int,
@@ -228,6 +258,7 @@ class _Recorder:
         self.ttfb = _new_histogram()
         self.late = _new_histogram()
         self.sender = _new_histogram()
+        self.bare = _new_histogram()  # latency with perfcheck's own lateness taken out
         self.statuses: Counter[str] = Counter()
         self.errors = self.timeouts = self.unfinished = self.sent = 0
         self.late_count = 0
@@ -240,26 +271,28 @@ class _Recorder:
         self.last_done: float | None = None
         self.stopped_early: str | None = None
 
-    def _latency(self, seconds: float) -> None:
+    def _latency(self, seconds: float, own: float) -> None:
         self.latency.record_value(_us(seconds))
+        self.bare.record_value(_us(seconds - own))
         self.latency_sum_us += _us(seconds)  # hdrh's get_mean_value walks every bucket: slow
 
-    def scheduled(self, intended: float, lag: float) -> None:
+    def scheduled(self, intended: float) -> None:
         self.first_intended = intended if self.first_intended is None else self.first_intended
-        self.sender.record_value(_us(max(lag, 0)))
 
-    def went_out(self, intended: float, now: float) -> None:
+    def went_out(self, intended: float, now: float, own: float) -> None:
+        """`now`: when its bytes were written; `own`: how much of the lateness was perfcheck's."""
         self.sent += 1
         self.first_send = now if self.first_send is None else self.first_send
         self.last_send = now
         self.late.record_value(_us(max(now - intended, 0)))
+        self.sender.record_value(_us(own))
         if now - intended > LATE_MS / 1000:
             self.late_count += 1
 
-    def answered(self, answer: Answer, intended: float) -> None:
+    def answered(self, answer: Answer, intended: float, own: float) -> None:
         self.statuses[str(answer.status)] += 1
         self.protocols[answer.protocol] += 1
-        self._latency(answer.done - intended)
+        self._latency(answer.done - intended, own)
         self.ttfb.record_value(_us(answer.first_byte - intended))
         self.last_done = answer.done
 
@@ -270,15 +303,21 @@ class _Recorder:
         if message not in self.samples and len(self.samples) < 3:
             self.samples.append(message)
 
-    def timed_out(self, intended: float, now: float) -> None:
+    def timed_out(self, intended: float, now: float, own: float) -> None:
         self.timeouts += 1
-        self._latency(now - intended)  # at least this long: keep the stall visible
+        self._latency(now - intended, own)  # at least this long: keep the stall visible
         self.last_done = now
 
-    def cut_off(self, intended: float, now: float) -> None:
+    def cut_off(self, intended: float, now: float, own: float) -> None:
         self.unfinished += 1
-        self._latency(now - intended)
+        self._latency(now - intended, own)
         self.last_done = now
+
+    def own_share(self) -> dict[str, float]:
+        """Each percentile minus the same percentile without perfcheck's own lateness."""
+        lat, bare = self.latency, self.bare
+        return {f"p{p}_ms": _ms(max(0, lat.get_value_at_percentile(p) - bare.get_value_at_percentile(p)))
+                for p in (50, 95, 99)}
 
     def result(self, ep: LoadEndpoint, pool_protocol: str, stopped_by: str) -> dict[str, Any]:
         lat, ttfb = self.latency, self.ttfb
@@ -314,6 +353,7 @@ class _Recorder:
             "sender_lag_ms": {"p50_ms": pct(self.sender, 50, self.sender.get_total_count() > 0),
                               "p99_ms": pct(self.sender, 99, self.sender.get_total_count() > 0),
                               "max_ms": _ms(self.sender.get_max_value()) if self.sender.get_total_count() else None},
+            "own_ms": self.own_share() if measured else None,
             "histogram": display_buckets(lat) if measured else [],
             "duration_s": round(max(duration, 0.0), 3),
             "stopped_by": stopped_by,
@@ -349,6 +389,7 @@ class _Run:
         self.finished = 0
         self.last_progress = 0.0
         self.oversized: dict[int, str] = {}  # endpoints whose body passed the limit, and why
+        self.woke: Callable[[], float] | None = None  # when the loop's select() last returned
 
     def _tick(self, force: bool = False) -> None:
         self.finished += 0 if force else 1
@@ -358,37 +399,56 @@ class _Run:
             self.progress(self.finished, self.planned)
 
     async def _one(self, index: int, recorder: _Recorder | None, request: Prepared, intended: float) -> None:
-        """One request; `recorder` is None for warm-up. Every time is from `intended`."""
+        """One request, started a little before `intended` (see WAKE_EARLY_S); `recorder` is
+        None for warm-up. Every time is from `intended`."""
         loop = self.loop
+        written: list[float] = []  # when its bytes went out
+        own = 0.0
         try:
+            waited = self.slots.locked()
             async with self.slots:
                 if index in self.oversized:
                     return  # queued before this endpoint's body passed the cap: not sent, in no count
-                if recorder:
-                    recorder.went_out(intended, loop.time())
+                # It could go at its send time, or when a connection freed up after it.
+                ready = max(intended, loop.time()) if waited else intended
                 try:
-                    async with asyncio.timeout(self.timeout_s):
-                        answer = await self.pool.send(request)
-                except TimeoutError:
+                    outcome = await self._exchange(index, request, intended, written.append)
+                finally:
+                    own = max(0.0, written[0] - ready) if written else 0.0
                     if recorder:
-                        recorder.timed_out(intended, loop.time())
-                except BodyTooLarge as exc:
-                    # Every answer of this endpoint would be as big: send it no more (see run()).
-                    self.oversized.setdefault(index, str(exc))
-                    if recorder:
-                        recorder.failed(exc, loop.time())
-                except Exception as exc:  # refused, reset, TLS, not HTTP: counted, never fatal
-                    if recorder:
-                        recorder.failed(exc, loop.time())
-                else:
-                    if recorder:
-                        recorder.answered(answer, intended)
+                        recorder.went_out(intended, written[0] if written else max(ready, intended), own)
+                if recorder:
+                    self._record(recorder, outcome, intended, own)
         except asyncio.CancelledError:
             if recorder:
-                recorder.cut_off(intended, loop.time())
+                recorder.cut_off(intended, loop.time(), own)
             raise
         finally:
             self._tick()
+
+    async def _exchange(self, index: int, request: Prepared, intended: float,
+                        sent: Sent) -> Answer | BaseException:
+        """The answer, or what went wrong (a timeout, an error): never raises but for cancellation."""
+        loop = self.loop
+        try:
+            async with asyncio.timeout_at(max(loop.time(), intended) + self.timeout_s):
+                return await self.pool.send(request, intended, sent)
+        except BodyTooLarge as exc:
+            # Every answer of this endpoint would be as big: send it no more (see run()).
+            self.oversized.setdefault(index, str(exc))
+            return exc
+        except Exception as exc:  # timeout, refused, reset, TLS, not HTTP: counted, never fatal
+            return exc
+
+    def _record(self, recorder: _Recorder, outcome: Answer | BaseException, intended: float, own: float) -> None:
+        now = self.loop.time()
+        if isinstance(outcome, Answer):
+            # the loop's own delay in reading bytes that were there counts as perfcheck's too
+            recorder.answered(outcome, intended, own + outcome.done - (outcome.noticed or outcome.done))
+        elif isinstance(outcome, TimeoutError):
+            recorder.timed_out(intended, now, own)
+        else:
+            recorder.failed(outcome, now)
 
     async def run(self) -> dict[str, dict[str, Any]]:
         self.loop = loop = asyncio.get_running_loop()
@@ -396,7 +456,7 @@ class _Run:
         o = self.origin
         self.pool: Pool = await open_pool(o.scheme, o.host, o.port, o.host_header, verify=self.verify,
                                           http2=self.http2, concurrency=self.concurrency,
-                                          timeout_s=min(self.timeout_s, self.max_seconds))
+                                          timeout_s=min(self.timeout_s, self.max_seconds), woke=self.woke)
         n = len(self.endpoints)
         interval = 1.0 / self.rate
         start = loop.time() + 0.002
@@ -417,16 +477,14 @@ class _Run:
                 now = loop.time()
                 if intended - now > WAKE_EARLY_S:
                     await asyncio.sleep(intended - now - WAKE_EARLY_S)
-                # The timer wakes ~0.1 ms late; the last stretch is polled, yielding to
-                # responses in between, so sends leave on time.
-                while (now := loop.time()) < intended:
-                    await asyncio.sleep(0)
-                if now >= stop_sending:  # far behind schedule: the cap still holds
+                # The request starts a little early and writes its bytes at `intended`
+                # itself (client.until), its connection ready and the bytes framed.
+                if loop.time() >= stop_sending:  # far behind schedule: the cap still holds
                     stopped_by = "max_seconds"
                     break
                 recorder = self.recorders[i % n] if i >= n * self.warmup else None
                 if recorder:
-                    recorder.scheduled(intended, now - intended)
+                    recorder.scheduled(intended)
                 task = loop.create_task(self._one(i % n, recorder, self.prepared[i % n], intended))
                 in_flight.add(task)
                 task.add_done_callback(in_flight.discard)

@@ -101,6 +101,9 @@ def median_of_runs(runs: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str,
                 status[code] = status.get(code, 0) + n
         entry["status_counts"] = status
         entry["runs_p95_ms"] = [e.get("p95_ms") for e in each]
+        owns = [e["own_ms"] for e in each if e.get("own_ms")]
+        if owns:  # perfcheck's own share of each percentile, the median over the runs too
+            entry["own_ms"] = {key: statistics.median(own[key] for own in owns) for key in owns[0]}
         entry.pop("histogram", None)  # one run's histogram is not the median's
         merged[name] = entry
     return merged
