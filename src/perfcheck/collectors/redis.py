@@ -188,6 +188,52 @@ def memory_usage_template(samples: int) -> bytes:
 
 PTTL_TEMPLATE = b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n"
 
+# The scan done inside Redis (EVALSHA_RO, Redis 7+): SCAN steps and MEMORY USAGE of their keys
+# (PTTL too while the TTL sample wants keys) until `want` keys or `budget` µs, whichever
+# first. It sends back the step's totals, every key of the TTL sample, and otherwise only
+# the keys larger than `floor` (the smallest of the largest kept so far). An error (a
+# command or a key this user may not read) ends it with the failing step undone: its
+# cursor is the one that step started from, and its lookups are counted for the hit rate.
+SCAN_SCRIPT = b"""
+local cursor, count, want, left = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local floor, samples, ttl_left, budget = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local function now() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end
+local stop = now() + budget
+local seen, sized, total, steps, trimmed, big, sampled = 0, 0, 0, 0, 0, {}, {}
+repeat
+  local reply = redis.call('SCAN', cursor, 'COUNT', count)
+  local keys = reply[2]
+  local n = math.min(#keys, left - seen)
+  local s_sized, s_total, s_big, s_sampled, hits, misses = 0, 0, {}, {}, 0, 0
+  for i = 1, n do
+    local key = keys[i]
+    local size = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', samples)
+    if type(size) == 'table' then
+      return {cursor, seen, sized, total, big, sampled, steps, trimmed, 'MEMORY USAGE: ' .. size.err, hits, misses}
+    end
+    if size then s_sized = s_sized + 1; s_total = s_total + size end
+    if (#sampled + #s_sampled) / 3 < ttl_left then
+      local ttl = redis.pcall('PTTL', key)
+      if type(ttl) == 'table' then
+        return {cursor, seen, sized, total, big, sampled, steps, trimmed, 'PTTL: ' .. ttl.err, hits, misses}
+      end
+      if ttl == -2 then misses = misses + 1 else hits = hits + 1 end
+      s_sampled[#s_sampled + 1] = key; s_sampled[#s_sampled + 1] = size or -1; s_sampled[#s_sampled + 1] = ttl
+    elseif size and size > floor then
+      s_big[#s_big + 1] = key; s_big[#s_big + 1] = size
+    end
+  end
+  cursor, seen, sized, total, steps = reply[1], seen + n, sized + s_sized, total + s_total, steps + 1
+  for i = 1, #s_big do big[#big + 1] = s_big[i] end
+  for i = 1, #s_sampled do sampled[#sampled + 1] = s_sampled[i] end
+  if n < #keys then trimmed = 1 end
+until trimmed == 1 or cursor == '0' or seen >= want or now() >= stop
+return {cursor, seen, sized, total, big, sampled, steps, trimmed, '', 0, 0}
+"""
+USE_SCRIPT = True  # scan inside Redis when it allows EVALSHA_RO (tests set False for the per-key path)
+SCRIPT_WANT_KEYS = 512  # keys a script call sizes at most...
+SCRIPT_BUDGET_US = 250  # ...and µs it starts SCAN steps for (a step of COUNT 100 takes ~0.2 ms more)
+
 
 def scan_command(cursor: int) -> bytes:
     return resp(b"SCAN", b"%d" % cursor, b"COUNT", b"%d" % SCAN_COUNT)
@@ -228,6 +274,31 @@ def rev64(cursor: int) -> int:
     """SCAN walks the hash table in reverse-binary order: the bit-reversed cursor over 2**64
     is the share of the walk done, whatever the table's size."""
     return int(f"{cursor & (2 ** 64 - 1):064b}"[::-1], 2)
+
+
+class Walk:
+    """Where one node's SCAN has got to. It starts at `start` (a random cursor when the scan
+    may be cut short, else 0) and wraps round to it; SCAN's cursor goes round once."""
+
+    def __init__(self, start: int) -> None:
+        self.start, self.start_at = start, rev64(start)
+        self.cursor, self.wrapped = start, start == 0
+
+    def advance(self, cursor: int) -> bool:
+        """Take the cursor SCAN gave next; True when the walk is back where it started."""
+        finished = self.wrapped and (cursor == 0 or (self.start != 0 and rev64(cursor) >= self.start_at))
+        if not self.wrapped and cursor == 0:
+            self.wrapped = True
+        self.cursor = cursor
+        return finished
+
+    def share(self) -> float:
+        """The share of the hash table walked (from the bit-reversed cursor)."""
+        if not self.wrapped or not self.start:
+            walked = rev64(self.cursor) - self.start_at
+        else:
+            walked = 2 ** 64 - self.start_at + rev64(self.cursor)
+        return min(1.0, walked / 2 ** 64)
 
 
 class RawReplies:
@@ -361,6 +432,14 @@ class ScanTally:
     def add_size(self, key: bytes, size: int, node: int) -> None:
         self.total_bytes += size
         self.sized += 1
+        self.offer(key, size, node)
+
+    def floor(self) -> int:
+        """The size a key must exceed to be among the largest kept (-1 until there are enough)."""
+        return self.largest[0][0] if len(self.largest) >= self.keep else -1
+
+    def offer(self, key: bytes, size: int, node: int) -> None:
+        """Keep the key if it is among the largest (its bytes are already counted)."""
         if len(self.largest) >= self.keep and size <= self.largest[0][0]:
             return
         if (key, node) in self.in_largest:  # seen twice: the scan's wrap-around overlaps by one batch
@@ -392,6 +471,8 @@ class ScanPlan:
     deadline: float
     memory_usage: bytes
     random_start: bool
+    samples: int = 5  # MEMORY USAGE's SAMPLES
+    script: bool = False  # try the scan inside Redis (EVALSHA_RO, Redis 7+)
 
 
 class RedisCollector(Collector):
@@ -487,7 +568,8 @@ class RedisCollector(Collector):
             sizes = [int(client.dbsize()) for client in nodes]
             plan = ScanPlan(budget_keys=max(1, _int(self.options.get("sample_keys"), SAMPLE_KEYS)),
                             deadline=started, memory_usage=memory_usage_template(samples),
-                            random_start=sum(sizes) > RANDOM_START_MIN_KEYS)
+                            random_start=sum(sizes) > RANDOM_START_MIN_KEYS, samples=samples,
+                            script=USE_SCRIPT and self._has_eval_ro())
             stops, seen = [], 0.0
             for node, client in enumerate(nodes):
                 # Each primary gets its share of the time, plus what the ones before left unused.
@@ -507,6 +589,11 @@ class RedisCollector(Collector):
         details.sort(key=lambda item: item["bytes"], reverse=True)
         stopped_by = next((s for s in stops if s != "end"), "end")
         return self._keys_fact(tally, details, sum(sizes), stopped_by, seen, len(nodes), samples, started)
+
+    def _has_eval_ro(self) -> bool:
+        """Redis 7 or later (EVAL_RO, EVALSHA_RO), as INFO says; unknown counts as no."""
+        version = str((self.info_start or {}).get("redis_version", "0"))
+        return _int(version.split(".")[0]) >= 7
 
     def _keys_fact(self, tally: ScanTally, details: list[dict[str, Any]], dbsize: int, stopped_by: str,
                    seen: float, nodes: int, samples: int, started: float) -> dict[str, Any]:
@@ -566,10 +653,20 @@ class RedisCollector(Collector):
         return clients or [self.client]
 
     def _scan_node(self, client: redis.Redis, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
+        """One node's SCAN: inside Redis while it allows the script, per key from the client
+        after (or instead). A scan cut short starts at a random cursor, so repeated runs see
+        different parts; it wraps round to where it started. Returns why it stopped and the
+        share of the hash table walked."""
         conn = client.connection_pool.get_connection()
         own = dict(self.own)
         try:
-            return self._scan_walk(conn, node, tally, plan)
+            reader = RawReplies(conn._sock)
+            walk = Walk(rev64(random.getrandbits(64)) if plan.random_start else 0)
+            sha = self._load_script(conn, reader) if plan.script else None
+            stopped_by = self._script_walk(conn, reader, node, tally, plan, walk, sha) if sha else None
+            if stopped_by is None:
+                stopped_by = self._scan_walk(conn, reader, node, tally, plan, walk)
+            return stopped_by, 1.0 if stopped_by == "end" else walk.share()
         except BaseException:
             conn.disconnect()  # replies may be left unread: never hand this connection out again
             raise
@@ -578,30 +675,76 @@ class RedisCollector(Collector):
             if node:  # the hit-rate window reads the first node's INFO: other nodes' lookups are not in it
                 self.own = own
 
-    def _scan_walk(self, conn: Any, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
-        """One node's SCAN, two batches in flight: while Redis answers one, the replies of
-        the one before are tallied. A scan cut short starts at a random cursor, so repeated
-        runs see different parts; it wraps round to where it started. Returns why it
-        stopped and the share of the hash table walked (from the bit-reversed cursor)."""
-        reader = RawReplies(conn._sock)
-        start = rev64(random.getrandbits(64)) if plan.random_start else 0
-        start_at, wrapped, cursor = rev64(start), start == 0, start
+    @staticmethod
+    def _load_script(conn: Any, reader: RawReplies) -> bytes | None:
+        """SCRIPT LOAD of the scan script: its SHA1, or None when this user may not."""
+        conn.send_packed_command([resp(b"SCRIPT", b"LOAD", SCAN_SCRIPT)], check_health=False)
+        reply = reader.reply()
+        return reply if isinstance(reply, bytes) and len(reply) == 40 else None
+
+    def _script_walk(self, conn: Any, reader: RawReplies, node: int, tally: ScanTally, plan: ScanPlan,
+                     walk: Walk, sha: bytes) -> str | None:
+        """The scan inside Redis, one EVALSHA_RO call after another (each well under a
+        millisecond). Returns why it stopped, or None when the script cannot go on: an error
+        (EVALSHA_RO unknown or denied, a key or command this user may not read), after
+        which the per-key path carries on from `walk.cursor`, the failing step again."""
+        samples = b"%d" % plan.samples
+        while True:
+            ttl_left = 0 if _command_denied(tally.ttl_denied) else max(0, tally.ttl_budget - tally.ttl_asked)
+            conn.send_packed_command([resp(
+                b"EVALSHA_RO", sha, b"0", b"%d" % walk.cursor, b"%d" % SCAN_COUNT, b"%d" % SCRIPT_WANT_KEYS,
+                b"%d" % max(0, plan.budget_keys - tally.scanned), b"%d" % tally.floor(), samples,
+                b"%d" % ttl_left, b"%d" % SCRIPT_BUDGET_US)], check_health=False)
+            reply = reader.reply()
+            if not isinstance(reply, list) or len(reply) != 11:
+                return None  # an error reply: nothing was read
+            cursor, steps, trimmed, error = self._tally_script(reply, tally, node)
+            finished = walk.advance(cursor) if steps else False
+            if error:
+                return None
+            stopped_by = "end" if finished else self._stop_reason(tally, plan, bool(trimmed))
+            if stopped_by:
+                return stopped_by
+
+    def _tally_script(self, reply: list[Any], tally: ScanTally, node: int) -> tuple[int, int, int, bytes]:
+        """Count one script call's keys; returns its cursor, steps done, whether it stopped
+        at the key budget, and its error (b"" when none)."""
+        cursor, seen, sized, total, big, sampled, steps, trimmed, error, hits, misses = reply
+        tally.scanned += seen
+        tally.sized += sized
+        tally.total_bytes += total
+        self.own["hits"] += hits  # the failing step's lookups (0 when none failed)
+        self.own["misses"] += misses
+        for i in range(0, len(big), 2):
+            tally.offer(big[i], big[i + 1], node)
+        tally.ttl_asked += len(sampled) // 3
+        for i in range(0, len(sampled), 3):
+            key, size, ttl = sampled[i], sampled[i + 1], sampled[i + 2]
+            if size >= 0:
+                tally.offer(key, size, node)
+            if ttl == -2:  # gone: Redis counted a miss
+                self.own["misses"] += 1
+            else:
+                self.own["hits"] += 1
+                tally.add_ttl(key, ttl, size if size >= 0 else None)
+        return int(cursor), steps, trimmed, error
+
+    def _scan_walk(self, conn: Any, reader: RawReplies, node: int, tally: ScanTally, plan: ScanPlan,
+                   walk: Walk) -> str:
+        """One node's SCAN from the client, from where `walk` is, two batches in flight:
+        while Redis answers one, the replies of the one before are tallied."""
         pending: tuple[list[bytes], list[bytes]] = ([], [])
-        conn.send_packed_command([scan_command(start)], check_health=False)
+        conn.send_packed_command([scan_command(walk.cursor)], check_health=False)
         while True:
             cursor, found = reader.scan_reply()
             keys = found[: max(0, plan.budget_keys - tally.scanned)]
             tally.scanned += len(keys)
-            finished = cursor == 0 if wrapped else False
-            if not wrapped and cursor == 0:
-                wrapped, cursor = True, 0
-            elif wrapped and start and cursor and rev64(cursor) >= start_at:
-                finished = True
+            finished = walk.advance(cursor)
             stopped_by = "end" if finished else self._stop_reason(tally, plan, len(keys) < len(found))
             sized, ttl_keys = self._batch_keys(keys, tally)
             batch = b"".join([plan.memory_usage % (len(k), k) for k in sized] +
                              [PTTL_TEMPLATE % (len(k), k) for k in ttl_keys])
-            payload = (b"" if stopped_by else scan_command(cursor)) + batch
+            payload = (b"" if stopped_by else scan_command(walk.cursor)) + batch
             if payload:
                 conn.send_packed_command([payload], check_health=False)
             self._read_batch(reader, pending, tally, node)
@@ -609,10 +752,7 @@ class RedisCollector(Collector):
             if stopped_by:
                 break
         self._read_batch(reader, pending, tally, node)
-        if stopped_by == "end":
-            return "end", 1.0
-        walked = rev64(cursor) - start_at if not wrapped or not start else 2 ** 64 - start_at + rev64(cursor)
-        return stopped_by, min(1.0, walked / 2 ** 64)
+        return stopped_by
 
     @staticmethod
     def _stop_reason(tally: ScanTally, plan: ScanPlan, trimmed: bool) -> str:
