@@ -120,6 +120,84 @@ def test_the_big_keys_summary_gives_the_share_of_the_keyspace_seen(planted, tmp_
     assert big["metrics"]["share_seen"] < 1 and big["metrics"]["nodes"] == 1
 
 
+def scan_counted(url: str, port: int, **options) -> tuple[dict, dict[str, int], dict[str, int]]:
+    """The scan's fact, perfcheck's own lookups, and the server's: keyspace hits/misses and
+    the calls of each command while the scan ran."""
+    admin = redis.Redis(port=port)
+    collector = RedisCollector(url, options, [])
+    collector.open()
+    try:
+        before, calls = admin.info("stats"), admin.info("commandstats")
+        own = dict(collector.own)
+        fact = collector.fact("redis.keys")
+        after, calls_after = admin.info("stats"), admin.info("commandstats")
+    finally:
+        collector.close()
+    counted = {k: collector.own[k] - own[k] for k in ("hits", "misses")}
+    server = {"hits": after["keyspace_hits"] - before["keyspace_hits"],
+              "misses": after["keyspace_misses"] - before["keyspace_misses"]}
+    server.update({name.removeprefix("cmdstat_"): stat["calls"] - calls.get(name, {"calls": 0})["calls"]
+                   for name, stat in calls_after.items()})
+    return fact, counted, server
+
+
+def test_the_scan_inside_redis_and_the_per_key_scan_find_the_same(planted, redis_server, monkeypatch):
+    url, sizes = planted
+    inside, own_inside, server_inside = scan_counted(url, redis_server.port)
+    monkeypatch.setattr(redis_collector, "USE_SCRIPT", False)
+    per_key, own_per_key, server_per_key = scan_counted(url, redis_server.port)
+    assert server_inside.get("evalsha_ro", 0) >= 1 and server_per_key.get("evalsha_ro", 0) == 0
+    assert server_inside["memory|usage"] >= SMALL_KEYS  # the script's own calls are counted as such
+    for fact in (inside, per_key):
+        assert fact["complete"] and fact["scanned"] == fact["sized_keys"] == fact["dbsize"]
+        assert top(sizes) <= named(fact) and fact["ttl_sampled"] == 10_000
+    assert [i["key"] for i in inside["largest"][:20]] == [i["key"] for i in per_key["largest"][:20]]
+    assert inside["families"].keys() == per_key["families"].keys()
+    assert abs(inside["total_bytes"] - per_key["total_bytes"]) < 0.01 * per_key["total_bytes"]
+    # perfcheck's own lookups (PTTL, TYPE, lengths) are exactly what Redis counted: the hit rate stays the app's
+    assert own_inside == {k: server_inside[k] for k in ("hits", "misses")} == own_per_key
+    assert own_per_key == {k: server_per_key[k] for k in ("hits", "misses")}
+
+
+@pytest.fixture
+def restricted(planted, redis_server):
+    """Users without scripting, without EVALSHA_RO, and limited to some keys (Redis 7's ACLs)."""
+    url, sizes = planted
+    admin = redis.Redis(port=redis_server.port)
+    if int(admin.info("server")["redis_version"].split(".")[0]) < 7:
+        pytest.skip("EVALSHA_RO is Redis 7's")
+    users = {"noscripts": ["~*", "+@all", "-@scripting"], "noevalro": ["~*", "+@all", "-evalsha_ro"],
+             "someusers": ["~user:*", "~profile:*", "+@all"]}
+    for name, rules in users.items():
+        admin.execute_command("ACL", "SETUSER", name, "on", ">pw", *rules)
+    port = redis_server.port
+    yield {name: f"redis://{name}:pw@127.0.0.1:{port}/3" for name in users}, sizes
+    for name in users:
+        admin.execute_command("ACL", "DELUSER", name)
+
+
+def test_a_user_who_may_not_run_the_script_gets_the_per_key_scan(restricted, redis_server):
+    urls, sizes = restricted
+    for user in ("noscripts", "noevalro"):
+        fact, own, server = scan_counted(urls[user], redis_server.port)
+        assert fact["complete"] and fact["scanned"] == fact["sized_keys"] == fact["dbsize"], user
+        assert top(sizes) <= named(fact) and fact["memory_usage_denied"] is None
+        assert own == {k: server[k] for k in ("hits", "misses")}
+        assert server["memory|usage"] >= SMALL_KEYS and server["scan"] >= SMALL_KEYS // 100
+
+
+@pytest.mark.parametrize("ttl_sample_keys", [10_000, 0])  # the denial within the TTL sample (pcall), or past it (call)
+def test_a_user_limited_to_some_keys_falls_back_mid_scan_and_counts_every_lookup(restricted, redis_server,
+                                                                                 ttl_sample_keys):
+    urls, sizes = restricted
+    fact, own, server = scan_counted(urls["someusers"], redis_server.port, ttl_sample_keys=ttl_sample_keys)
+    assert server.get("evalsha_ro", 0) >= 1  # the script ran until its first key this user may not read
+    assert fact["complete"] and fact["memory_denied_keys"] == len(sizes)  # the big keys are none of user:*, profile:*
+    assert fact["sized_keys"] == fact["dbsize"] - len(sizes)
+    assert "may not read some keys" in fact["memory_usage_denied"]
+    assert own == {k: server[k] for k in ("hits", "misses")}  # the failing step's lookups too
+
+
 def test_raw_replies_read_binary_keys_and_one_line_replies_split_anywhere():
     class Trickle:  # hands the bytes over a few at a time, as a slow network would
         def __init__(self, data: bytes) -> None:
