@@ -84,14 +84,20 @@ def test_a_default_scan_reads_every_key_and_names_the_20_largest(planted, redis_
     assert after["cmdstat_scan"]["calls"] - before.get("cmdstat_scan", {"calls": 0})["calls"] >= SMALL_KEYS // 500
 
 
-def test_a_scan_from_a_random_cursor_wraps_round_and_still_sees_every_key(planted, monkeypatch):
+# The script, with one walk (the TTL sample is half the keys) or two (the second from halfway
+# round, once a small TTL sample is taken), or per key.
+@pytest.mark.parametrize("inside, ttl_sample_keys", [(True, 10_000), (True, 100), (False, 100)])
+def test_a_scan_from_a_random_cursor_wraps_round_and_sees_every_key_once(planted, monkeypatch, inside,
+                                                                         ttl_sample_keys):
     url, sizes = planted
     monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
-    for seed in (1, 2, 3):
+    monkeypatch.setattr(redis_collector, "USE_SCRIPT", inside)
+    for seed in (1, 2, 3, 4, 5):
         random.seed(seed)
-        fact = scan(url, largest_keys=64)
+        fact = scan(url, largest_keys=64, ttl_sample_keys=ttl_sample_keys)
+        assert fact["ttl_sampled"] == ttl_sample_keys
         assert fact["complete"] and fact["share_seen"] == 1.0
-        assert fact["dbsize"] <= fact["scanned"] <= fact["dbsize"] + 500 or fact["scanned"] == fact["dbsize"]
+        assert fact["scanned"] == fact["sized_keys"] == fact["dbsize"]  # the walks end exactly where they must
         assert top(sizes) <= named(fact)
         assert len({item["key"] for item in fact["largest"]}) == len(fact["largest"]) == 64  # no key twice
 
