@@ -115,6 +115,17 @@ def test_a_scan_cut_short_says_what_share_it_saw_and_starts_somewhere_else_each_
     assert seen[0] != seen[1]
 
 
+def test_two_walks_in_flight_stop_exactly_at_the_key_budget(planted, monkeypatch):
+    url, _ = planted
+    monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
+    monkeypatch.setattr(redis_collector, "SCRIPT_SPLIT_MARGIN_KEYS", 1_000)  # two walks early, one call near the end
+    for seed in (1, 2, 3):
+        random.seed(seed)
+        fact = scan(url, sample_keys=15_000, ttl_sample_keys=100)
+        assert fact["stopped_by"] == "key budget" and fact["scanned"] == fact["sized_keys"] == 15_000
+        assert fact["ttl_sampled"] == 100 and abs(fact["share_seen"] - 15_000 / fact["dbsize"]) < 0.1
+
+
 def test_the_big_keys_summary_gives_the_share_of_the_keyspace_seen(planted, tmp_path):
     url, _ = planted
     config = tmp_path / "perfcheck.yaml"

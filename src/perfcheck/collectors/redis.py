@@ -280,7 +280,7 @@ return {cursor, seen, sized, total, big, sampled, steps, trimmed, '', 0, 0}
 USE_SCRIPT = True  # scan inside Redis when it allows EVALSHA_RO (tests set False for the per-key path)
 SCRIPT_SCAN_COUNT = 50  # COUNT of the script's SCAN steps (the last step of a call overshoots its budget by one)
 SCRIPT_WANT_KEYS = 512  # keys a script call sizes at most...
-SCRIPT_SPLIT_MARGIN_KEYS = 100_000  # two walks in flight only when the key budget exceeds twice the keys by this
+SCRIPT_SPLIT_MARGIN_KEYS = 100_000  # two calls in flight only while the key budget left is more than this
 SCRIPT_BUDGET_US = 250  # ...and µs it starts SCAN steps for: a call takes ~0.33 ms (p99 ~0.5 ms at load 2.5 on 2 cores)
 
 
@@ -737,7 +737,7 @@ class RedisCollector(Collector):
             reader = RawReplies(conn._sock)
             walks = [Walk(start_cursor(keys) if plan.random_start else 0)]
             sha = self._load_script(conn, reader) if plan.script else None
-            stopped_by = self._script_walk(conn, reader, node, tally, plan, walks, sha, keys) if sha else None
+            stopped_by = self._script_walk(conn, reader, node, tally, plan, walks, sha) if sha else None
             if stopped_by is None:  # no script, or it could not go on: the rest per key
                 for walk in walks:
                     stopped_by = "end" if walk.done else self._scan_walk(conn, reader, node, tally, plan, walk)
@@ -760,7 +760,7 @@ class RedisCollector(Collector):
         return reply if isinstance(reply, bytes) and len(reply) == 40 else None
 
     def _script_walk(self, conn: Any, reader: RawReplies, node: int, tally: ScanTally, plan: ScanPlan,
-                     walks: list[Walk], sha: bytes, keys: int) -> str | None:
+                     walks: list[Walk], sha: bytes) -> str | None:
         """The scan inside Redis, one EVALSHA_RO call after another (each well under a
         millisecond). Once the TTL sample is taken, the half of the table not yet reached
         becomes a walk of its own, so that a call is always waiting in Redis while the client
@@ -768,11 +768,18 @@ class RedisCollector(Collector):
         when the script cannot go on: an error (EVALSHA_RO unknown or denied, a key or
         command this user may not read); the per-key path then carries on each walk from its
         cursor, the failing step again."""
-        in_flight: deque[tuple[Walk, int]] = deque()
-        in_flight.append((walks[0], self._send_script(conn, sha, walks[0], tally, plan, walks, in_flight)))
-        stopped_by: str | None = ""
-        while in_flight:
-            walk, granted = in_flight.popleft()
+        in_flight: deque[tuple[Walk, int, int]] = deque()  # (walk, TTL sample keys granted, key cap)
+        waiting, stopped_by = [walks[0]], ""
+        while True:
+            while waiting and stopped_by == "":
+                cap = self._script_cap(tally, plan, in_flight, len(waiting) - 1)
+                if cap is None:
+                    break
+                walk = waiting.pop(0)
+                in_flight.append((walk, self._send_script(conn, sha, walk, tally, plan, in_flight, cap), cap))
+            if not in_flight:
+                return "end" if stopped_by == "" else stopped_by
+            walk, _, _ = in_flight.popleft()
             reply = reader.reply()
             if not isinstance(reply, list) or len(reply) != 11:
                 stopped_by = None  # an error reply: the call read nothing
@@ -785,32 +792,40 @@ class RedisCollector(Collector):
             elif stopped_by == "" and not walk.done:
                 stopped_by = self._stop_reason(tally, plan, bool(trimmed))
             if stopped_by == "" and not walk.done:
-                if len(walks) == 1 and self._may_split(tally, plan, walk, keys):
+                if len(walks) == 1 and self._may_split(tally, plan, walk):
                     walks.append(walk.split())
-                    in_flight.append((walks[1], self._send_script(conn, sha, walks[1], tally, plan, walks, in_flight)))
-                in_flight.append((walk, self._send_script(conn, sha, walk, tally, plan, walks, in_flight)))
-        return "end" if stopped_by == "" else stopped_by
+                    waiting.append(walks[1])
+                waiting.append(walk)
 
     @staticmethod
-    def _may_split(tally: ScanTally, plan: ScanPlan, walk: Walk, keys: int) -> bool:
+    def _may_split(tally: ScanTally, plan: ScanPlan, walk: Walk) -> bool:
         """Two walks once the TTL sample is taken (it stays the first keys of one walk),
-        while the first is short of a quarter of the table, and when the key budget cannot
-        stop this node (each call may then size half of what is left, far more than it will)."""
+        while the first is short of a quarter of the table and the key budget is far off."""
         sampled = tally.ttl_asked >= tally.ttl_budget or _command_denied(tally.ttl_denied)
-        return sampled and walk.walked < 2 ** 62 and plan.budget_keys - tally.scanned > 2 * keys + SCRIPT_SPLIT_MARGIN_KEYS
+        return sampled and walk.walked < 2 ** 62 and plan.budget_keys - tally.scanned > 2 * SCRIPT_SPLIT_MARGIN_KEYS
 
     @staticmethod
-    def _send_script(conn: Any, sha: bytes, walk: Walk, tally: ScanTally, plan: ScanPlan, walks: list[Walk],
-                     in_flight: deque[tuple[Walk, int]]) -> int:
+    def _script_cap(tally: ScanTally, plan: ScanPlan, in_flight: deque[tuple[Walk, int, int]],
+                    others: int) -> int | None:
+        """The most keys the next call may size, or None to wait for the call in flight.
+        The calls in flight never share more than the key budget left: far from it, two
+        calls split it (each may size far more than it will); near it, one call at a time
+        may size all that is left, so that a call cut short by it ends the scan exactly."""
+        left = max(0, plan.budget_keys - tally.scanned - sum(cap for _, _, cap in in_flight))
+        if left < SCRIPT_SPLIT_MARGIN_KEYS:
+            return None if in_flight else left
+        return left // 2 if others else left
+
+    @staticmethod
+    def _send_script(conn: Any, sha: bytes, walk: Walk, tally: ScanTally, plan: ScanPlan,
+                     in_flight: deque[tuple[Walk, int, int]], cap: int) -> int:
         """Send one call for `walk`; returns the TTL sample keys granted to it (none to a
-        call while another holds the rest). With two walks each call may size half the key
-        budget left, more than it will: neither budget is overshot."""
-        granted = max(0, tally.ttl_budget - tally.ttl_asked - sum(g for _, g in in_flight))
+        call while another holds the rest, so the sample is never overshot)."""
+        granted = max(0, tally.ttl_budget - tally.ttl_asked - sum(g for _, g, _ in in_flight))
         granted = 0 if _command_denied(tally.ttl_denied) else granted
-        left = max(0, plan.budget_keys - tally.scanned) // len(walks)
         conn.send_packed_command([resp(
             b"EVALSHA_RO", sha, b"0", b"%d" % walk.cursor, b"%d" % SCRIPT_SCAN_COUNT, b"%d" % SCRIPT_WANT_KEYS,
-            b"%d" % left, b"%d" % tally.floor(), b"%d" % plan.samples, b"%d" % granted,
+            b"%d" % cap, b"%d" % tally.floor(), b"%d" % plan.samples, b"%d" % granted,
             b"%d" % SCRIPT_BUDGET_US, walk.last)], check_health=False)
         return granted
 
