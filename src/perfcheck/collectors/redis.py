@@ -24,8 +24,8 @@ not allowed (no EVALSHA_RO, a user without scripting, or a key this user may not
 the per-key path does the rest from the same cursor: batches written as raw RESP on one
 connection, one bytes format a key, and their one-line replies read straight off the
 socket (RawReplies), two batches in flight. The whole keyspace is scanned unless a budget
-stops it (a million keys take about two seconds inside Redis, four to five per key:
-benchmarks/redis_scale.py); a scan that may be cut short starts at a random cursor and
+stops it (a million keys take two to four seconds inside Redis on a busy 2-core host,
+five or so per key: benchmarks/redis_scale.py); a scan that may be cut short starts at a random cursor and
 says what share of the hash table it walked. In a Redis Cluster every primary is scanned.
 """
 
@@ -199,13 +199,14 @@ PTTL_TEMPLATE = b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n"
 
 # The scan done inside Redis (EVALSHA_RO, Redis 7+): SCAN steps and MEMORY USAGE of their keys
 # (PTTL too while the TTL sample wants keys) until `want` keys or `budget` µs, whichever
-# first, never more than `left` keys, and no key past the cursor `last` (where the walk ends:
-# the step that goes past it is done again a bucket at a time, up to it). It sends back the totals, every key of the TTL sample,
-# and otherwise only the keys larger than `floor` (the smallest of the largest kept so far).
-# Past the TTL sample an error (a command or a key this user may not read) fails the whole
-# call, before any lookup; within it, the failing step is undone: the call ends with that
-# step's cursor and counts its lookups (hits, misses) for the hit rate. redis.call is used
-# where it can be: it costs a third less than redis.pcall a key.
+# first, never more than `left` keys, and no key past the cursor `last` (where the walk
+# ends: the step that goes past it is done again a bucket at a time, up to it). It sends
+# back the totals, every key of the TTL sample, and otherwise only the keys larger than
+# `floor` (the smallest of the largest kept so far). In a call that has made no lookup
+# (no PTTL) an error (a command or a key this user may not read) fails the whole call;
+# otherwise the failing step is undone: the call ends with that step's cursor and counts
+# its lookups (hits, misses) for the hit rate. redis.call is used where it can be: it
+# costs a third less than redis.pcall a key.
 SCAN_SCRIPT = b"""
 local cursor, count, want, left = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local floor, samples, ttl_left, budget = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -258,7 +259,7 @@ end
 repeat
   local keys, next_cursor = scan_step(cursor)
   local n = math.min(#keys, left - seen)
-  if #sampled / 3 < ttl_left then
+  if #sampled / 3 < ttl_left or #sampled > 0 then
     local err, hits, misses = sample_step(keys, n)
     if err then return {cursor, seen, sized, total, big, sampled, steps, trimmed, err, hits, misses} end
   else
