@@ -10,7 +10,10 @@ CACHE_CHECKS = ["cache.hit_rate", "cache.ttl", "cache.eviction", "cache.big_keys
 # Everything the audit may send, as Redis 7 names it in commandstats.
 READ_ONLY = {"info", "config|get", "slowlog|get", "slowlog|len", "dbsize", "scan", "memory|usage", "pttl", "type",
              "strlen", "hlen", "llen", "scard", "zcard", "xlen", "ping", "get", "randomkey", "time", "hello",
-             "auth", "select", "client|setname", "client|setinfo"}
+             "auth", "select", "client|setname", "client|setinfo",
+             # the key scan inside Redis (Redis 7): a cached script run read-only, and the
+             # SCAN/MEMORY USAGE/PTTL/TIME it calls (counted under their own names too)
+             "script|load", "evalsha_ro"}
 # Redis 6 counts container commands without their subcommand (`config`, not `config|get`).
 READ_ONLY_REDIS_6 = READ_ONLY | {"config", "slowlog", "memory", "client"}
 

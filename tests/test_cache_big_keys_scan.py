@@ -84,14 +84,20 @@ def test_a_default_scan_reads_every_key_and_names_the_20_largest(planted, redis_
     assert after["cmdstat_scan"]["calls"] - before.get("cmdstat_scan", {"calls": 0})["calls"] >= SMALL_KEYS // 500
 
 
-def test_a_scan_from_a_random_cursor_wraps_round_and_still_sees_every_key(planted, monkeypatch):
+# The script, with one walk (the TTL sample is half the keys) or two (the second from halfway
+# round, once a small TTL sample is taken), or per key.
+@pytest.mark.parametrize("inside, ttl_sample_keys", [(True, 10_000), (True, 100), (False, 100)])
+def test_a_scan_from_a_random_cursor_wraps_round_and_sees_every_key_once(planted, monkeypatch, inside,
+                                                                         ttl_sample_keys):
     url, sizes = planted
     monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
-    for seed in (1, 2, 3):
+    monkeypatch.setattr(redis_collector, "USE_SCRIPT", inside)
+    for seed in (1, 2, 3, 4, 5):
         random.seed(seed)
-        fact = scan(url, largest_keys=64)
+        fact = scan(url, largest_keys=64, ttl_sample_keys=ttl_sample_keys)
+        assert fact["ttl_sampled"] == ttl_sample_keys
         assert fact["complete"] and fact["share_seen"] == 1.0
-        assert fact["dbsize"] <= fact["scanned"] <= fact["dbsize"] + 500 or fact["scanned"] == fact["dbsize"]
+        assert fact["scanned"] == fact["sized_keys"] == fact["dbsize"]  # the walks end exactly where they must
         assert top(sizes) <= named(fact)
         assert len({item["key"] for item in fact["largest"]}) == len(fact["largest"]) == 64  # no key twice
 
@@ -109,6 +115,17 @@ def test_a_scan_cut_short_says_what_share_it_saw_and_starts_somewhere_else_each_
     assert seen[0] != seen[1]
 
 
+def test_two_walks_in_flight_stop_exactly_at_the_key_budget(planted, monkeypatch):
+    url, _ = planted
+    monkeypatch.setattr(redis_collector, "RANDOM_START_MIN_KEYS", 0)
+    monkeypatch.setattr(redis_collector, "SCRIPT_SPLIT_MARGIN_KEYS", 1_000)  # two walks early, one call near the end
+    for seed in (1, 2, 3):
+        random.seed(seed)
+        fact = scan(url, sample_keys=15_000, ttl_sample_keys=100)
+        assert fact["stopped_by"] == "key budget" and fact["scanned"] == fact["sized_keys"] == 15_000
+        assert fact["ttl_sampled"] == 100 and abs(fact["share_seen"] - 15_000 / fact["dbsize"]) < 0.1
+
+
 def test_the_big_keys_summary_gives_the_share_of_the_keyspace_seen(planted, tmp_path):
     url, _ = planted
     config = tmp_path / "perfcheck.yaml"
@@ -118,6 +135,85 @@ def test_the_big_keys_summary_gives_the_share_of_the_keyspace_seen(planted, tmp_
     assert "3,000 of 20,021 keys scanned (stopped by the key budget; raise redis.sample_keys to scan them all)" \
         in big["summary"] and "of the keyspace seen" in big["summary"]
     assert big["metrics"]["share_seen"] < 1 and big["metrics"]["nodes"] == 1
+
+
+def scan_counted(url: str, port: int, **options) -> tuple[dict, dict[str, int], dict[str, int]]:
+    """The scan's fact, perfcheck's own lookups, and the server's: keyspace hits/misses and
+    the calls of each command while the scan ran."""
+    admin = redis.Redis(port=port)
+    collector = RedisCollector(url, options, [])
+    collector.open()
+    try:
+        before, calls = admin.info("stats"), admin.info("commandstats")
+        own = dict(collector.own)
+        fact = collector.fact("redis.keys")
+        after, calls_after = admin.info("stats"), admin.info("commandstats")
+    finally:
+        collector.close()
+    counted = {k: collector.own[k] - own[k] for k in ("hits", "misses")}
+    server = {"hits": after["keyspace_hits"] - before["keyspace_hits"],
+              "misses": after["keyspace_misses"] - before["keyspace_misses"]}
+    server.update({name.removeprefix("cmdstat_"): stat["calls"] - calls.get(name, {"calls": 0})["calls"]
+                   for name, stat in calls_after.items()})
+    return fact, counted, server
+
+
+def test_the_scan_inside_redis_and_the_per_key_scan_find_the_same(planted, redis_server, monkeypatch):
+    url, sizes = planted
+    inside, own_inside, server_inside = scan_counted(url, redis_server.port)
+    monkeypatch.setattr(redis_collector, "USE_SCRIPT", False)
+    per_key, own_per_key, server_per_key = scan_counted(url, redis_server.port)
+    assert server_inside.get("evalsha_ro", 0) >= 1 and server_per_key.get("evalsha_ro", 0) == 0
+    assert server_inside["memory|usage"] >= SMALL_KEYS  # the script's own calls are counted as such
+    for fact in (inside, per_key):
+        assert fact["complete"] and fact["scanned"] == fact["sized_keys"] == fact["dbsize"]
+        assert top(sizes) <= named(fact) and fact["ttl_sampled"] == 10_000
+    assert [i["key"] for i in inside["largest"][:20]] == [i["key"] for i in per_key["largest"][:20]]
+    assert inside["families"].keys() == per_key["families"].keys()
+    assert abs(inside["total_bytes"] - per_key["total_bytes"]) < 0.01 * per_key["total_bytes"]
+    # perfcheck's own lookups (PTTL, TYPE, lengths) are exactly what Redis counted: the hit rate stays the app's
+    assert own_inside == {k: server_inside[k] for k in ("hits", "misses")} == own_per_key
+    assert own_per_key == {k: server_per_key[k] for k in ("hits", "misses")}
+
+
+@pytest.fixture
+def restricted(planted, redis_server):
+    """Users without scripting, without EVALSHA_RO, and limited to some keys (Redis 7's ACLs)."""
+    url, sizes = planted
+    admin = redis.Redis(port=redis_server.port)
+    if int(admin.info("server")["redis_version"].split(".")[0]) < 7:
+        pytest.skip("EVALSHA_RO is Redis 7's")
+    users = {"noscripts": ["~*", "+@all", "-@scripting"], "noevalro": ["~*", "+@all", "-evalsha_ro"],
+             "someusers": ["~user:*", "~profile:*", "+@all"]}
+    for name, rules in users.items():
+        admin.execute_command("ACL", "SETUSER", name, "on", ">pw", *rules)
+    port = redis_server.port
+    yield {name: f"redis://{name}:pw@127.0.0.1:{port}/3" for name in users}, sizes
+    for name in users:
+        admin.execute_command("ACL", "DELUSER", name)
+
+
+def test_a_user_who_may_not_run_the_script_gets_the_per_key_scan(restricted, redis_server):
+    urls, sizes = restricted
+    for user in ("noscripts", "noevalro"):
+        fact, own, server = scan_counted(urls[user], redis_server.port)
+        assert fact["complete"] and fact["scanned"] == fact["sized_keys"] == fact["dbsize"], user
+        assert top(sizes) <= named(fact) and fact["memory_usage_denied"] is None
+        assert own == {k: server[k] for k in ("hits", "misses")}
+        assert server["memory|usage"] >= SMALL_KEYS and server["scan"] >= SMALL_KEYS // 100
+
+
+# The denial within the TTL sample (pcall), in a call that took the last of it, or past it (call).
+@pytest.mark.parametrize("ttl_sample_keys", [10_000, 50, 0])
+def test_a_user_limited_to_some_keys_falls_back_mid_scan_and_counts_every_lookup(restricted, redis_server,
+                                                                                 ttl_sample_keys):
+    urls, sizes = restricted
+    fact, own, server = scan_counted(urls["someusers"], redis_server.port, ttl_sample_keys=ttl_sample_keys)
+    assert server.get("evalsha_ro", 0) >= 1  # the script ran until its first key this user may not read
+    assert fact["complete"] and fact["memory_denied_keys"] == len(sizes)  # the big keys are none of user:*, profile:*
+    assert fact["sized_keys"] == fact["dbsize"] - len(sizes)
+    assert "may not read some keys" in fact["memory_usage_denied"]
+    assert own == {k: server[k] for k in ("hits", "misses")}  # the failing step's lookups too
 
 
 def test_raw_replies_read_binary_keys_and_one_line_replies_split_anywhere():

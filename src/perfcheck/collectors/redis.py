@@ -2,22 +2,30 @@
 
 What the audit sends never changes the data: INFO, CONFIG GET, SLOWLOG GET, DBSIZE,
 SCAN (with COUNT, never KEYS), MEMORY USAGE, PTTL, TYPE and collection lengths, PING and
-GET. Two side effects cannot be avoided and are accounted for:
+GET, and on Redis 7 SCRIPT LOAD and EVALSHA_RO of one read-only script that sends the
+same SCAN, MEMORY USAGE and PTTL (and TIME) from inside Redis. Three side effects cannot
+be avoided and are accounted for:
 
 * PTTL, TYPE, GET and the length commands are key lookups, so Redis counts them in
-  keyspace_hits/misses. perfcheck counts its own lookups and subtracts them from the
-  hit-rate window (exactly, since the window opens before the first and closes after the
-  last). MEMORY USAGE and SCAN do not count, so sizes come from MEMORY USAGE for every
-  scanned key while TTLs are read only for a smaller sample.
+  keyspace_hits/misses. perfcheck counts its own lookups (the script says how many it
+  made) and subtracts them from the hit-rate window (exactly, since the window opens
+  before the first and closes after the last). MEMORY USAGE and SCAN do not count, so
+  sizes come from MEMORY USAGE for every scanned key while TTLs are read only for a
+  smaller sample.
 * Reading an already expired key makes Redis reclaim it (lazy expiry), as any read does.
+* SCRIPT LOAD keeps the scan script (about 3 KB) in the server's script cache until a
+  restart or SCRIPT FLUSH.
 
-The per-key batches are written as raw RESP on one connection, one bytes format a key,
-and their one-line replies are read straight off the socket (RawReplies): redis-py's
-pipeline spends ~7 µs a command in Python, several times what Redis spends. Two batches
-are in flight (the next SCAN and its keys' MEMORY USAGE are sent before the last batch's
-replies are tallied), so Redis and the client work at the same time. The whole keyspace
-is scanned unless a budget stops it (a million keys take a couple of seconds:
-benchmarks/redis_scale.py); a scan that may be cut short starts at a random cursor and
+The key scan runs inside Redis where it may (EVALSHA_RO, Redis 7+): each call does SCAN
+steps and MEMORY USAGE of their keys for about 0.3 ms and sends back only the totals, the
+TTL sample's keys, and the keys larger than the smallest of the largest kept so far; the
+client has next to nothing to do, and Redis spends about 2 µs a key. Where the script is
+not allowed (no EVALSHA_RO, a user without scripting, or a key this user may not read),
+the per-key path does the rest from the same cursor: batches written as raw RESP on one
+connection, one bytes format a key, and their one-line replies read straight off the
+socket (RawReplies), two batches in flight. The whole keyspace is scanned unless a budget
+stops it (a million keys take two to four seconds inside Redis on a busy 2-core host,
+five or so per key: benchmarks/redis_scale.py); a scan that may be cut short starts at a random cursor and
 says what share of the hash table it walked. In a Redis Cluster every primary is scanned.
 """
 
@@ -31,6 +39,7 @@ import re
 import socket
 import sys
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -188,6 +197,93 @@ def memory_usage_template(samples: int) -> bytes:
 
 PTTL_TEMPLATE = b"*2\r\n$4\r\nPTTL\r\n$%d\r\n%b\r\n"
 
+# The scan done inside Redis (EVALSHA_RO, Redis 7+): SCAN steps and MEMORY USAGE of their keys
+# (PTTL too while the TTL sample wants keys) until `want` keys or `budget` µs, whichever
+# first, never more than `left` keys, and no key past the cursor `last` (where the walk
+# ends: the step that goes past it is done again a bucket at a time, up to it). It sends
+# back the totals, every key of the TTL sample, and otherwise only the keys larger than
+# `floor` (the smallest of the largest kept so far). In a call that has made no lookup
+# (no PTTL) an error (a command or a key this user may not read) fails the whole call;
+# otherwise the failing step is undone: the call ends with that step's cursor and counts
+# its lookups (hits, misses) for the hit rate. redis.call is used where it can be: it
+# costs a third less than redis.pcall a key.
+SCAN_SCRIPT = b"""
+local cursor, count, want, left = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local floor, samples, ttl_left, budget = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local last = ARGV[9]
+local function now() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end
+local stop = now() + budget
+local seen, sized, total, steps, trimmed, big, sampled = 0, 0, 0, 0, 0, {}, {}
+local function passed(c)  -- c past `last` in SCAN's order (bit-reversed; both below 2^53)
+  if last == '' or c == last then return false end
+  if c == '0' then return true end  -- the table's end
+  local a, b = tonumber(c), tonumber(last)
+  while true do
+    local x, y = a % 2, b % 2
+    if x ~= y then return x > y end
+    a, b = (a - x) / 2, (b - y) / 2
+  end
+end
+local function scan_step(c)  -- the next step's keys and cursor, never a key past `last`
+  local reply = redis.call('SCAN', c, 'COUNT', count)
+  if not passed(reply[1]) then return reply[2], reply[1] end
+  local keys = {}  -- the step went past: again, a bucket at a time (COUNT 1 ends at a bucket with keys)
+  repeat
+    reply = redis.call('SCAN', c, 'COUNT', 1)
+    if passed(reply[1]) then return keys, last end  -- that bucket is past `last`
+    for i = 1, #reply[2] do keys[#keys + 1] = reply[2][i] end
+    c = reply[1]
+  until c == last
+  return keys, last
+end
+local function sample_step(keys, n)
+  local s_sized, s_total, s_big, s_sampled, hits, misses = 0, 0, {}, {}, 0, 0
+  for i = 1, n do
+    local key = keys[i]
+    local size = redis.pcall('MEMORY', 'USAGE', key, 'SAMPLES', samples)
+    if type(size) == 'table' then return 'MEMORY USAGE: ' .. size.err, hits, misses end
+    if size then s_sized = s_sized + 1; s_total = s_total + size end
+    if (#sampled + #s_sampled) / 3 < ttl_left then
+      local ttl = redis.pcall('PTTL', key)
+      if type(ttl) == 'table' then return 'PTTL: ' .. ttl.err, hits, misses end
+      if ttl == -2 then misses = misses + 1 else hits = hits + 1 end
+      s_sampled[#s_sampled + 1] = key; s_sampled[#s_sampled + 1] = size or -1; s_sampled[#s_sampled + 1] = ttl
+    elseif size and size > floor then
+      s_big[#s_big + 1] = key; s_big[#s_big + 1] = size
+    end
+  end
+  sized, total = sized + s_sized, total + s_total
+  for i = 1, #s_big do big[#big + 1] = s_big[i] end
+  for i = 1, #s_sampled do sampled[#sampled + 1] = s_sampled[i] end
+end
+repeat
+  local keys, next_cursor = scan_step(cursor)
+  local n = math.min(#keys, left - seen)
+  if #sampled / 3 < ttl_left or #sampled > 0 then
+    local err, hits, misses = sample_step(keys, n)
+    if err then return {cursor, seen, sized, total, big, sampled, steps, trimmed, err, hits, misses} end
+  else
+    for i = 1, n do
+      local size
+      if samples == '5' then size = redis.call('MEMORY', 'USAGE', keys[i])
+      else size = redis.call('MEMORY', 'USAGE', keys[i], 'SAMPLES', samples) end
+      if size then
+        sized = sized + 1; total = total + size
+        if size > floor then big[#big + 1] = keys[i]; big[#big + 1] = size end
+      end
+    end
+  end
+  cursor, seen, steps = next_cursor, seen + n, steps + 1
+  if n < #keys then trimmed = 1 end
+until trimmed == 1 or cursor == '0' or cursor == last or seen >= want or now() >= stop
+return {cursor, seen, sized, total, big, sampled, steps, trimmed, '', 0, 0}
+"""
+USE_SCRIPT = True  # scan inside Redis when it allows EVALSHA_RO (tests set False for the per-key path)
+SCRIPT_SCAN_COUNT = 50  # COUNT of the script's SCAN steps (the last step of a call overshoots its budget by one)
+SCRIPT_WANT_KEYS = 512  # keys a script call sizes at most...
+SCRIPT_SPLIT_MARGIN_KEYS = 100_000  # two calls in flight only while the key budget left is more than this
+SCRIPT_BUDGET_US = 250  # ...and µs it starts SCAN steps for: a call takes ~0.33 ms (p99 ~0.5 ms at load 2.5 on 2 cores)
+
 
 def scan_command(cursor: int) -> bytes:
     return resp(b"SCAN", b"%d" % cursor, b"COUNT", b"%d" % SCAN_COUNT)
@@ -228,6 +324,55 @@ def rev64(cursor: int) -> int:
     """SCAN walks the hash table in reverse-binary order: the bit-reversed cursor over 2**64
     is the share of the walk done, whatever the table's size."""
     return int(f"{cursor & (2 ** 64 - 1):064b}"[::-1], 2)
+
+
+class Walk:
+    """Where a SCAN has got to along the bit-reversed cursor's range (2**64 positions: its
+    share of the hash table). It starts at cursor `start` and covers `span` positions,
+    wrapping round at the table's end (cursor 0); the script stops it exactly at `last`."""
+
+    def __init__(self, start: int, span: int = 2 ** 64) -> None:
+        self.start, self.start_at, self.span = start, rev64(start), span
+        self.cursor, self.lap, self.walked = start, 0, 0
+        self.done = False
+
+    def advance(self, cursor: int) -> bool:
+        """Take the cursor SCAN gave next; True when the walk has covered its span."""
+        if cursor == 0:
+            self.lap += 2 ** 64  # the table's end: on from its start
+        self.cursor = cursor
+        self.walked = self.lap + rev64(cursor) - self.start_at
+        self.done = self.walked >= self.span or self.lap > 2 ** 64
+        return self.done
+
+    @property
+    def last(self) -> bytes:
+        """The cursor where the walk ends, when that is before the table's end in this lap."""
+        end = self.start_at + self.span - self.lap
+        return b"%d" % rev64(end) if 0 < end < 2 ** 64 else b""
+
+    def passes(self, cursor: int) -> bool:
+        """Whether a step that ends at `cursor` went past where the walk ends."""
+        last = self.last
+        return bool(last) and cursor != int(last) and (cursor == 0 or rev64(cursor) > rev64(int(last)))
+
+    def share(self) -> float:
+        """The share of the hash table walked."""
+        return min(self.span, max(0, self.walked)) / 2 ** 64
+
+    def split(self) -> Walk:
+        """Leave the second half of a whole walk not yet halfway to a walk of its own, from
+        cursor start ^ 1 (the bit-reversed position plus 2**63): this one ends there."""
+        self.span = 2 ** 63
+        return Walk(self.start ^ 1, 2 ** 63)
+
+
+def start_cursor(keys: int) -> int:
+    """A random cursor with only the low bits a table of `keys` keys uses (a hash table has
+    at least as many buckets as keys): exact as a Lua number (below 2**53), as the script
+    needs it."""
+    bits = max(1, min(64, keys.bit_length() - 1))
+    return rev64(random.getrandbits(bits) << (64 - bits))
 
 
 class RawReplies:
@@ -361,6 +506,14 @@ class ScanTally:
     def add_size(self, key: bytes, size: int, node: int) -> None:
         self.total_bytes += size
         self.sized += 1
+        self.offer(key, size, node)
+
+    def floor(self) -> int:
+        """The size a key must exceed to be among the largest kept (-1 until there are enough)."""
+        return self.largest[0][0] if len(self.largest) >= self.keep else -1
+
+    def offer(self, key: bytes, size: int, node: int) -> None:
+        """Keep the key if it is among the largest (its bytes are already counted)."""
         if len(self.largest) >= self.keep and size <= self.largest[0][0]:
             return
         if (key, node) in self.in_largest:  # seen twice: the scan's wrap-around overlaps by one batch
@@ -392,6 +545,8 @@ class ScanPlan:
     deadline: float
     memory_usage: bytes
     random_start: bool
+    samples: int = 5  # MEMORY USAGE's SAMPLES
+    script: bool = False  # try the scan inside Redis (EVALSHA_RO, Redis 7+)
 
 
 class RedisCollector(Collector):
@@ -487,12 +642,13 @@ class RedisCollector(Collector):
             sizes = [int(client.dbsize()) for client in nodes]
             plan = ScanPlan(budget_keys=max(1, _int(self.options.get("sample_keys"), SAMPLE_KEYS)),
                             deadline=started, memory_usage=memory_usage_template(samples),
-                            random_start=sum(sizes) > RANDOM_START_MIN_KEYS)
+                            random_start=sum(sizes) > RANDOM_START_MIN_KEYS, samples=samples,
+                            script=USE_SCRIPT and self._has_eval_ro())
             stops, seen = [], 0.0
             for node, client in enumerate(nodes):
                 # Each primary gets its share of the time, plus what the ones before left unused.
                 plan.deadline = started + budget_s * (node + 1) / len(nodes)
-                stopped_by, share = self._scan_node(client, node, tally, plan)
+                stopped_by, share = self._scan_node(client, node, sizes[node], tally, plan)
                 stops.append(stopped_by)
                 seen += share * sizes[node]
             details = []
@@ -507,6 +663,11 @@ class RedisCollector(Collector):
         details.sort(key=lambda item: item["bytes"], reverse=True)
         stopped_by = next((s for s in stops if s != "end"), "end")
         return self._keys_fact(tally, details, sum(sizes), stopped_by, seen, len(nodes), samples, started)
+
+    def _has_eval_ro(self) -> bool:
+        """Redis 7 or later (EVAL_RO, EVALSHA_RO), as INFO says; unknown counts as no."""
+        version = str((self.info_start or {}).get("redis_version", "0"))
+        return _int(version.split(".")[0]) >= 7
 
     def _keys_fact(self, tally: ScanTally, details: list[dict[str, Any]], dbsize: int, stopped_by: str,
                    seen: float, nodes: int, samples: int, started: float) -> dict[str, Any]:
@@ -565,11 +726,25 @@ class RedisCollector(Collector):
             clients.append(_client(url, timeout, max(timeout, COMMAND_TIMEOUT_S)))
         return clients or [self.client]
 
-    def _scan_node(self, client: redis.Redis, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
+    def _scan_node(self, client: redis.Redis, node: int, keys: int, tally: ScanTally,
+                   plan: ScanPlan) -> tuple[str, float]:
+        """One node's SCAN: inside Redis while it allows the script, per key from the client
+        after (or instead). A scan cut short starts at a random cursor, so repeated runs see
+        different parts; it wraps round to where it started. Returns why it stopped and the
+        share of the hash table walked."""
         conn = client.connection_pool.get_connection()
         own = dict(self.own)
         try:
-            return self._scan_walk(conn, node, tally, plan)
+            reader = RawReplies(conn._sock)
+            walks = [Walk(start_cursor(keys) if plan.random_start else 0)]
+            sha = self._load_script(conn, reader) if plan.script else None
+            stopped_by = self._script_walk(conn, reader, node, tally, plan, walks, sha) if sha else None
+            if stopped_by is None:  # no script, or it could not go on: the rest per key
+                for walk in walks:
+                    stopped_by = "end" if walk.done else self._scan_walk(conn, reader, node, tally, plan, walk)
+                    if stopped_by != "end":
+                        break
+            return stopped_by, 1.0 if stopped_by == "end" else sum(walk.share() for walk in walks)
         except BaseException:
             conn.disconnect()  # replies may be left unread: never hand this connection out again
             raise
@@ -578,30 +753,126 @@ class RedisCollector(Collector):
             if node:  # the hit-rate window reads the first node's INFO: other nodes' lookups are not in it
                 self.own = own
 
-    def _scan_walk(self, conn: Any, node: int, tally: ScanTally, plan: ScanPlan) -> tuple[str, float]:
-        """One node's SCAN, two batches in flight: while Redis answers one, the replies of
-        the one before are tallied. A scan cut short starts at a random cursor, so repeated
-        runs see different parts; it wraps round to where it started. Returns why it
-        stopped and the share of the hash table walked (from the bit-reversed cursor)."""
-        reader = RawReplies(conn._sock)
-        start = rev64(random.getrandbits(64)) if plan.random_start else 0
-        start_at, wrapped, cursor = rev64(start), start == 0, start
+    @staticmethod
+    def _load_script(conn: Any, reader: RawReplies) -> bytes | None:
+        """SCRIPT LOAD of the scan script: its SHA1, or None when this user may not."""
+        conn.send_packed_command([resp(b"SCRIPT", b"LOAD", SCAN_SCRIPT)], check_health=False)
+        reply = reader.reply()
+        return reply if isinstance(reply, bytes) and len(reply) == 40 else None
+
+    def _script_walk(self, conn: Any, reader: RawReplies, node: int, tally: ScanTally, plan: ScanPlan,
+                     walks: list[Walk], sha: bytes) -> str | None:
+        """The scan inside Redis, one EVALSHA_RO call after another (each well under a
+        millisecond). Once the TTL sample is taken, the half of the table not yet reached
+        becomes a walk of its own, so that a call is always waiting in Redis while the client
+        reads the one before. Returns why it stopped ("end" once every walk is done), or None
+        when the script cannot go on: an error (EVALSHA_RO unknown or denied, a key or
+        command this user may not read); the per-key path then carries on each walk from its
+        cursor, the failing step again."""
+        in_flight: deque[tuple[Walk, int, int]] = deque()  # (walk, TTL sample keys granted, key cap)
+        waiting, stopped_by = [walks[0]], ""
+        while True:
+            while waiting and stopped_by == "":
+                cap = self._script_cap(tally, plan, in_flight, len(waiting) - 1)
+                if cap is None:
+                    break
+                walk = waiting.pop(0)
+                in_flight.append((walk, self._send_script(conn, sha, walk, tally, plan, in_flight, cap), cap))
+            if not in_flight:
+                return "end" if stopped_by == "" else stopped_by
+            walk, _, _ = in_flight.popleft()
+            reply = reader.reply()
+            if not isinstance(reply, list) or len(reply) != 11:
+                stopped_by = None  # an error reply: the call read nothing
+                continue
+            cursor, steps, trimmed, error = self._tally_script(reply, tally, node)
+            if steps:
+                walk.advance(cursor)
+            if error:
+                stopped_by = None
+            elif stopped_by == "" and not walk.done:
+                stopped_by = self._stop_reason(tally, plan, bool(trimmed))
+            if stopped_by == "" and not walk.done:
+                if len(walks) == 1 and self._may_split(tally, plan, walk):
+                    walks.append(walk.split())
+                    waiting.append(walks[1])
+                waiting.append(walk)
+
+    @staticmethod
+    def _may_split(tally: ScanTally, plan: ScanPlan, walk: Walk) -> bool:
+        """Two walks once the TTL sample is taken (it stays the first keys of one walk),
+        while the first is short of a quarter of the table and the key budget is far off."""
+        sampled = tally.ttl_asked >= tally.ttl_budget or _command_denied(tally.ttl_denied)
+        return sampled and walk.walked < 2 ** 62 and plan.budget_keys - tally.scanned > 2 * SCRIPT_SPLIT_MARGIN_KEYS
+
+    @staticmethod
+    def _script_cap(tally: ScanTally, plan: ScanPlan, in_flight: deque[tuple[Walk, int, int]],
+                    others: int) -> int | None:
+        """The most keys the next call may size, or None to wait for the call in flight.
+        The calls in flight never share more than the key budget left: far from it, two
+        calls split it (each may size far more than it will); near it, one call at a time
+        may size all that is left, so that a call cut short by it ends the scan exactly."""
+        left = max(0, plan.budget_keys - tally.scanned - sum(cap for _, _, cap in in_flight))
+        if left < SCRIPT_SPLIT_MARGIN_KEYS:
+            return None if in_flight else left
+        return left // 2 if others else left
+
+    @staticmethod
+    def _send_script(conn: Any, sha: bytes, walk: Walk, tally: ScanTally, plan: ScanPlan,
+                     in_flight: deque[tuple[Walk, int, int]], cap: int) -> int:
+        """Send one call for `walk`; returns the TTL sample keys granted to it (none to a
+        call while another holds the rest, so the sample is never overshot)."""
+        granted = max(0, tally.ttl_budget - tally.ttl_asked - sum(g for _, g, _ in in_flight))
+        granted = 0 if _command_denied(tally.ttl_denied) else granted
+        conn.send_packed_command([resp(
+            b"EVALSHA_RO", sha, b"0", b"%d" % walk.cursor, b"%d" % SCRIPT_SCAN_COUNT, b"%d" % SCRIPT_WANT_KEYS,
+            b"%d" % cap, b"%d" % tally.floor(), b"%d" % plan.samples, b"%d" % granted,
+            b"%d" % SCRIPT_BUDGET_US, walk.last)], check_health=False)
+        return granted
+
+    def _tally_script(self, reply: list[Any], tally: ScanTally, node: int) -> tuple[int, int, int, bytes]:
+        """Count one script call's keys; returns its cursor, steps done, whether it stopped
+        at the key budget, and its error (b"" when none)."""
+        cursor, seen, sized, total, big, sampled, steps, trimmed, error, hits, misses = reply
+        tally.scanned += seen
+        tally.sized += sized
+        tally.total_bytes += total
+        self.own["hits"] += hits  # the failing step's lookups (0 when none failed)
+        self.own["misses"] += misses
+        for i in range(0, len(big), 2):
+            tally.offer(big[i], big[i + 1], node)
+        tally.ttl_asked += len(sampled) // 3
+        for i in range(0, len(sampled), 3):
+            key, size, ttl = sampled[i], sampled[i + 1], sampled[i + 2]
+            if size >= 0:
+                tally.offer(key, size, node)
+            if ttl == -2:  # gone: Redis counted a miss
+                self.own["misses"] += 1
+            else:
+                self.own["hits"] += 1
+                tally.add_ttl(key, ttl, size if size >= 0 else None)
+        return int(cursor), steps, trimmed, error
+
+    def _scan_walk(self, conn: Any, reader: RawReplies, node: int, tally: ScanTally, plan: ScanPlan,
+                   walk: Walk) -> str:
+        """One node's SCAN from the client, from where `walk` is, two batches in flight:
+        while Redis answers one, the replies of the one before are tallied."""
         pending: tuple[list[bytes], list[bytes]] = ([], [])
-        conn.send_packed_command([scan_command(start)], check_health=False)
+        conn.send_packed_command([scan_command(walk.cursor)], check_health=False)
         while True:
             cursor, found = reader.scan_reply()
+            if walk.passes(cursor):  # past where the walk ends (the other walk's start): again, up to there
+                self._read_batch(reader, pending, tally, node)
+                pending = ([], [])
+                cursor, found = self._scan_to_last(conn, reader, walk)
             keys = found[: max(0, plan.budget_keys - tally.scanned)]
             tally.scanned += len(keys)
-            finished = cursor == 0 if wrapped else False
-            if not wrapped and cursor == 0:
-                wrapped, cursor = True, 0
-            elif wrapped and start and cursor and rev64(cursor) >= start_at:
-                finished = True
+            finished = walk.advance(cursor)
             stopped_by = "end" if finished else self._stop_reason(tally, plan, len(keys) < len(found))
             sized, ttl_keys = self._batch_keys(keys, tally)
             batch = b"".join([plan.memory_usage % (len(k), k) for k in sized] +
                              [PTTL_TEMPLATE % (len(k), k) for k in ttl_keys])
-            payload = (b"" if stopped_by else scan_command(cursor)) + batch
+            payload = (b"" if stopped_by else scan_command(walk.cursor)) + batch
             if payload:
                 conn.send_packed_command([payload], check_health=False)
             self._read_batch(reader, pending, tally, node)
@@ -609,10 +880,21 @@ class RedisCollector(Collector):
             if stopped_by:
                 break
         self._read_batch(reader, pending, tally, node)
-        if stopped_by == "end":
-            return "end", 1.0
-        walked = rev64(cursor) - start_at if not wrapped or not start else 2 ** 64 - start_at + rev64(cursor)
-        return stopped_by, min(1.0, walked / 2 ** 64)
+        return stopped_by
+
+    @staticmethod
+    def _scan_to_last(conn: Any, reader: RawReplies, walk: Walk) -> tuple[int, list[bytes]]:
+        """The keys from `walk.cursor` up to where the walk ends, a bucket at a time (SCAN
+        COUNT 1 stops after a bucket with keys: if that is past the end, its keys are not
+        the walk's), as the script does it."""
+        cursor, keys, last = walk.cursor, [], int(walk.last)
+        while cursor != last:
+            conn.send_packed_command([resp(b"SCAN", b"%d" % cursor, b"COUNT", b"1")], check_health=False)
+            cursor, found = reader.scan_reply()
+            if walk.passes(cursor):
+                break
+            keys += found
+        return last, keys
 
     @staticmethod
     def _stop_reason(tally: ScanTally, plan: ScanPlan, trimmed: bool) -> str:
