@@ -216,6 +216,33 @@ def test_a_timed_finding_crossing_a_severity_line_within_the_band_is_noise():
     assert {c.kind for c in worse.regressions} >= {"severity", "status"}
 
 
+def slow_queries_result(findings=(), near=None) -> CheckResult:
+    found = [Finding("warn", text, f"mean {ms} ms", evidence={"calls": 40, "mean_ms": ms, "total_ms": 40 * ms})
+             for text, ms in findings]
+    return CheckResult("db.slow_queries", "database", "postgres", "db.slow_queries", Status.WARN if found else Status.PASS,
+                       0.85 if found else 0.9, "summary", {"near_target": {text: {"mean_ms": ms} for text, ms in (near or [])}},
+                       found)
+
+
+def test_a_statement_just_under_the_target_crossing_it_is_noise_and_a_new_slow_one_is_not():
+    before = report(slow_queries_result(near=[("SELECT … FROM sessions WHERE code = $1", 19.6)]))
+    crossed = compare(before, report(slow_queries_result([("SELECT … FROM sessions WHERE code = $1", 20.1)])))
+    assert crossed.regressions == []  # neither the finding nor the status flip it brings
+    noted = [c for c in crossed.notes if c.kind == "finding"]
+    assert kinds(noted) == [("finding", "db.slow_queries:SELECT … FROM sessions WHERE code = $1")]
+    assert "just under the target in the baseline" in noted[0].message
+    assert ("status", "db.slow_queries") in kinds(crossed.notes)
+    # a statement the baseline did not have near the target, even a little over it, is a new slow statement
+    other = compare(before, report(slow_queries_result([("SELECT … FROM plays WHERE user_id = $1", 21.0)])))
+    assert ("finding", "db.slow_queries:SELECT … FROM plays WHERE user_id = $1") in kinds(other.regressions)
+    # the same statement far beyond the band (19.6 → 80 ms) is a regression
+    far = compare(before, report(slow_queries_result([("SELECT … FROM sessions WHERE code = $1", 80.0)])))
+    assert ("finding", "db.slow_queries:SELECT … FROM sessions WHERE code = $1") in kinds(far.regressions)
+    # tighter tolerances in perfcheck.yaml catch the small crossing too
+    assert compare(before, report(slow_queries_result([("SELECT … FROM sessions WHERE code = $1", 20.1)])),
+                   Tolerances.from_config({"latency_relative": 0.0, "latency_ms": 0.1})).regressed
+
+
 def test_a_faster_percentile_is_an_improvement():
     new = baseline_report()
     new.checks[3] = latency(GET_songs={"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 40.0})

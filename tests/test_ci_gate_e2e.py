@@ -105,6 +105,36 @@ def test_a_timeout_turned_off_is_a_regression_and_a_mute_accepts_it(app_database
     assert asserted.code == 1 and "gate failed: db.timeouts score" in asserted.err
 
 
+def test_a_statement_creeping_over_the_query_target_is_noise_and_a_new_slow_one_fails(database, tmp_path):
+    def run(sql: str, seconds: float, times: int) -> None:
+        with database.connect() as conn:  # psycopg sends the parameter: one pg_stat_statements entry per text
+            for _ in range(times):
+                conn.execute(sql, (seconds,))
+
+    def audit_statements(*args):
+        return perfcheck("audit", "--db", database.url, "--only", "db.slow_queries", "--baseline",
+                         str(tmp_path / "baseline.json"), *args, cwd=str(tmp_path))
+
+    run("SELECT pg_sleep(%s)", 0.012, 10)  # a mean of ~12 ms: under the 20 ms target, above half of it
+    first = audit_statements("--update-baseline", "--format", "json")
+    assert first.code == 0, first.err
+    check = json.loads((tmp_path / "baseline.json").read_text())["checks"][0]
+    assert check["status"] == "pass" and "SELECT pg_sleep($1)" in check["metrics"]["near_target"], check
+
+    run("SELECT pg_sleep(%s)", 0.03, 15)  # the mean creeps over the target (~23 ms): within the noise band
+    crept = audit_statements("--format", "json")
+    assert crept.code == 0, crept.out + crept.err
+    comparison = json.loads(crept.out)["baseline"]
+    assert comparison["regressions"] == [] and any(
+        n["object"] == "SELECT pg_sleep($1)" and "just under the target in the baseline" in n["message"]
+        for n in comparison["notes"]), comparison
+
+    run("SELECT pg_sleep(%s), 'new'", 0.03, 5)  # a statement the baseline never had, as slow
+    new = audit_statements()
+    assert new.code == 1, new.out + new.err
+    assert "new finding db.slow_queries:SELECT pg_sleep($1), $2" in new.err
+
+
 def test_gating_mistakes_are_one_line_errors_before_any_audit(tmp_path):
     url = "postgresql://nobody@127.0.0.1:1/none"  # never reached: the flags are checked first
     runs = {

@@ -384,6 +384,23 @@ def test_slow_queries_ranked_by_total_time_utility_left_out():
     assert len(judge(slow_queries, facts, top=1).findings) == 1
 
 
+def test_slow_queries_keep_the_statements_just_under_the_target_for_a_baseline():
+    facts = {"postgres.statements": [
+        stmt("SELECT * FROM a WHERE x = $1", calls=100, mean_ms=30),
+        stmt("SELECT * FROM b WHERE y = $1", calls=100, mean_ms=19.5),
+        stmt("VACUUM b", calls=100, mean_ms=18),
+        stmt("SELECT * FROM c WHERE z = $1", calls=100, mean_ms=12),
+        stmt("SELECT * FROM d WHERE w = $1", calls=100, mean_ms=9.9),  # under half the target: far from it
+    ]}
+    out = judge(slow_queries, facts)
+    assert out.metrics["near_target"] == {"SELECT * FROM b WHERE y = $1": {"mean_ms": 19.5},
+                                          "SELECT * FROM c WHERE z = $1": {"mean_ms": 12}}
+    assert list(judge(slow_queries, facts, top=1).metrics["near_target"]) == ["SELECT * FROM b WHERE y = $1"]
+    passing = judge(slow_queries, {"postgres.statements": facts["postgres.statements"][1:]})
+    assert passing.status is Status.PASS and len(passing.metrics["near_target"]) == 2
+    assert passing.metrics["worst_mean_ms"] == 19.5
+
+
 def test_slow_queries_pass_skip_and_hidden_text():
     fast = judge(slow_queries, {"postgres.statements": [stmt("SELECT 1", mean_ms=2)]})
     assert fast.status is Status.PASS and fast.score > 0.99

@@ -25,19 +25,22 @@ def slow_queries(facts, t):
 def _slow_queries(statements: list[Row], t) -> Outcome:
     total_ms = sum(row["total_ms"] or 0 for row in statements) or 1.0
     # Slowest first; utility statements (CREATE INDEX, VACUUM…) are not the application's
-    # queries. Only the slow ones and the slowest query need parsing to tell.
+    # queries. Only the slow ones, up to `top` just under the target (between half of it and
+    # it, kept for a baseline) and the slowest query need parsing to tell.
     called = sorted((row for row in statements if row["calls"] >= t["min_calls"] and not hidden_statement(row)),
                     key=lambda r: -r["mean_ms"])
     slow: list[Row] = []
+    near: list[Row] = []  # a re-run may see one of these just over the target: noise, not a new slow statement
     worst = None
     for row in called:
-        if worst is not None and row["mean_ms"] <= t["mean_ms"]:
+        if row["mean_ms"] <= t["mean_ms"] / 2 or len(near) >= t["top"]:
             break
         if shape(row["query"]).kind == "utility":
             continue
         worst = worst or row
-        if row["mean_ms"] > t["mean_ms"]:
-            slow.append(row)
+        (slow if row["mean_ms"] > t["mean_ms"] else near).append(row)
+    if worst is None:
+        worst = next((row for row in called if shape(row["query"]).kind != "utility"), None)
     if worst is None:
         return Outcome.skip(too_little_workload(statements, t["min_calls"]), metrics={"statements": len(statements), "judged": 0})
     slow.sort(key=lambda r: -r["total_ms"])
@@ -55,7 +58,8 @@ def _slow_queries(statements: list[Row], t) -> Outcome:
                    "rows_per_call": round(rows_per_call(row), 1)}))
     slow_ms = sum(row["total_ms"] for row in slow)
     metrics = {"statements": len(statements), "judged": len(called), "slow": len(slow),
-               "slow_share": round(slow_ms / total_ms, 4), "worst_mean_ms": round(worst["mean_ms"], 3)}
+               "slow_share": round(slow_ms / total_ms, 4), "worst_mean_ms": round(worst["mean_ms"], 3),
+               "near_target": {statement_object(row): {"mean_ms": round(row["mean_ms"], 3)} for row in near}}
     score = lognormal(worst["mean_ms"], t["mean_ms"], 5 * t["mean_ms"])
     if not slow:
         return Outcome.scored(score, f"all {len(called)} statements called {t['min_calls']}+ times average under "
