@@ -69,6 +69,9 @@ def main() -> None:
               f"{f'{ms:+.1f} ms ({rel:+.0%})':>30}")
         for change in default.regressions:
             print(f"      default: {change.message}")
+        for change in default.notes:  # what the defaults weighed and let pass, so a reader can judge them
+            if change.kind in ("finding", "severity"):
+                print(f"      noted:   {change.message}")
         for change in tight.regressions[:5]:
             print(f"      tight:   {change.short}")
 
