@@ -38,6 +38,17 @@ def test_named_queries_come_from_the_package_and_carry_the_tag(database):
         assert advisor.conn is session.conn and advisor.text("relations").startswith(OWN_TAG)
 
 
+def test_rows_are_psycopgs_dict_rows_with_equal_strings_shared(database):
+    text = ("SELECT 'tenant' || (i %% 2) AS schema, 't' || i AS name, ARRAY['id', 'account_id'] AS columns, "
+            "ARRAY[1, 2] AS attnums, i AS n, NULL::text AS predicate FROM generate_series(1, 4) i")
+    with Session.open(database.url, DEFAULTS["postgres"], COLLECTOR_SQL) as session:
+        rows = session.rows("shared", text=text)
+        with session.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+            assert rows == cur.execute(text, {}).fetchall()  # the same values, types and keys
+    assert rows[0]["schema"] is rows[2]["schema"] and rows[0]["columns"][1] is rows[3]["columns"][1]
+    assert rows[0]["columns"] is not rows[1]["columns"]  # lists stay each row's own
+
+
 def test_a_connection_error_is_one_line_without_the_password(pg_server):
     for url in (pg_server.url_for("no_such_db", password=SECRET),
                 f"postgresql://app:{SECRET}@127.0.0.1:{free_port()}/app"):

