@@ -265,9 +265,12 @@ async def message(sid, data):
 # --- wiring ------------------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette):
+    # check: a connection is tested as it leaves the pool (an empty query) and replaced if
+    # PgBouncer or PostgreSQL closed it meanwhile (a failover, a restart), not failed on.
     pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=4, max_size=int(os.environ.get("POOL_SIZE", "8")),
                                kwargs={"row_factory": dict_row, "autocommit": True, "prepare_threshold": 0,
-                                       "application_name": "music-api"}, configure=configure, open=False)
+                                       "application_name": "music-api"}, configure=configure, open=False,
+                               check=AsyncConnectionPool.check_connection)
     await pool.open(wait=True, timeout=15)
     app.state.pool = pool
     app.state.redis = aioredis.from_url(os.environ["REDIS_URL"])
