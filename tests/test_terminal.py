@@ -272,6 +272,16 @@ def test_an_index_two_checks_recommend_is_printed_once_and_the_second_refers_to_
     assert text.index("✖ db.missing_indexes") < text.index("▲ db.fk_indexes")
 
 
+def test_the_latency_table_says_how_much_was_perfchecks_own_time():
+    report = sample_report(with_baseline=False)
+    latency = next(r for r in report.checks if r.id == "api.latency")
+    assert "perfcheck's own time" not in to_text(report, width=80)  # figures it did not time itself
+    endpoints = list(latency.metrics["endpoints"].values())
+    endpoints[0]["own_ms"] = {"p50_ms": 0.031, "p95_ms": 0.05, "p99_ms": 0.2}
+    endpoints[1]["own_ms"] = {"p50_ms": 0.02, "p95_ms": 0.09, "p99_ms": 1.4}
+    assert "of which perfcheck's own time, at most: P50 0.03 ms, P95 0.09 ms, P99 1.4 ms" in to_text(report, width=80)
+
+
 def test_the_latency_table_names_an_endpoint_with_its_method_and_path():
     report = sample_report(with_baseline=False)
     latency = next(r for r in report.checks if r.id == "api.latency")

@@ -1,5 +1,5 @@
-"""The latency run in the terminal: per-endpoint P50/P95/P99 against the targets, and a
-small histogram of the slowest endpoint. Drawn for any check whose metrics carry
+"""The latency run in the terminal: per-endpoint P50/P95/P99 against the targets, how much
+of them was perfcheck's own time, and a small histogram of the slowest endpoint. Drawn for any check whose metrics carry
 `endpoints` with percentiles and `targets_ms` (api.latency)."""
 
 from __future__ import annotations
@@ -57,6 +57,14 @@ def endpoint_label(name: str, data: dict[str, Any]) -> str:
     return f"{name} ({method} {path})"
 
 
+def own_share(endpoints: dict[str, Any]) -> dict[str, float]:
+    """The most any endpoint's percentile owes to perfcheck itself (`own_ms` of its own
+    load run: late sends, a busy event loop), per percentile; {} for figures it did not
+    measure itself (Prometheus, Locust)."""
+    owns = [data["own_ms"] for data in endpoints.values() if isinstance(data, dict) and isinstance(data.get("own_ms"), dict)]
+    return {key: max(own.get(key) or 0.0 for own in owns) for key in PERCENTILES} if owns else {}
+
+
 def lines(result: CheckResult) -> list:
     """Renderables to print under the check; [] when its metrics carry no latency run."""
     metrics = result.metrics or {}
@@ -79,5 +87,9 @@ def lines(result: CheckResult) -> list:
     out: list = [Padding(table, (0, 0, 0, 2))]
     if len(ranked) > MAX_ROWS:
         out.append(Text(f"  … and {len(ranked) - MAX_ROWS} more endpoints (see --format json)", "dim"))
+    own = own_share(endpoints)
+    if own:
+        out.append(Text("  of which perfcheck's own time, at most: " + ", ".join(
+            f"{key[:3].upper()} {_ms(value)}" for key, value in own.items()), "dim"))
     slowest_name, slowest = ranked[0]
     return out + _histogram(slowest_name, slowest)
