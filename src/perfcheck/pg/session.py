@@ -166,11 +166,7 @@ class Session:
         """The rows of the named query (or of `text`, tagged already), as dicts."""
         with self.conn.cursor(row_factory=shared_dict_row) as cur:
             cur.execute(text or self.text(name), params or {}, prepare=prepare)
-            rows = cur.fetchall()
-            if rows and not isinstance(rows[0], dict):
-                names = [c.name for c in cur.description or []]
-                rows = [dict(zip(names, row)) for row in rows]
-            return rows
+            return cur.fetchall()
 
     def pinned(self) -> AbstractContextManager[None]:
         """Statements on one server connection until the block ends, also through a

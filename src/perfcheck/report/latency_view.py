@@ -1,6 +1,6 @@
 """The latency run in the terminal: per-endpoint P50/P95/P99 against the targets, how much
-of them was perfcheck's own time, and a small histogram of the slowest endpoint. Drawn for any check whose metrics carry
-`endpoints` with percentiles and `targets_ms` (api.latency)."""
+of them was perfcheck's own time, and a small histogram of the slowest endpoint. Drawn for
+any check whose metrics carry `endpoints` with percentiles and `targets_ms` (api.latency)."""
 
 from __future__ import annotations
 

@@ -33,14 +33,15 @@ def _slow_queries(statements: list[Row], t) -> Outcome:
     near: list[Row] = []  # a re-run may see one of these just over the target: noise, not a new slow statement
     worst = None
     for row in called:
-        if row["mean_ms"] <= t["mean_ms"] / 2 or len(near) >= t["top"]:
+        if worst is not None and (row["mean_ms"] <= t["mean_ms"] / 2 or len(near) >= t["top"]):
             break
         if shape(row["query"]).kind == "utility":
             continue
         worst = worst or row
-        (slow if row["mean_ms"] > t["mean_ms"] else near).append(row)
-    if worst is None:
-        worst = next((row for row in called if shape(row["query"]).kind != "utility"), None)
+        if row["mean_ms"] > t["mean_ms"]:
+            slow.append(row)
+        elif row["mean_ms"] > t["mean_ms"] / 2:
+            near.append(row)
     if worst is None:
         return Outcome.skip(too_little_workload(statements, t["min_calls"]), metrics={"statements": len(statements), "judged": 0})
     slow.sort(key=lambda r: -r["total_ms"])
